@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages kiln needs to build and test, if missing.
+# Idempotent: does nothing (and needs no network) when all are present.
+set -euo pipefail
+
+packages=(
+  build-essential   # gcc, make, libc headers
+  cmake             # the build
+  pkg-config        # finds the libraries below
+  clang             # the second compiler and libFuzzer
+  libclang-rt-14-dev # libFuzzer and sanitizer runtimes for clang
+  libjansson-dev    # JSON (safetensors headers, config.json, the daemon)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
