@@ -6,5 +6,6 @@
 #include "kiln/version.h"
 #include "kiln/dtype.h"
 #include "kiln/arch.h"
+#include "kiln/llm.h"
 
 #endif /* KILN_KILN_H */
