@@ -23,9 +23,27 @@
 #include "tensor/tensor.h"
 
 /* Round to nearest, ties to even (the default rounding mode), as ggml's
- * nearest_int does for the magnitudes used here. */
+ * nearest_int does for the magnitudes used here. Non-finite or huge input
+ * (from NaN/inf data) is pinned first: converting it would be undefined. */
 static int nearest(float x) {
-    return (int)lrintf(x);
+    if (isnan(x)) return 0;
+    return (int)lrintf(fminf(fmaxf(x, -1e9f), 1e9f));
+}
+
+/* (int)v clamped to lo..hi, defined for every v (NaN gives lo). For finite
+ * v this equals clamping (int)v, which is what ggml computes. */
+static int trunc_clamped(float v, int lo, int hi) {
+    if (!(v >= (float)lo)) return lo;
+    if (v >= (float)hi) return hi;
+    return (int)v;
+}
+
+/* roundf(v) (half away from zero) clamped to lo..hi, NaN gives 0. */
+static int round_clamped(float v, int lo, int hi) {
+    if (isnan(v)) return 0;
+    if (v <= (float)lo) return lo;
+    if (v >= (float)hi) return hi;
+    return (int)roundf(v);
 }
 
 static int clamp_int(int v, int lo, int hi) {
@@ -49,8 +67,8 @@ void kiln__quantize_block_q4_0(const float *x, kiln_block_q4_0 *b) {
         const float x0 = x[j] * id;
         const float x1 = x[j + KILN_QK / 2] * id;
         /* x * id lies in [-8, 8]: adding 8.5 and truncating rounds half up */
-        const int q0 = clamp_int((int)(x0 + 8.5f), 0, 15);
-        const int q1 = clamp_int((int)(x1 + 8.5f), 0, 15);
+        const int q0 = trunc_clamped(x0 + 8.5f, 0, 15);
+        const int q1 = trunc_clamped(x1 + 8.5f, 0, 15);
         b->qs[j] = (uint8_t)(q0 | q1 << 4);
     }
 }
@@ -66,7 +84,7 @@ static float quantize_q8_legacy(const float *x, int8_t *qs, int *sum) {
     *sum = 0;
     for (int j = 0; j < KILN_QK; j++) {
         const float v = x[j] * id;
-        qs[j] = (int8_t)roundf(v);
+        qs[j] = (int8_t)round_clamped(v, -127, 127); /* |v| <= 127 for finite x */
         *sum += qs[j];
     }
     return d;

@@ -19,7 +19,8 @@
 /* Encode n_elems f32 values at src as `type` into dst, which receives
  * kiln__tensor_bytes(type, n_elems) bytes and must be aligned to
  * kiln__dtype_align(type). Supported: F32, F16, BF16, Q4_0, Q8_0, Q8_1, Q4_K,
- * Q6_K, Q8_K. Values should be finite (NaN/inf give unspecified blocks).
+ * Q6_K, Q8_K. Values should be finite: NaN/inf give valid but meaningless
+ * blocks (no undefined behaviour).
  * Returns KILN_ERR_INVALID_ARG when n_elems is not a multiple of the block
  * size, a pointer is NULL (with n_elems > 0) or dst is misaligned, and
  * KILN_ERR_UNSUPPORTED for other types. */

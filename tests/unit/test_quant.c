@@ -380,6 +380,26 @@ static void test_k_quant_levels_used(void) {
     for (int q = 0; q < 16; q++) CHECK(seen4[q]);
 }
 
+/* NaN and infinity in the input must not reach undefined float-to-int
+ * conversions (UBSan checks this in the sanitizer build); the blocks are
+ * still produced and the finite second half of the row is unaffected. */
+static void test_quantize_non_finite_input(void) {
+    static const kiln_dtype types[] = {KILN_DTYPE_Q4_0, KILN_DTYPE_Q8_0, KILN_DTYPE_Q8_1,
+                                       KILN_DTYPE_Q4_K, KILN_DTYPE_Q6_K, KILN_DTYPE_Q8_K,
+                                       KILN_DTYPE_F16,  KILN_DTYPE_BF16};
+    static float x[2 * KILN_QK_K], y[2 * KILN_QK_K];
+    static float blocks[2 * KILN_QK_K]; /* room for 512 values of any type listed */
+    for (int i = 0; i < 2 * KILN_QK_K; i++) x[i] = rng_normal();
+    x[3] = NAN;
+    x[40] = INFINITY;
+    x[100] = -INFINITY;
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        CHECK_EQ_INT(kiln__quantize(types[t], x, blocks, 2 * KILN_QK_K), KILN_OK);
+        CHECK_EQ_INT(kiln__dequantize(types[t], blocks, y, 2 * KILN_QK_K), KILN_OK);
+        for (int i = KILN_QK_K; i < 2 * KILN_QK_K; i++) CHECK_NEAR(y[i], x[i], 0.5);
+    }
+}
+
 static void test_sizes_and_bad_arguments(void) {
     CHECK_EQ_INT(kiln__tensor_bytes(KILN_DTYPE_Q4_K, 512), 288);
     CHECK_EQ_INT(kiln__tensor_bytes(KILN_DTYPE_Q4_0, 64), 36);
@@ -419,6 +439,7 @@ int main(void) {
     RUN(test_k_quant_roundtrip);
     RUN(test_quantize_special_rows);
     RUN(test_k_quant_levels_used);
+    RUN(test_quantize_non_finite_input);
     RUN(test_sizes_and_bad_arguments);
     return TEST_REPORT();
 }
