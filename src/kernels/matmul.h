@@ -1,0 +1,29 @@
+/* src/kernels/matmul.h - weight matrix times activations (internal).
+ *
+ * Weights are row-major [n_out][n_in] in any dtype kiln can decode (F32,
+ * F16, BF16, the GGUF block types); activations and results are float32.
+ * This is the reference path: each thread decodes one weight row at a time
+ * into its scratch row and dots it with every activation row, so a prompt
+ * of n_tok tokens reads the weights once.
+ */
+#ifndef KILN_KERNELS_MATMUL_H
+#define KILN_KERNELS_MATMUL_H
+
+#include <stddef.h>
+
+#include "core/threadpool.h"
+#include "kiln/dtype.h"
+#include "kiln/status.h"
+
+/* y[t][j] = sum_i w[j][i] * x[t][i] for t < n_tok, j < n_out.
+ * x is [n_tok][n_in], y is [n_tok][n_out] (must not overlap x). scratch holds
+ * kiln__pool_size(pool) * n_in floats (owned by the caller, reused across
+ * calls). n_in must be a multiple of the weight type's block size.
+ * Returns KILN_ERR_UNSUPPORTED for a type that cannot be decoded. */
+kiln_status kiln__matmul(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
+                         size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
+
+/* True when kiln__matmul accepts weights of this type. */
+int kiln__matmul_supports(kiln_dtype wtype);
+
+#endif /* KILN_KERNELS_MATMUL_H */
