@@ -275,7 +275,7 @@ static void test_alignment_defects(void) {
 
 static void test_tensor_defects(void) {
     struct buf b = {0};
-    uint64_t ne[4] = {32, 2, 1, 1};
+    uint64_t ne[5] = {32, 2, 1, 1, 1};
 
     header(&b, 3, 1, 0);
     tinfo(&b, "t", 5, ne, 0, 0);
