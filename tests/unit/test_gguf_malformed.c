@@ -266,6 +266,12 @@ static void test_alignment_defects(void) {
     kv_u32(&b, "general.alignment", 1u << 21);
     expect_reject(&b, "general.alignment 2097152 is larger than 1048576");
 
+    header(&b, 3, 0, 1); /* any integer type is taken, but not a negative value */
+    str(&b, "general.alignment");
+    u32(&b, KILN_GGUF_I32);
+    u32(&b, (uint32_t)-64);
+    expect_reject(&b, "general.alignment -64 is not positive");
+
     header(&b, 3, 0, 1);
     str(&b, "general.alignment");
     u32(&b, KILN_GGUF_STRING);
