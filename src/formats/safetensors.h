@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "formats/file_map.h"
+#include "formats/tensor_lookup.h"
 #include "kiln/dtype.h"
 #include "kiln/status.h"
 
@@ -82,6 +83,8 @@ void kiln__safetensors_free(struct kiln_safetensors *st);
 /* The tensor called `name`, or NULL. O(1). */
 const struct kiln_st_tensor *kiln__safetensors_find(const struct kiln_safetensors *st,
                                                     const char *name);
+/* A name -> shape lookup over one file (for sd_detect); valid while st lives. */
+struct kiln_tensor_lookup kiln__safetensors_lookup(const struct kiln_safetensors *st);
 /* The "__metadata__" value for `key`, or NULL. */
 const char *kiln__safetensors_meta(const struct kiln_safetensors *st, const char *key);
 
@@ -113,13 +116,16 @@ kiln_status kiln__safetensors_open_index(const char *index_path,
                                          struct kiln_safetensors_set **out);
 /* Open one safetensors file as a set of one. */
 kiln_status kiln__safetensors_open_single(const char *path, struct kiln_safetensors_set **out);
-/* Either of the above: an index when the path ends in ".index.json". */
+/* Either of the above: an index when the path ends in ".json" (diffusers'
+ * fp16 variants are named *.safetensors.index.fp16.json). */
 kiln_status kiln__safetensors_set_open(const char *path, struct kiln_safetensors_set **out);
 /* The tensor called `name` in any shard, or NULL. O(1). */
 const struct kiln_st_tensor *kiln__safetensors_set_find(const struct kiln_safetensors_set *set,
                                                         const char *name);
 /* Release a set and all its shards. NULL is fine. */
 void kiln__safetensors_set_free(struct kiln_safetensors_set *set);
+/* A name -> shape lookup over the set (for sd_detect); valid while set lives. */
+struct kiln_tensor_lookup kiln__safetensors_set_lookup(const struct kiln_safetensors_set *set);
 
 /* --- writer ------------------------------------------------------------ */
 

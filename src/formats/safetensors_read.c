@@ -15,6 +15,8 @@
 #include "formats/json_util.h"
 #include "formats/safetensors.h"
 
+_Static_assert(KILN_ST_MAX_DIMS <= KILN_LOOKUP_MAX_DIMS, "a lookup must hold every safetensors shape");
+
 /* The dtypes safetensors files may hold that kiln reads, by their spelling. */
 static const struct st_dtype {
     const char *name; /* safetensors spelling */
@@ -331,6 +333,20 @@ void kiln__safetensors_free(struct kiln_safetensors *st) {
 
 const struct kiln_st_tensor *kiln__safetensors_find(const struct kiln_safetensors *st, const char *name) {
     return st ? kiln__st_table_find(&st->table_, name) : NULL;
+}
+
+/* kiln_tensor_lookup.find over one file. */
+static bool lookup_find(void *ctx, const char *name, int64_t shape[KILN_LOOKUP_MAX_DIMS], int *n_dims) {
+    const struct kiln_st_tensor *t = kiln__safetensors_find(ctx, name);
+    if (!t) return false;
+    *n_dims = t->n_dims;
+    for (int d = 0; d < t->n_dims; d++) shape[d] = t->shape[d];
+    return true;
+}
+
+struct kiln_tensor_lookup kiln__safetensors_lookup(const struct kiln_safetensors *st) {
+    struct kiln_tensor_lookup lk = {lookup_find, (void *)st};
+    return lk;
 }
 
 const char *kiln__safetensors_meta(const struct kiln_safetensors *st, const char *key) {

@@ -175,7 +175,7 @@ kiln_status kiln__safetensors_open_single(const char *path, struct kiln_safetens
 }
 
 kiln_status kiln__safetensors_set_open(const char *path, struct kiln_safetensors_set **out) {
-    static const char suffix[] = ".index.json";
+    static const char suffix[] = ".json";
     size_t n = path ? strlen(path) : 0, m = sizeof suffix - 1;
     if (n > m && strcmp(path + n - m, suffix) == 0) return kiln__safetensors_open_index(path, out);
     return kiln__safetensors_open_single(path, out);
@@ -184,6 +184,20 @@ kiln_status kiln__safetensors_set_open(const char *path, struct kiln_safetensors
 const struct kiln_st_tensor *kiln__safetensors_set_find(const struct kiln_safetensors_set *set,
                                                         const char *name) {
     return set ? kiln__st_table_find(&set->table_, name) : NULL;
+}
+
+/* kiln_tensor_lookup.find over a set. */
+static bool set_lookup_find(void *ctx, const char *name, int64_t shape[KILN_LOOKUP_MAX_DIMS], int *n_dims) {
+    const struct kiln_st_tensor *t = kiln__safetensors_set_find(ctx, name);
+    if (!t) return false;
+    *n_dims = t->n_dims;
+    for (int d = 0; d < t->n_dims; d++) shape[d] = t->shape[d];
+    return true;
+}
+
+struct kiln_tensor_lookup kiln__safetensors_set_lookup(const struct kiln_safetensors_set *set) {
+    struct kiln_tensor_lookup lk = {set_lookup_find, (void *)set};
+    return lk;
 }
 
 void kiln__safetensors_set_free(struct kiln_safetensors_set *set) {
