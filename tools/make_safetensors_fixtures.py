@@ -65,7 +65,7 @@ def tensors():
 
     # numpy has no bfloat16 or float8: give the reference writer the bit
     # patterns; the expected values come from widening bf16 bits to f32.
-    bf16_bits = np.array([0x3F80, 0xC040, 0x4049, 0x0000, 0x7F80], dtype=np.uint16)
+    bf16_bits = np.array([0x3F80, 0xC040, 0x4049, 0x0000, 0xBF00], dtype=np.uint16)
     bf16_vals = (bf16_bits.astype(np.uint32) << 16).view(np.float32)
     out["blk.0.weight_bf16"] = ("bfloat16", bf16_bits, [float(v) for v in bf16_vals])
     out["f8_e4m3"] = ("float8_e4m3fn", np.array([0x38, 0xB8, 0x00], dtype=np.uint8), None)
@@ -138,7 +138,7 @@ def main():
     check_roundtrip(os.path.join(OUT, "meta.safetensors"), meta_tensors, meta)
 
     with open(os.path.join(OUT, "expected.json"), "w", encoding="utf-8") as f:
-        json.dump(expected, f, indent=1, ensure_ascii=False)
+        json.dump(expected, f, indent=1, ensure_ascii=False, allow_nan=False)
         f.write("\n")
     print("wrote", OUT)
 
