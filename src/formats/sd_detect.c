@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "formats/json_util.h"
 #include "formats/model_folder.h"
 
@@ -136,6 +137,13 @@ kiln_variant kiln__sd_detect_tensors(const struct kiln_tensor_lookup *lk, struct
     return info->variant = KILN_VARIANT_UNKNOWN;
 }
 
+/* Put the component's config path in front of the last message. */
+static kiln_status name_file(kiln_status s, const struct kiln_diffusers_component *c) {
+    char msg[KILN_ERROR_MAX];
+    snprintf(msg, sizeof msg, "%s", kiln_last_error());
+    return kiln__fail(s, "%s: %s", c->config_path, msg);
+}
+
 /* Read dir's config.json value `key` as an integer (def when absent). */
 static kiln_status component_int(const struct kiln_diffusers_component *c, const char *key, int64_t def,
                                  int64_t *out) {
@@ -143,7 +151,7 @@ static kiln_status component_int(const struct kiln_diffusers_component *c, const
     if (!c || !c->config_path) return KILN_OK;
     json_t *cfg = NULL;
     kiln_status s = kiln__json_load_file(c->config_path, 0, &cfg);
-    if (s == KILN_OK) s = kiln__json_get_int(cfg, key, def, out);
+    if (s == KILN_OK && (s = kiln__json_get_int(cfg, key, def, out)) != KILN_OK) s = name_file(s, c);
     json_decref(cfg);
     return s;
 }
@@ -154,7 +162,7 @@ static kiln_status component_bool(const struct kiln_diffusers_component *c, cons
     if (!c || !c->config_path) return KILN_OK;
     json_t *cfg = NULL;
     kiln_status s = kiln__json_load_file(c->config_path, 0, &cfg);
-    if (s == KILN_OK) s = kiln__json_get_bool(cfg, key, def, out);
+    if (s == KILN_OK && (s = kiln__json_get_bool(cfg, key, def, out)) != KILN_OK) s = name_file(s, c);
     json_decref(cfg);
     return s;
 }

@@ -477,6 +477,8 @@ static void test_file_map(void) {
 }
 
 int main(void) {
+    /* Start from an empty scratch folder: earlier runs leave files behind. */
+    if (system("rm -rf '" TMP "'") != 0) return 1;
     RUN(test_reads_reference_file);
     RUN(test_reads_reference_metadata);
     RUN(test_writer_matches_reference_bytes);
