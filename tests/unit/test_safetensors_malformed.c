@@ -177,8 +177,8 @@ static void test_valid_edges_accepted(void) {
         "{}",
         "{\"__metadata__\": {}}      ",
         "{\"s\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": [0, 4]}}",
-        "{\"z\": {\"dtype\": \"F32\", \"shape\": [0, 7], \"data_offsets\": [0, 0]},"
-        " \"s\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": [0, 4], \"extra\": 1}}",
+        ("{\"z\": {\"dtype\": \"F32\", \"shape\": [0, 7], \"data_offsets\": [0, 0]},"
+         " \"s\": {\"dtype\": \"F32\", \"shape\": [], \"data_offsets\": [0, 4], \"extra\": 1}}"),
     };
     const size_t data[] = {0, 0, 4, 4};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
