@@ -68,10 +68,16 @@ static kiln_status build_header(const struct kiln_st_write_tensor *tensors, size
         uint64_t need = kiln__st_dtype_size(t->dtype);
         bool overflow = false;
         json_t *shape = json_array();
-        for (int d = 0; d < t->n_dims && shape; d++) {
+        bool oom = shape == NULL;
+        for (int d = 0; d < t->n_dims && !oom; d++) {
             if (t->shape[d] < 0) overflow = true;
             else overflow |= __builtin_mul_overflow(need, (uint64_t)t->shape[d], &need);
-            json_array_append_new(shape, json_integer(t->shape[d]));
+            oom = json_array_append_new(shape, json_integer(t->shape[d])) != 0;
+        }
+        if (oom) {
+            json_decref(shape);
+            s = kiln__fail(KILN_ERR_OUT_OF_MEMORY, "safetensors write: out of memory");
+            break;
         }
         if (overflow || need != t->nbytes || (t->nbytes && !t->data) || need > (uint64_t)INT64_MAX ||
             offset + need < offset) {
