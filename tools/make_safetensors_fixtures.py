@@ -89,7 +89,10 @@ def describe(blob, tensors_by_name):
     (n,) = struct.unpack("<Q", blob[:8])
     header = json.loads(blob[8:8 + n])
     data = blob[8 + n:]
-    desc = {"header_size": n, "size": len(blob), "metadata": header.get("__metadata__", {}), "tensors": {}}
+    # The reference keeps metadata in a hash map: its order in the file changes
+    # from run to run (so meta.safetensors' bytes do too); list it sorted.
+    meta = dict(sorted(header.get("__metadata__", {}).items()))
+    desc = {"header_size": n, "size": len(blob), "metadata": meta, "tensors": {}}
     order = sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
     desc["data_order"] = order
     for name in order:
