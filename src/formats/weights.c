@@ -1,0 +1,179 @@
+/* src/formats/weights.c - open a model path's weight files and list their
+ * tensors in one sorted table. */
+#include "formats/weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const struct kiln_tensor *)a)->name, ((const struct kiln_tensor *)b)->name);
+}
+
+/* Tensors a source holds. */
+static size_t source_count(const struct kiln_weight_source *s) {
+    return s->gguf ? (size_t)s->gguf->n_tensors : s->st->n_tensors;
+}
+
+/* Append the tensors of source `s` at tensors[*n]; prefixed names go to
+ * the arena at *arena. */
+static void append_source(const struct kiln_weight_source *s, struct kiln_tensor *tensors,
+                          size_t *n, char **arena) {
+    size_t count = source_count(s);
+    size_t prefix_len = strlen(s->prefix);
+    for (size_t i = 0; i < count; i++) {
+        struct kiln_tensor *t = &tensors[(*n)++];
+        memset(t, 0, sizeof *t);
+        const char *name;
+        if (s->gguf) {
+            const struct kiln_gguf_tensor *g = &s->gguf->tensors[i];
+            name = g->name;
+            t->dtype = g->dtype;
+            t->n_dims = (int)g->n_dims;
+            /* ggml lists the fastest dimension first; PyTorch order is the reverse. */
+            for (uint32_t d = 0; d < g->n_dims; d++) t->shape[d] = (int64_t)g->ne[g->n_dims - 1 - d];
+            t->n_elems = (int64_t)g->n_elems;
+            t->data = g->data;
+            t->nbytes = g->nbytes;
+        } else {
+            const struct kiln_st_tensor *st = s->st->tensors[i];
+            name = st->name;
+            t->dtype = st->dtype;
+            t->n_dims = st->n_dims;
+            memcpy(t->shape, st->shape, sizeof t->shape);
+            t->n_elems = st->n_elements;
+            t->data = st->data;
+            t->nbytes = st->nbytes;
+        }
+        if (prefix_len == 0) {
+            t->name = name;
+        } else {
+            size_t len = strlen(name);
+            memcpy(*arena, s->prefix, prefix_len);
+            memcpy(*arena + prefix_len, name, len + 1);
+            t->name = *arena;
+            *arena += prefix_len + len + 1;
+        }
+    }
+}
+
+/* Open one weight file as a new source with the given name prefix. */
+static kiln_status add_source(struct kiln_weights *w, const char *file, const char *prefix,
+                              int is_gguf) {
+    struct kiln_weight_source *grown =
+        realloc(w->sources, (w->n_sources + 1) * sizeof *w->sources);
+    if (!grown) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: out of memory");
+    w->sources = grown;
+    struct kiln_weight_source *s = &w->sources[w->n_sources];
+    memset(s, 0, sizeof *s);
+    s->prefix = strdup(prefix);
+    if (!s->prefix) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: out of memory");
+    w->n_sources++; /* counted now so kiln__weights_free releases it on any failure */
+    return is_gguf ? kiln__gguf_open(file, &s->gguf) : kiln__safetensors_set_open(file, &s->st);
+}
+
+/* Open every weight file the detected path names. */
+static kiln_status open_sources(struct kiln_weights *w) {
+    const struct kiln_model_path *mp = &w->path;
+    switch (mp->kind) {
+    case KILN_MODEL_GGUF:
+        return add_source(w, mp->path, "", 1);
+    case KILN_MODEL_SAFETENSORS:
+        return add_source(w, mp->path, "", 0);
+    case KILN_MODEL_HF_LLM:
+        return add_source(w, mp->weights_path, "", 0);
+    case KILN_MODEL_DIFFUSERS:
+        for (size_t i = 0; i < mp->n_components; i++) {
+            const struct kiln_diffusers_component *c = &mp->components[i];
+            if (!c->weights_path) continue; /* tokenizers and schedulers hold no weights */
+            char prefix[256];
+            snprintf(prefix, sizeof prefix, "%s/", c->name);
+            kiln_status st = add_source(w, c->weights_path, prefix, 0);
+            if (st != KILN_OK) return st;
+        }
+        return KILN_OK;
+    }
+    return kiln__fail(KILN_ERR_INTERNAL, "weights: unhandled model kind");
+}
+
+/* Build the sorted tensor table over all sources. */
+static kiln_status build_table(struct kiln_weights *w) {
+    size_t total = 0, arena_bytes = 0;
+    for (size_t i = 0; i < w->n_sources; i++) {
+        const struct kiln_weight_source *s = &w->sources[i];
+        size_t count = source_count(s);
+        total += count;
+        if (s->prefix[0] == '\0') continue;
+        for (size_t j = 0; j < count; j++)
+            arena_bytes += strlen(s->prefix) + strlen(s->st->tensors[j]->name) + 1;
+    }
+    w->tensors = calloc(total ? total : 1, sizeof *w->tensors);
+    w->names_ = malloc(arena_bytes ? arena_bytes : 1);
+    if (!w->tensors || !w->names_) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: out of memory");
+    char *arena = w->names_;
+    for (size_t i = 0; i < w->n_sources; i++) append_source(&w->sources[i], w->tensors, &w->n_tensors, &arena);
+    qsort(w->tensors, w->n_tensors, sizeof *w->tensors, by_name);
+    for (size_t i = 1; i < w->n_tensors; i++)
+        if (strcmp(w->tensors[i - 1].name, w->tensors[i].name) == 0)
+            return kiln__fail(KILN_ERR_FORMAT, "weights: tensor '%s' appears in two files",
+                              w->tensors[i].name);
+    return KILN_OK;
+}
+
+kiln_status kiln__weights_open(const char *path, struct kiln_weights **out) {
+    if (!out) return kiln__fail(KILN_ERR_INVALID_ARG, "weights: no output given");
+    *out = NULL;
+    struct kiln_weights *w = calloc(1, sizeof *w);
+    if (!w) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: out of memory");
+    kiln_status st = kiln__model_path_detect(path, &w->path);
+    if (st == KILN_OK) st = open_sources(w);
+    if (st == KILN_OK) st = build_table(w);
+    if (st == KILN_OK && w->path.kind == KILN_MODEL_GGUF) {
+        /* GGUF image checkpoints carry no general.architecture of ours: name
+         * the variant from the tensors, as for safetensors files. */
+        if (!kiln__gguf_find_kv(w->sources[0].gguf, "general.architecture")) {
+            struct kiln_tensor_lookup lk = kiln__weights_lookup(w);
+            kiln__sd_detect_tensors(&lk, &w->path.sd);
+        }
+    }
+    if (st != KILN_OK) {
+        kiln__weights_free(w);
+        return st;
+    }
+    *out = w;
+    return KILN_OK;
+}
+
+void kiln__weights_free(struct kiln_weights *w) {
+    if (!w) return;
+    for (size_t i = 0; i < w->n_sources; i++) {
+        kiln__gguf_free(w->sources[i].gguf);
+        kiln__safetensors_set_free(w->sources[i].st);
+        free(w->sources[i].prefix);
+    }
+    free(w->sources);
+    free(w->tensors);
+    free(w->names_);
+    kiln__model_path_free(&w->path);
+    free(w);
+}
+
+const struct kiln_tensor *kiln__weights_find(const struct kiln_weights *w, const char *name) {
+    if (!w || !name) return NULL;
+    struct kiln_tensor key = {.name = name};
+    return bsearch(&key, w->tensors, w->n_tensors, sizeof *w->tensors, by_name);
+}
+
+static bool lookup_find(void *ctx, const char *name, int64_t shape[KILN_LOOKUP_MAX_DIMS], int *n_dims) {
+    const struct kiln_tensor *t = kiln__weights_find(ctx, name);
+    if (!t) return false;
+    *n_dims = t->n_dims;
+    for (int d = 0; d < KILN_LOOKUP_MAX_DIMS; d++) shape[d] = d < t->n_dims ? t->shape[d] : 0;
+    return true;
+}
+
+struct kiln_tensor_lookup kiln__weights_lookup(const struct kiln_weights *w) {
+    return (struct kiln_tensor_lookup){lookup_find, (void *)w};
+}
