@@ -10,6 +10,8 @@ packages=(
   clang             # the second compiler and libFuzzer
   libclang-rt-14-dev # libFuzzer and sanitizer runtimes for clang
   libjansson-dev    # JSON (safetensors headers, config.json, the daemon)
+  libmicrohttpd-dev # HTTP server of the worker daemon (kiln serve)
+  curl              # the kiln serve CLI test talks to the daemon with it
 )
 
 missing=()

@@ -5,5 +5,6 @@
 
 int kiln_cmd_version(int argc, char **argv);
 int kiln_cmd_info(int argc, char **argv);
+int kiln_cmd_serve(int argc, char **argv);
 
 #endif /* KILN_CLI_COMMANDS_H */

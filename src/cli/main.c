@@ -11,6 +11,7 @@ static const struct command {
     int (*run)(int argc, char **argv); /* returns the exit code */
 } commands[] = {
     {"info", "describe a model file or folder (format, architecture, tensors)", kiln_cmd_info},
+    {"serve", "run the worker daemon: rbee jobs and the OpenAI API over HTTP", kiln_cmd_serve},
     {"version", "print the version and the CPU features kiln will use", kiln_cmd_version},
 };
 
