@@ -41,10 +41,11 @@ static void *loader_main(void *arg) {
     double t0 = kiln__now();
     kiln__clear_error();
     kiln_status st = w->backend.load(w->backend.ctx, on_load_progress, w);
-    if (st == KILN_OK) {
-        w->info = w->backend.info(w->backend.ctx);
-        st = kiln__jobs_start(w->jobs, &w->backend);
-    }
+    const struct kiln__backend_info *info = st == KILN_OK ? w->backend.info(w->backend.ctx) : NULL;
+    pthread_mutex_lock(&w->lock);
+    w->info = info; /* set before the phase says READY, which every reader checks first */
+    pthread_mutex_unlock(&w->lock);
+    if (st == KILN_OK) st = kiln__jobs_start(w->jobs, &w->backend);
     pthread_mutex_lock(&w->lock);
     if (st == KILN_OK) {
         w->load_seconds = kiln__now() - t0;
@@ -67,7 +68,10 @@ static void *loader_main(void *arg) {
 /* The heartbeat body: who this worker is and what it is doing. */
 static int heartbeat_body(void *user, struct kiln__buf *out) {
     struct kiln__worker *w = user;
-    enum kiln__worker_phase phase = kiln__worker_get_phase(w);
+    pthread_mutex_lock(&w->lock);
+    enum kiln__worker_phase phase = w->phase;
+    const struct kiln__backend_info *info = w->info;
+    pthread_mutex_unlock(&w->lock);
     int busy = 0;
     size_t queued = 0;
     kiln__jobs_gauges(w->jobs, &queued, &busy, NULL);
@@ -78,8 +82,8 @@ static int heartbeat_body(void *user, struct kiln__buf *out) {
     case KILN__PHASE_FAILED:
     case KILN__PHASE_STOPPING: status = "stopping"; break;
     }
-    const char *model = phase == KILN__PHASE_READY ? w->info->model_id : w->cfg.model_path;
-    const char *device = phase == KILN__PHASE_READY ? w->info->device : "cpu";
+    const char *model = info ? info->model_id : w->cfg.model_path;
+    const char *device = info ? info->device : "cpu";
     time_t now = time(NULL);
     struct tm utc;
     gmtime_r(&now, &utc);
