@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# `kiln serve` as a process: flags and their errors, the test backend over
+# HTTP with curl (auth from the environment, JSON logs, a job and a chat
+# completion), SIGTERM giving exit 0, and a busy port giving exit 1.
+# usage: serve.sh KILN SHARED_DATA_DIR TMP_DIR
+set -u
+kiln=$1 tmp=$3/cli-serve
+mkdir -p "$tmp"
+command -v curl >/dev/null || { echo "curl not installed: skipped"; exit 77; }
+passed=0 failed=0
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+
+# expect NAME WANT_RC PATTERN -- CMD...: exit code and output pattern.
+expect() {
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$rc" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then ok; else
+    bad "$name: rc=$rc (want $want), pattern '$pattern' in:"; echo "$out" | head -10; fi
+}
+
+expect "help" 0 "usage: kiln serve" -- "$kiln" serve --help
+expect "listed in kiln help" 0 "serve" -- "$kiln" --help
+expect "unknown flag" 2 "unknown option '--bogus'" -- "$kiln" serve --bogus
+expect "bad port" 2 "--port: '99999'" -- "$kiln" serve --fake-model --port 99999
+expect "bad env" 2 "KILN_QUEUE: 'many'" -- env KILN_QUEUE=many "$kiln" serve --fake-model
+expect "no model" 2 "no model" -- "$kiln" serve
+expect "both" 2 "not both" -- "$kiln" serve --fake-model -m x.gguf
+expect "bad hive url" 1 "https is not supported" -- "$kiln" serve --fake-model --port 0 --hive-url https://hive
+expect "model needs the engine" 1 "needs the LLM engine" -- "$kiln" serve -m "$tmp/model.gguf"
+
+# start_server LOG ARGS...: start in the background; sets pid and port.
+start_server() {
+  local log=$1
+  shift
+  "$kiln" serve "$@" >"$log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  port=""
+  for _ in $(seq 100); do
+    port=$(grep -oE 'listening on http://127\.0\.0\.1:[0-9]+' "$log" | grep -oE '[0-9]+$')
+    [ -n "$port" ] && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+export KILN_API_KEY=cli-secret
+if ! start_server "$tmp/serve.log" --fake-model --port 0 --log-format json --fake-token-ms 1; then
+  bad "server did not start"; cat "$tmp/serve.log"; exit 1
+fi
+unset KILN_API_KEY
+base=http://127.0.0.1:$port
+auth=(-H "Authorization: Bearer cli-secret")
+
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(code "$base/health")" = 200 ] && ok || bad "/health"
+for _ in $(seq 100); do [ "$(code "${auth[@]}" "$base/ready")" = 200 ] && break; sleep 0.05; done
+[ "$(code "${auth[@]}" "$base/ready")" = 200 ] && ok || bad "/ready with the key"
+[ "$(code "$base/ready")" = 401 ] && ok || bad "/ready without the key must be 401"
+[ "$(code -H "Authorization: Bearer nope" "$base/v1/models")" = 401 ] && ok || bad "wrong key must be 401"
+
+job=$(curl -s "${auth[@]}" -d '{"operation":"infer","prompt":"hello","max_tokens":4}' "$base/v1/jobs")
+id=$(grep -oE 'job-[0-9a-f]{32}' <<<"$job" | head -1)
+[ -n "$id" ] && ok || bad "POST /v1/jobs: $job"
+stream=$(curl -sN "${auth[@]}" "$base/v1/jobs/$id/stream")
+[ "$(grep -c '"type":"token"' <<<"$stream")" = 4 ] && ok || bad "stream tokens: $stream"
+grep -q '"stop_reason":"max_tokens"' <<<"$stream" && grep -q '^data: \[DONE\]' <<<"$stream" && ok || bad "stream end: $stream"
+[ "$(code "${auth[@]}" "$base/v1/jobs/$id/stream")" = 409 ] && ok || bad "second reader must get 409"
+
+chat=$(curl -s "${auth[@]}" -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}' "$base/v1/chat/completions")
+grep -q '"object":"chat.completion"' <<<"$chat" && grep -q '"completion_tokens":2' <<<"$chat" && ok || bad "chat: $chat"
+[ "$(code "${auth[@]}" -d '{"prompt":' "$base/v1/completions")" = 400 ] && ok || bad "malformed JSON must be 400"
+curl -s "${auth[@]}" "$base/metrics" | grep -q 'kiln_http_requests_total{route="/v1/jobs",status="200"} 1' && ok || bad "metrics"
+
+# The busy port: a second server fails to start.
+expect "port in use" 1 "cannot listen" -- "$kiln" serve --fake-model --port "$port"
+
+# SIGTERM: exit 0, promptly.
+kill -TERM "$pid"
+t0=$(date +%s%N)
+wait "$pid"
+rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" -eq 0 ] && ok || bad "exit code after SIGTERM: $rc"
+[ "$ms" -lt 5000 ] && ok || bad "stop took $ms ms"
+# Every log line is JSON with ts, level and msg; each request was logged.
+if grep -vqE '^\{"ts":"[^"]+","level":"[a-z]+","msg":".*"\}$' "$tmp/serve.log"; then
+  bad "a log line is not JSON:"; grep -vE '^\{"ts":' "$tmp/serve.log" | head -3
+else ok; fi
+grep -q 'request id=[0-9]* POST /v1/jobs status=200 tokens_in=2' "$tmp/serve.log" && ok || bad "request log line"
+grep -q 'stopped after' "$tmp/serve.log" && ok || bad "stop log line"
+
+echo "serve.sh: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
