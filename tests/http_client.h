@@ -1,7 +1,7 @@
 /* tests/http_client.h - a small blocking HTTP/1.1 client over loopback
  * sockets for the worker tests: whole requests (Connection: close, chunked
  * bodies decoded) and raw sockets for streams, slow clients and
- * disconnects. Header-only; every function is static. Include it first:
+ * disconnects. Header-only; every function is static inline. Include it first:
  * it needs _GNU_SOURCE (strcasestr). */
 #ifndef KILN_TESTS_HTTP_CLIENT_H
 #define KILN_TESTS_HTTP_CLIENT_H
@@ -31,19 +31,19 @@ struct tc_resp {
     size_t body_len; /* bytes of body */
 };
 
-static double tc_now(void) {
+static inline double tc_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void tc_sleep_ms(int ms) {
+static inline void tc_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
 /* A socket connected to 127.0.0.1:port, or -1. */
-static int tc_connect(int port) {
+static inline int tc_connect(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -57,7 +57,7 @@ static int tc_connect(int port) {
     return fd;
 }
 
-static int tc_send_all(int fd, const void *p, size_t n) {
+static inline int tc_send_all(int fd, const void *p, size_t n) {
     const char *c = p;
     while (n > 0) {
         ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
@@ -69,7 +69,7 @@ static int tc_send_all(int fd, const void *p, size_t n) {
 
 /* Read into a growing buffer until `needle` appears, EOF, or the timeout.
  * Returns bytes read so far (buffer NUL-terminated), and *eof. */
-static size_t tc_read_until(int fd, char **buf, size_t *len, size_t *cap, const char *needle, int timeout_ms,
+static inline size_t tc_read_until(int fd, char **buf, size_t *len, size_t *cap, const char *needle, int timeout_ms,
                             int *eof) {
     double deadline = tc_now() + timeout_ms / 1e3;
     *eof = 0;
@@ -99,7 +99,7 @@ static size_t tc_read_until(int fd, char **buf, size_t *len, size_t *cap, const 
 }
 
 /* Decode a chunked body in place; returns its length. */
-static size_t tc_dechunk(char *b, size_t n) {
+static inline size_t tc_dechunk(char *b, size_t n) {
     size_t in = 0, out = 0;
     while (in < n) {
         char *end;
@@ -116,7 +116,7 @@ static size_t tc_dechunk(char *b, size_t n) {
 }
 
 /* Split raw response bytes into *r. */
-static void tc_parse(char *raw, size_t len, struct tc_resp *r) {
+static inline void tc_parse(char *raw, size_t len, struct tc_resp *r) {
     r->status = -1;
     r->head = raw;
     r->body = NULL;
@@ -131,13 +131,13 @@ static void tc_parse(char *raw, size_t len, struct tc_resp *r) {
     if (strcasestr(raw, "Transfer-Encoding: chunked")) r->body_len = tc_dechunk(r->body, r->body_len);
 }
 
-static void tc_resp_free(struct tc_resp *r) {
+static inline void tc_resp_free(struct tc_resp *r) {
     free(r->head);
     memset(r, 0, sizeof *r);
 }
 
 /* The value of a header in r (static copy), or NULL. */
-static const char *tc_header(const struct tc_resp *r, const char *name) {
+static inline const char *tc_header(const struct tc_resp *r, const char *name) {
     static char value[256];
     if (!r->head) return NULL;
     size_t nl = strlen(name);
@@ -157,7 +157,7 @@ static const char *tc_header(const struct tc_resp *r, const char *name) {
 
 /* Send raw bytes and read the whole answer until the server closes (or
  * timeout_ms). */
-static int tc_raw(int port, const char *raw, size_t raw_len, int timeout_ms, struct tc_resp *r) {
+static inline int tc_raw(int port, const char *raw, size_t raw_len, int timeout_ms, struct tc_resp *r) {
     memset(r, 0, sizeof *r);
     r->status = -1;
     int fd = tc_connect(port);
@@ -176,8 +176,10 @@ static int tc_raw(int port, const char *raw, size_t raw_len, int timeout_ms, str
 
 /* One request with Connection: close. extra_headers: "Name: value\r\n"...
  * or NULL; body may be NULL. */
-static int tc_request(int port, const char *method, const char *path, const char *extra_headers, const char *body,
+static inline int tc_request(int port, const char *method, const char *path, const char *extra_headers, const char *body,
                       struct tc_resp *r) {
+    memset(r, 0, sizeof *r);
+    r->status = -1;
     size_t blen = body ? strlen(body) : 0;
     size_t cap = strlen(method) + strlen(path) + (extra_headers ? strlen(extra_headers) : 0) + blen + 256;
     char *raw = malloc(cap);
@@ -193,7 +195,7 @@ static int tc_request(int port, const char *method, const char *path, const char
 }
 
 /* Open a request and leave the socket open (streams, disconnects). */
-static int tc_open(int port, const char *method, const char *path, const char *extra_headers, const char *body) {
+static inline int tc_open(int port, const char *method, const char *path, const char *extra_headers, const char *body) {
     int fd = tc_connect(port);
     if (fd < 0) return -1;
     char head[1024];
