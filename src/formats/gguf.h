@@ -216,6 +216,11 @@ kiln_status kiln__gguf_writer_arr_begin(struct kiln_gguf_writer *w, enum kiln_gg
 /* Close the innermost array (all its elements written). */
 kiln_status kiln__gguf_writer_arr_end(struct kiln_gguf_writer *w);
 
+/* One value (any type, arrays deeply) copied from a parsed file, e.g. after
+ * kiln__gguf_writer_key to carry a pair over into a new file. */
+kiln_status kiln__gguf_writer_copy_value(struct kiln_gguf_writer *w,
+                                         const struct kiln_gguf_value *v);
+
 /* Shorthands: key and one value. */
 kiln_status kiln__gguf_writer_kv_u32(struct kiln_gguf_writer *w, const char *key, uint32_t v);
 kiln_status kiln__gguf_writer_kv_i32(struct kiln_gguf_writer *w, const char *key, int32_t v);

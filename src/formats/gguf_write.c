@@ -268,6 +268,70 @@ kiln_status kiln__gguf_writer_kv_str_arr(struct kiln_gguf_writer *w, const char 
     return st == KILN_OK ? kiln__gguf_writer_arr_end(w) : st;
 }
 
+/* Copy a parsed array element by element through the checked value path. */
+static kiln_status copy_arr(struct kiln_gguf_writer *w, const struct kiln_gguf_arr *a) {
+    kiln_status st = kiln__gguf_writer_arr_begin(w, a->type, a->count);
+    for (uint64_t i = 0; i < a->count && st == KILN_OK; i++) {
+        if (a->type == KILN_GGUF_ARRAY) {
+            st = copy_arr(w, kiln__gguf_arr_sub(a, i));
+        } else if (a->type == KILN_GGUF_STRING) {
+            struct kiln_gguf_str s = {NULL, 0};
+            size_t len = 0;
+            kiln__gguf_arr_str(a, i, &s.ptr, &len);
+            s.len = len;
+            st = kiln__gguf_writer_value(w, a->type, &s);
+        } else {
+            /* Decode the element into a value of its type, then copy that. */
+            size_t size = kiln__gguf_type_size(a->type);
+            uint64_t bits = 0;
+            for (size_t k = size; k-- > 0;) bits = bits << 8 | a->data[i * size + k];
+            struct kiln_gguf_value v = {.type = a->type};
+            switch (a->type) {
+            case KILN_GGUF_U8: case KILN_GGUF_U16: case KILN_GGUF_U32: case KILN_GGUF_U64:
+                v.v.u = bits;
+                break;
+            case KILN_GGUF_I8: v.v.i = (int8_t)bits; break;
+            case KILN_GGUF_I16: v.v.i = (int16_t)bits; break;
+            case KILN_GGUF_I32: v.v.i = (int32_t)bits; break;
+            case KILN_GGUF_I64: v.v.i = (int64_t)bits; break;
+            case KILN_GGUF_F32: {
+                uint32_t b32 = (uint32_t)bits;
+                memcpy(&v.v.f32, &b32, 4);
+                break;
+            }
+            case KILN_GGUF_F64: memcpy(&v.v.f64, &bits, 8); break;
+            case KILN_GGUF_BOOL: v.v.b = bits != 0; break;
+            case KILN_GGUF_STRING: case KILN_GGUF_ARRAY: case KILN_GGUF_TYPE_COUNT:
+                return misuse("unknown array element type", NULL);
+            }
+            st = kiln__gguf_writer_copy_value(w, &v);
+        }
+    }
+    return st == KILN_OK ? kiln__gguf_writer_arr_end(w) : st;
+}
+
+kiln_status kiln__gguf_writer_copy_value(struct kiln_gguf_writer *w,
+                                         const struct kiln_gguf_value *v) {
+    if (!w || !v) return misuse("no writer or value", NULL);
+    switch (v->type) {
+    case KILN_GGUF_U8: { uint8_t x = (uint8_t)v->v.u; return kiln__gguf_writer_value(w, v->type, &x); }
+    case KILN_GGUF_U16: { uint16_t x = (uint16_t)v->v.u; return kiln__gguf_writer_value(w, v->type, &x); }
+    case KILN_GGUF_U32: { uint32_t x = (uint32_t)v->v.u; return kiln__gguf_writer_value(w, v->type, &x); }
+    case KILN_GGUF_U64: return kiln__gguf_writer_value(w, v->type, &v->v.u);
+    case KILN_GGUF_I8: { int8_t x = (int8_t)v->v.i; return kiln__gguf_writer_value(w, v->type, &x); }
+    case KILN_GGUF_I16: { int16_t x = (int16_t)v->v.i; return kiln__gguf_writer_value(w, v->type, &x); }
+    case KILN_GGUF_I32: { int32_t x = (int32_t)v->v.i; return kiln__gguf_writer_value(w, v->type, &x); }
+    case KILN_GGUF_I64: return kiln__gguf_writer_value(w, v->type, &v->v.i);
+    case KILN_GGUF_F32: return kiln__gguf_writer_value(w, v->type, &v->v.f32);
+    case KILN_GGUF_F64: return kiln__gguf_writer_value(w, v->type, &v->v.f64);
+    case KILN_GGUF_BOOL: return kiln__gguf_writer_value(w, v->type, &v->v.b);
+    case KILN_GGUF_STRING: return kiln__gguf_writer_value(w, v->type, &v->v.str);
+    case KILN_GGUF_ARRAY: return copy_arr(w, &v->v.arr);
+    case KILN_GGUF_TYPE_COUNT: break;
+    }
+    return misuse("unknown value type", NULL);
+}
+
 kiln_status kiln__gguf_writer_set_alignment(struct kiln_gguf_writer *w, uint32_t alignment) {
     if (!w) return misuse("no writer", NULL);
     if (w->n_tensors) return misuse("set the alignment before adding tensors", NULL);
@@ -367,12 +431,13 @@ kiln_status kiln__gguf_writer_write_file(struct kiln_gguf_writer *w, FILE *f) {
         emit_le(&o, t->offset, 8);
     }
     /* The data section starts aligned, so padding the absolute position to
-     * the alignment before each tensor lands exactly on its offset. */
+     * the alignment before each tensor lands exactly on its offset. Like the
+     * reference writers (ggml, gguf-py), every tensor's data, the last one
+     * included, is padded to the alignment. */
     if (w->n_tensors) emit_pad(&o, w->alignment);
     for (uint64_t i = 0; i < w->n_tensors; i++) {
-        const struct wtensor *t = &w->tensors[i];
+        emit(&o, w->tensors[i].data, w->tensors[i].nbytes);
         emit_pad(&o, w->alignment);
-        emit(&o, t->data, t->nbytes);
     }
     if (fflush(f) != 0) o.failed = true;
     if (o.failed) return kiln__fail(KILN_ERR_IO, "gguf writer: write failed");
