@@ -30,9 +30,8 @@ static kiln_status try_pair(const kiln_vocab *v, struct kiln_tok_scratch *s, int
     const struct kiln_tok_sym *a = &s->sym[l], *b = &s->sym[r];
     if (a->id < 0 || b->id < 0) return KILN_OK;
     int32_t rank;
-    int32_t result = kiln__vocab_merge(v, a->id, b->id, &rank);
-    if (result < 0) return KILN_OK;
-    struct kiln_tok_pair p = {(double)rank, l, r, a->len + b->len, result};
+    if (kiln__vocab_merge(v, a->id, b->id, &rank) < 0) return KILN_OK;
+    struct kiln_tok_pair p = {kiln__tok_key((uint32_t)rank, l), r, a->len + b->len};
     return kiln__tok_heap_push(s, p);
 }
 
@@ -60,22 +59,23 @@ static kiln_status encode_word(const kiln_vocab *v, const char *w, size_t len,
     if ((st = kiln__tok_reserve_sym(s, len)) != KILN_OK) return st;
     int32_t n_sym = (int32_t)len;
     for (int32_t i = 0; i < n_sym; i++)
-        s->sym[i] = (struct kiln_tok_sym){(size_t)i, 1, v->index->byte_token[(uint8_t)w[i]], i - 1,
+        s->sym[i] = (struct kiln_tok_sym){(uint32_t)i, 1, v->index->byte_token[(uint8_t)w[i]], i - 1,
                                           i + 1 < n_sym ? i + 1 : -1};
     s->heap_n = 0;
     for (int32_t i = 0; i + 1 < n_sym && st == KILN_OK; i++) st = try_pair(v, s, i, i + 1);
     struct kiln_tok_pair p;
     while (st == KILN_OK && kiln__tok_heap_pop(s, &p)) {
-        struct kiln_tok_sym *a = &s->sym[p.left], *b = &s->sym[p.right];
+        int32_t left = kiln__tok_left(&p), rank;
+        struct kiln_tok_sym *a = &s->sym[left], *b = &s->sym[p.right];
         /* Stale when either side has merged since: lengths only grow. */
         if (a->len == 0 || b->len == 0 || a->next != p.right || a->len + b->len != p.len) continue;
-        a->id = p.result;
+        a->id = kiln__vocab_merge(v, a->id, b->id, &rank); /* the pair is as when queued */
         a->len += b->len;
         a->next = b->next;
-        if (b->next >= 0) s->sym[b->next].prev = p.left;
+        if (b->next >= 0) s->sym[b->next].prev = left;
         b->len = 0;
-        st = try_pair(v, s, a->prev, p.left);
-        if (st == KILN_OK) st = try_pair(v, s, p.left, a->next);
+        st = try_pair(v, s, a->prev, left);
+        if (st == KILN_OK) st = try_pair(v, s, left, a->next);
     }
     if (st != KILN_OK) return st;
     for (int32_t i = 0; i >= 0; i = s->sym[i].next) {

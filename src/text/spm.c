@@ -45,7 +45,7 @@ static kiln_status try_pair(const kiln_vocab *v, struct kiln_tok_scratch *s, int
     const struct kiln_tok_sym *a = &s->sym[l], *b = &s->sym[r];
     int32_t id = piece_id(v, s->buf + a->off, a->len + b->len);
     if (id < 0) return KILN_OK;
-    struct kiln_tok_pair p = {-(double)v->score[id], l, r, a->len + b->len, id};
+    struct kiln_tok_pair p = {kiln__tok_key(kiln__tok_score_prio(v->score[id]), l), r, a->len + b->len};
     return kiln__tok_heap_push(s, p);
 }
 
@@ -68,6 +68,53 @@ static void emit_symbol(const kiln_vocab *v, const char *text, size_t len, struc
      * without byte fallback or unknown token */
 }
 
+/* Merge the symbols of buf[off, off + len) and emit their tokens. */
+static kiln_status merge_word(const kiln_vocab *v, size_t off, size_t len, struct kiln_tok_scratch *s,
+                              struct kiln_tok_out *out) {
+    /* Symbols: one per character. */
+    kiln_status st = kiln__tok_reserve_sym(s, len);
+    if (st != KILN_OK) return st;
+    int32_t n_sym = 0;
+    for (size_t i = off; i < off + len;) {
+        size_t cl;
+        if (kiln__utf8_next((const uint8_t *)s->buf + i, off + len - i, &cl, NULL) != KILN_UTF8_CHAR) cl = 1;
+        s->sym[n_sym] = (struct kiln_tok_sym){(uint32_t)i, (uint32_t)cl, -1, n_sym - 1, -1};
+        if (n_sym > 0) s->sym[n_sym - 1].next = n_sym;
+        n_sym++;
+        i += cl;
+    }
+    /* 2. Merge, best score first. */
+    s->heap_n = 0;
+    for (int32_t i = 0; i + 1 < n_sym && st == KILN_OK; i++) st = try_pair(v, s, i, i + 1);
+    struct kiln_tok_pair p;
+    while (st == KILN_OK && kiln__tok_heap_pop(s, &p)) {
+        int32_t left = kiln__tok_left(&p);
+        struct kiln_tok_sym *a = &s->sym[left], *b = &s->sym[p.right];
+        /* Stale when either side has merged since: lengths only grow. */
+        if (a->len == 0 || b->len == 0 || a->next != p.right || a->len + b->len != p.len) continue;
+        a->len += b->len;
+        a->next = b->next;
+        if (b->next >= 0) s->sym[b->next].prev = left;
+        b->len = 0;
+        st = try_pair(v, s, a->prev, left);
+        if (st == KILN_OK) st = try_pair(v, s, left, a->next);
+    }
+    if (st != KILN_OK) return st;
+    /* 3. Tokens. */
+    for (int32_t i = 0; i >= 0 && n_sym > 0; i = s->sym[i].next)
+        emit_symbol(v, s->buf + s->sym[i].off, s->sym[i].len, out);
+    return KILN_OK;
+}
+
+/* Where the word that starts at `from` ends in buf[0..n): at the next '▁'
+ * that follows another character (or at n). */
+static size_t word_end(const char *buf, size_t from, size_t n) {
+    for (size_t k = from + 1; k + 3 <= n; k++)
+        if (memcmp(buf + k, SPM_SPACE, 3) == 0 && !(k >= 3 && memcmp(buf + k - 3, SPM_SPACE, 3) == 0))
+            return k;
+    return n;
+}
+
 kiln_status kiln__spm_encode(const kiln_vocab *v, const char *text, size_t len, bool space_prefix,
                              struct kiln_tok_scratch *s, struct kiln_tok_out *out) {
     if (len == 0) return KILN_OK;
@@ -87,35 +134,12 @@ kiln_status kiln__spm_encode(const kiln_vocab *v, const char *text, size_t len, 
             s->buf[n++] = text[i];
         }
     }
-    /* Symbols: one per character. */
-    if ((st = kiln__tok_reserve_sym(s, n)) != KILN_OK) return st;
-    int32_t n_sym = 0;
-    for (size_t i = 0; i < n;) {
-        size_t cl;
-        if (kiln__utf8_next((const uint8_t *)s->buf + i, n - i, &cl, NULL) != KILN_UTF8_CHAR) cl = 1;
-        s->sym[n_sym] = (struct kiln_tok_sym){i, cl, -1, n_sym - 1, -1};
-        if (n_sym > 0) s->sym[n_sym - 1].next = n_sym;
-        n_sym++;
-        i += cl;
+    /* 2-3, word by word when the vocabulary allows it (vocab_impl.h). */
+    if (!v->index->spm_words) return merge_word(v, 0, n, s, out);
+    for (size_t at = 0; at < n && st == KILN_OK;) {
+        size_t end = word_end(s->buf, at, n);
+        st = merge_word(v, at, end - at, s, out);
+        at = end;
     }
-    /* 2. Merge, best score first. */
-    s->heap_n = 0;
-    for (int32_t i = 0; i + 1 < n_sym && st == KILN_OK; i++) st = try_pair(v, s, i, i + 1);
-    struct kiln_tok_pair p;
-    while (st == KILN_OK && kiln__tok_heap_pop(s, &p)) {
-        struct kiln_tok_sym *a = &s->sym[p.left], *b = &s->sym[p.right];
-        /* Stale when either side has merged since: lengths only grow. */
-        if (a->len == 0 || b->len == 0 || a->next != p.right || a->len + b->len != p.len) continue;
-        a->len += b->len;
-        a->next = b->next;
-        if (b->next >= 0) s->sym[b->next].prev = p.left;
-        b->len = 0;
-        st = try_pair(v, s, a->prev, p.left);
-        if (st == KILN_OK) st = try_pair(v, s, p.left, a->next);
-    }
-    if (st != KILN_OK) return st;
-    /* 3. Tokens. */
-    for (int32_t i = 0; i >= 0 && n_sym > 0; i = s->sym[i].next)
-        emit_symbol(v, s->buf + s->sym[i].off, s->sym[i].len, out);
-    return KILN_OK;
+    return st;
 }

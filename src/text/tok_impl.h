@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kiln/status.h"
 #include "text/pretok.h"
@@ -31,21 +32,38 @@ static inline void kiln__tok_emit(struct kiln_tok_out *o, int32_t id) {
 
 /* A symbol of the word being merged. */
 struct kiln_tok_sym {
-    size_t off;   /* first byte in the word */
-    size_t len;   /* bytes; 0 once merged into its left neighbour */
+    uint32_t off; /* first byte in the word */
+    uint32_t len; /* bytes; 0 once merged into its left neighbour */
     int32_t id;   /* BPE: its token id (-1 if the vocabulary lacks it); SPM: unused */
     int32_t prev; /* index of the symbol before, or -1 */
     int32_t next; /* index of the symbol after, or -1 */
 };
 
-/* A candidate merge of two adjacent symbols. */
+/* A candidate merge of two adjacent symbols, 16 bytes so that the heap
+ * stays compact (it holds about one entry per byte of a word). */
 struct kiln_tok_pair {
-    double prio;    /* SPM: minus the merged piece's score; BPE: the merge rank */
-    int32_t left;   /* index of the left symbol */
-    int32_t right;  /* index of the right symbol */
-    size_t len;     /* their combined length when the pair was made */
-    int32_t result; /* BPE: the merged token id; SPM: unused */
+    uint64_t key;  /* priority << 32 | index of the left symbol: the heap pops the
+                      smallest, so equal priorities go leftmost first */
+    int32_t right; /* index of the right symbol */
+    uint32_t len;  /* their combined length when the pair was made */
 };
+
+/* A pair's key: priority (lower merges first) and left symbol index. */
+static inline uint64_t kiln__tok_key(uint32_t prio, int32_t left) {
+    return ((uint64_t)prio << 32) | (uint32_t)left;
+}
+
+/* The left symbol index of a pair. */
+static inline int32_t kiln__tok_left(const struct kiln_tok_pair *p) { return (int32_t)(uint32_t)p->key; }
+
+/* A priority that orders scores from highest to lowest (SPM merges the best
+ * score first): the float's bits made monotonic as unsigned, then inverted. */
+static inline uint32_t kiln__tok_score_prio(float score) {
+    uint32_t u;
+    memcpy(&u, &score, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return ~u;
+}
 
 /* Working memory of one kiln__tokenize call, grown as needed. */
 struct kiln_tok_scratch {
@@ -65,7 +83,7 @@ struct kiln_tok_scratch {
 kiln_status kiln__tok_reserve_sym(struct kiln_tok_scratch *s, size_t n);
 kiln_status kiln__tok_reserve_buf(struct kiln_tok_scratch *s, size_t n);
 
-/* The heap: push a pair, pop the lowest (prio, left) pair; pop returns 0
+/* The heap: push a pair, pop the one with the smallest key; pop returns 0
  * when the heap is empty. */
 kiln_status kiln__tok_heap_push(struct kiln_tok_scratch *s, struct kiln_tok_pair p);
 int kiln__tok_heap_pop(struct kiln_tok_scratch *s, struct kiln_tok_pair *p);

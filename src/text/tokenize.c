@@ -43,9 +43,9 @@ static void scratch_free(struct kiln_tok_scratch *s) {
 
 /* ---- heap ---- */
 
-/* a pops before b: lower priority, then the leftmost. */
+/* a pops before b: lower priority, then the leftmost (both in the key). */
 static int pair_before(const struct kiln_tok_pair *a, const struct kiln_tok_pair *b) {
-    return a->prio < b->prio || (a->prio == b->prio && a->left < b->left);
+    return a->key < b->key;
 }
 
 kiln_status kiln__tok_heap_push(struct kiln_tok_scratch *s, struct kiln_tok_pair p) {

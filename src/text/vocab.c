@@ -412,6 +412,23 @@ static kiln_status build_pieces(kiln_vocab *v) {
     return KILN_OK;
 }
 
+/* Whether no piece that merges may produce (see spm.c) holds a '▁' right
+ * after another character. */
+static bool spm_words_independent(const kiln_vocab *v) {
+    for (int32_t i = 0; i < v->n_tokens; i++) {
+        uint8_t t = v->type[i];
+        if (t != KILN_TOKEN_NORMAL && t != KILN_TOKEN_UNDEFINED && t != KILN_TOKEN_USER_DEFINED &&
+            t != KILN_TOKEN_UNUSED)
+            continue;
+        const char *s = v->text + v->text_off[i];
+        size_t len = v->text_len[i];
+        for (size_t k = 1; k + 3 <= len; k++)
+            if (memcmp(s + k, SPM_SPACE, 3) == 0 && !(k >= 3 && memcmp(s + k - 3, SPM_SPACE, 3) == 0))
+                return false;
+    }
+    return true;
+}
+
 /* byte_token: which token stands for each single byte. */
 static void build_byte_tokens(kiln_vocab *v) {
     struct kiln_vocab_index *x = v->index;
@@ -448,6 +465,7 @@ kiln_status kiln__vocab_finalize(kiln_vocab *v) {
     if (st == KILN_OK && v->model == KILN_VOCAB_BPE) st = kiln__pretok_new(v->pre, &v->index->pretok);
     if (st != KILN_OK) return st; /* the vocabulary is good only for kiln__vocab_free() */
     build_byte_tokens(v);
+    v->index->spm_words = v->model == KILN_VOCAB_SPM && spm_words_independent(v);
     v->index->ready = true;
     return KILN_OK;
 }

@@ -49,6 +49,10 @@ struct kiln_vocab_index {
     size_t *piece_off;          /* [n_tokens] where token i's piece starts */
     uint32_t *piece_len;        /* [n_tokens] its length (0 for control and unknown) */
     kiln_pretok *pretok;        /* BPE: the compiled pre-tokenizer; NULL for SPM */
+    bool spm_words;             /* SPM: no mergeable piece holds a '▁' right after another
+                                   character, so no merge crosses into a '▁' that follows
+                                   another character, and the text can be merged word by
+                                   word (much faster than all at once; same result) */
     bool finalize_tried;        /* kiln__vocab_finalize() was called */
     bool ready;                 /* ... and succeeded: the vocabulary is read-only */
 };

@@ -188,6 +188,25 @@ static void test_spm_merges_by_score(void) {
     kiln__vocab_free(v);
 }
 
+static void test_spm_pieces_across_spaces(void) {
+    /* A vocabulary with a piece that holds '▁' after a letter ("a▁", "a▁b")
+     * must be merged over the whole text: ▁ a ▁ b -> "a▁" (-1) -> "a▁b" (-0.5). */
+    static const struct {
+        const char *t;
+        float score;
+    } pieces[] = {{"\xE2\x96\x81", -5}, {"a", -4}, {"b", -4}, {"a\xE2\x96\x81", -1}, {"a\xE2\x96\x81" "b", -0.5f}};
+    kiln_vocab *v;
+    REQUIRE(kiln__vocab_new(KILN_VOCAB_SPM, KILN_PRE_DEFAULT, 5, &v) == KILN_OK);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(kiln__vocab_set_token(v, i, pieces[i].t, strlen(pieces[i].t), pieces[i].score, KILN_TOKEN_NORMAL),
+                     KILN_OK);
+    v->add_space_prefix = true;
+    REQUIRE(kiln__vocab_finalize(v) == KILN_OK);
+    CHECK_TOKENS(v, "a b", false, false, 0, 4);
+    CHECK_TOKENS(v, "b a b", false, false, 0, 2, 0, 4);
+    kiln__vocab_free(v);
+}
+
 static void test_spm_pieces_and_detokenize(void) {
     kiln_vocab *v = tiny_spm(false);
     REQUIRE(v != NULL);
@@ -414,6 +433,7 @@ int main(void) {
     RUN(test_utf8_classification);
     RUN(test_bytelevel_alphabet);
     RUN(test_spm_merges_by_score);
+    RUN(test_spm_pieces_across_spaces);
     RUN(test_spm_pieces_and_detokenize);
     RUN(test_bpe_merges_by_rank);
     RUN(test_pretokenizer_words);

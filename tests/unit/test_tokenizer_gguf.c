@@ -15,7 +15,7 @@
 #define K(name) "tokenizer.ggml." name
 
 /* The tokens of the small SentencePiece vocabulary. */
-static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a", "a", "\xE2\x96\x81"};
+static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", ("\xE2\x96\x81" "a"), "a", "\xE2\x96\x81"};
 #define SPM_N 6
 
 /* The tokens and merge of the small byte-level vocabulary. */
