@@ -336,6 +336,14 @@ static kiln_status build_specials(kiln_vocab *v) {
     return KILN_OK;
 }
 
+/* The value of a hexadecimal digit, or -1. */
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 /* Token i's decoded bytes, written to out (room for 4 * its text length). */
 static size_t decode_piece(const kiln_vocab *v, int32_t i, char *out) {
     const char *t = v->text + v->text_off[i];
@@ -348,10 +356,9 @@ static size_t decode_piece(const kiln_vocab *v, int32_t i, char *out) {
         memcpy(out, t, len); /* raw text, as it was matched */
         return len;
     case KILN_TOKEN_BYTE: {
-        unsigned b;
-        char end;
-        if (len == 6 && sscanf(t, "<0x%2x%c", &b, &end) == 2 && end == '>') {
-            out[0] = (char)b;
+        int hi = len == 6 ? hex_digit(t[3]) : -1, lo = len == 6 ? hex_digit(t[4]) : -1;
+        if (hi >= 0 && lo >= 0 && memcmp(t, "<0x", 3) == 0 && t[5] == '>') {
+            out[0] = (char)(hi * 16 + lo);
             return 1;
         }
         memcpy(out, t, len); /* not of the <0xNN> form: keep it as text */
