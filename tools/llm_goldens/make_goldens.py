@@ -17,6 +17,7 @@ Usage: python make_goldens.py OUT_DIR   (normally run by make.sh)
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -262,8 +263,7 @@ def main() -> None:
             print(f"== {spec.name}", flush=True)
             res = make_one(spec, vocabs, out_root)
             res["tolerance"] = TOLERANCE
-            (out_root / spec.name / "golden.json").write_text(
-                json.dumps(res, indent=1, ensure_ascii=False) + "\n")
+            (out_root / spec.name / "golden.json").write_text(dump_json(res))
             index["models"].append(spec.name)
             for v, info in res["variants"].items():
                 g = info.get("ggml_like_activations", {})
@@ -271,7 +271,17 @@ def main() -> None:
                       f"max|logit|={info['max_abs_logit']:.2f} vs_f32={info['rel_err_vs_f32']:.3g} "
                       f"ggml-like={g.get('rel_err_vs_reference', 0):.2e}/"
                       f"{g.get('greedy_identical_prefix', '-')}", flush=True)
-        (out_root / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+        (out_root / "index.json").write_text(dump_json(index))
+
+
+def dump_json(obj) -> str:
+    """JSON with one key per line but every list of numbers or strings on one line."""
+    text = json.dumps(obj, indent=1, ensure_ascii=False)
+    text = re.sub(r"\[\s*([^\[\]{}]*?)\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]"
+                  if m.group(1).strip() else "[]", text) + "\n"
+    assert json.loads(text) == obj  # the reflow must not change any value
+    return text
 
 
 def _dist_version(name: str) -> str:
