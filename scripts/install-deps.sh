@@ -10,6 +10,8 @@ packages=(
   clang             # the second compiler and libFuzzer
   libclang-rt-14-dev # libFuzzer and sanitizer runtimes for clang
   libjansson-dev    # JSON (safetensors headers, config.json, the daemon)
+  libpcre2-dev      # PCRE2: the tokenizers' pre-tokenizer regexes (Unicode classes, JIT)
+  libutf8proc-dev   # utf8proc: Unicode normalization (NFC) for the tokenizers
   libmicrohttpd-dev # HTTP server of the worker daemon (kiln serve)
   curl              # the kiln serve CLI test talks to the daemon with it
 )

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Make the golden files for kiln's LLM tokenizers (tests/unit/test_tokenizer_golden.c).
+
+The expected token ids come from the reference implementations, run on small
+vocabularies that this script trains itself (so nothing large is committed):
+
+  * byte-level BPE: Hugging Face `tokenizers`. One BPE vocabulary is trained
+    on the corpus below (GPT-2 byte alphabet), plus a few whole-word tokens
+    that no merge reaches (they show Llama 3's ignore_merges), a special
+    (control) token and a non-special added (user-defined) token. Then, for
+    each pre-tokenizer kiln implements, a Tokenizer is assembled exactly as
+    the model's tokenizer.json has it (normalizer, pre_tokenizer, BPE options)
+    and encodes the test strings. The words of each string (the
+    pre-tokenizer's cut, as byte offsets) are recorded too.
+  * SentencePiece BPE: the `sentencepiece` library trains a BPE model with
+    Llama's settings (identity normalization, dummy prefix, no whitespace
+    removal, split digits, byte fallback) and encodes the test strings.
+
+Usage: python3 tools/make_tokenizer_goldens.py
+It creates tools/.venv (python3 -m venv) if needed, installs
+tools/requirements-tokenizer.txt into it, re-runs itself inside it, and
+rewrites tests/data/tokenizer/{bpe.json,spm.json,MANIFEST.txt}. The output is
+deterministic, so a rerun leaves git clean unless the references changed.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unicodedata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / "tools" / ".venv"
+REQUIREMENTS = ROOT / "tools" / "requirements-tokenizer.txt"
+OUT = ROOT / "tests" / "data" / "tokenizer"
+
+
+def ensure_venv() -> None:
+    """Re-exec inside tools/.venv with the pinned packages installed."""
+    venv_python = VENV / "bin" / "python"
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    if not venv_python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    # The venv may be shared with other golden scripts: always make sure
+    # this script's pins are there (pip does nothing when they are).
+    subprocess.run([str(venv_python), "-m", "pip", "install", "--quiet", "-r",
+                    str(REQUIREMENTS)], check=True)
+    os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
+
+
+ensure_venv()
+
+import sentencepiece as spm  # noqa: E402  (only importable inside the venv)
+import tokenizers  # noqa: E402
+from tokenizers import (AddedToken, Regex, Tokenizer, models, normalizers,  # noqa: E402
+                        pre_tokenizers, trainers)
+
+# Training text: a little of many scripts, so that merges exist across them.
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog. It's the dog's bone, isn't it?",
+    "We'll see: they're here, you've got it, I'd say I'm sure. WE'LL SEE!",
+    "Numbers: 1, 12, 123, 1234, 12345 and 3.14159; dates like 2024-05-17.",
+    "    indented code() { return x + y; }\n\tand a tab\r\nwindows line end",
+    "Привет, мир! Как дела? Это проверка токенизатора.",
+    "Ελληνικά γράμματα: άλφα, βήτα, γάμμα.",
+    "東京は日本の首都です。北京是中国的首都。",
+    "서울은 한국의 수도입니다. 안녕하세요!",
+    "Tiếng Việt có dấu: người, được, những.",
+    "emoji 🚀🦙 and ✅ and 👩‍💻 mixed in text",
+    "ｆｕｌｌｗｉｄｔｈ　ｔｅｘｔ！ “quotes” and ‘single’ ones…",
+    "مرحبا بالعالم ١٢٣ हिन्दी पाठ ខ្មែរ",
+] * 4
+
+# Test strings (none of them from ../shared/data). "<|end|>" is the special
+# token and "<tool>" the added one.
+CASES = [
+    "",
+    " ",
+    "   ",
+    "\n",
+    "\n\n\n",
+    "\t\n",
+    "\r\n",
+    "Hello world",
+    " Hello world",
+    "  Hello  world  ",
+    "Hello, world!",
+    "It's WE'LL they'RE i'D you'Ve 'S",
+    "don't stop",
+    "1 12 123 1234 12345 1234567",
+    "3.14159, 2024-05-17",
+    "x² ½ Ⅻ ١٢٣ ४५",
+    "The quick brown fox jumps over the lazy dog.",
+    "    indented\n\tcode();\n",
+    "trailing spaces   \n   next",
+    "Привет, мир! Как дела?",
+    "άλφα βήτα Ω",
+    "東京は日本の首都です。",
+    "서울 안녕하세요",
+    "người được những",
+    "ខ្មែរ हिन्दी",
+    "emoji 🚀🦙 ✅ 👩‍💻!",
+    "ｆｕｌｌ　ｗｉｄｔｈ！“quote”",
+    "nbsp\u00a0here nel\u0085there",
+    "cafe\u0301 vs café",
+    "Ａｎｇｓｔｒｏｍ \u212b and \u00c5",
+    "a zebra and quokka",
+    "quokka zebra",
+    "<|end|>",
+    "Hello<|end|> world",
+    "a<tool>b <tool> c",
+    "<|end|><tool><|end|>",
+    "!!!!!! ?????? ......",
+    "'''''' \"\"\"\"",
+    "a\u2028b\u3000c",
+    "MixedCASE camelCase snake_case kebab-case",
+]
+
+SPECIAL = "<|end|>"   # a control token
+ADDED = "<tool>"      # a user-defined (non-special added) token
+# Whole-word tokens that no merge produces: with ignore_merges (Llama 3) a
+# word equal to one of them is that token.
+EXTRA_WORDS = ["Ġzebra", "quokka", "Ġquokka"]
+
+# The pre-tokenizers of the models' tokenizer.json files.
+GPT2_RE = (r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+LLAMA3_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+             r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+            r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# DeepSeek LLM's cased-letter class, as code point ranges (its tokenizer.json
+# spells them as characters; some of those change under NFC, so hex here).
+DEEPSEEK_LETTERS = (
+    "41-5A 61-7A B5 C0-D6 D8-F6 F8-1BA 1BC-1BF 1C4-293 295-2AF 370-373 376 377 37B-37D 37F 386 "
+    "388-38A 38C 38E-3A1 3A3-3F5 3F7-481 48A-52F 531-556 10A0-10C5 13A0-13F5 13F8-13FD 1C90-1CBA "
+    "1CBD-1CBF 1D00-1D2B 1D6B-1D77 1D79-1D9A 1E00-1F15 1F18-1F1D 1F20-1F45 1F48-1F4D 1F50-1F57 "
+    "1F59 1F5B 1F5D 1F5F-1F7D 1F80-1FB4 1FB6-1FBC 1FBE 1FC2-1FC4 1FC6-1FCC 1FD0-1FD3 1FD6-1FDB "
+    "1FE0-1FEC 1FF2-1FF4 1FF6-1FFC 2102 2107 210A-2113 2115 2119-211D 2124 2126 2128 212A-212D "
+    "212F-2134 2139 213C-213F 2145-2149 214E 2183 2184 2C00-2C7B 2C7E-2CE4 2CEB-2CEE 2CF2 2CF3 "
+    "A640-A66D A680-A69B A722-A76F A771-A787 A78B-A78E AB70-ABBF FB00-FB06 FB13-FB17 FF21-FF3A "
+    "FF41-FF5A 10400-1044F 104B0-104D3 104D8-104FB 10C80-10CB2 10CC0-10CF2 118A0-118DF 1E900-1E943")
+
+
+def char_class(ranges):
+    """A regex character class body from "A-B C ..." hex ranges."""
+    out = []
+    for r in ranges.split():
+        out.append("-".join(chr(int(x, 16)) for x in r.split("-")))
+    return "".join(out)
+
+
+DEEPSEEK_RES = [
+    "[\r\n]",
+    "\\s?[" + char_class(DEEPSEEK_LETTERS) + "]+",
+    "\\s?[" + char_class("21-2F 3A-7E FF01-FF0F FF1A-FF5E 2018-201F 3000-3002") + "]+",
+    "\\s+$",
+    "[" + char_class("4E00-9FA5 800-4E00 AC00-D7FF") + "]+",
+    "\\p{N}+",
+]
+
+
+def split(pattern):
+    return pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False)
+
+
+def bytelevel_tail():
+    return pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
+
+
+# name -> (normalizer or None, pre_tokenizer, ignore_merges)
+PRETOKENIZERS = {
+    "gpt-2": (None, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), False),
+    "llama3": (None, pre_tokenizers.Sequence([split(LLAMA3_RE), bytelevel_tail()]), True),
+    "qwen2": (normalizers.NFC(), pre_tokenizers.Sequence([split(QWEN2_RE), bytelevel_tail()]), False),
+    "deepseek-llm": (None, pre_tokenizers.Sequence([split(r) for r in DEEPSEEK_RES] + [bytelevel_tail()]),
+                     False),
+}
+
+
+def byte_offsets(text, char_spans):
+    """Character spans of `text` as UTF-8 byte spans."""
+    starts = [0]
+    for ch in text:
+        starts.append(starts[-1] + len(ch.encode("utf-8")))
+    return [[starts[a], starts[b]] for a, b in char_spans]
+
+
+def train_bpe():
+    """The shared byte-level vocabulary: (tokens in id order, merges)."""
+    t = Tokenizer(models.BPE())
+    t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=700, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    t.train_from_iterator(CORPUS, trainer)
+    model = json.loads(t.to_str())["model"]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    tokens = [tok for tok, _ in sorted(model["vocab"].items(), key=lambda kv: kv[1])]
+    tokens += [w for w in EXTRA_WORDS if w not in model["vocab"]]
+    return tokens, merges
+
+
+def bpe_goldens():
+    tokens, merges = train_bpe()
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    result = {"tokens": tokens, "types": [1] * len(tokens), "merges": merges, "pretokenizers": {}}
+    for name, (normalizer, pre, ignore_merges) in PRETOKENIZERS.items():
+        t = Tokenizer(models.BPE(vocab=dict(vocab), merges=[tuple(m.split(" ")) for m in merges],
+                                 ignore_merges=ignore_merges))
+        if normalizer is not None:
+            t.normalizer = normalizer
+        t.pre_tokenizer = pre
+        t.add_special_tokens([AddedToken(SPECIAL, special=True, normalized=False)])
+        t.add_tokens([AddedToken(ADDED, special=False, normalized=False)])
+        cases = []
+        for text in CASES:
+            ids = t.encode(text, add_special_tokens=False).ids
+            case = {"text": text, "ids": ids}
+            if SPECIAL not in text and ADDED not in text:
+                norm = normalizer.normalize_str(text) if normalizer is not None else text
+                words = pre.pre_tokenize_str(norm)
+                case["norm"] = norm
+                case["words"] = byte_offsets(norm, [span for _, span in words])
+            cases.append(case)
+        result["pretokenizers"][name] = cases
+    # The added tokens got the ids after the vocabulary, in order.
+    special_id = len(tokens)
+    added_id = len(tokens) + 1
+    t_check = Tokenizer(models.BPE(vocab=dict(vocab), merges=[tuple(m.split(" ")) for m in merges]))
+    t_check.add_special_tokens([AddedToken(SPECIAL, special=True, normalized=False)])
+    t_check.add_tokens([AddedToken(ADDED, special=False, normalized=False)])
+    assert t_check.token_to_id(SPECIAL) == special_id and t_check.token_to_id(ADDED) == added_id
+    result["tokens"] += [SPECIAL, ADDED]
+    result["types"] += [3, 4]
+    return result
+
+
+def spm_goldens():
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "corpus.txt"
+        corpus.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+        prefix = str(Path(tmp) / "m")
+        spm.SentencePieceTrainer.train(
+            input=str(corpus), model_prefix=prefix, model_type="bpe", vocab_size=600,
+            character_coverage=0.9995, byte_fallback=True, split_digits=True,
+            normalization_rule_name="identity", add_dummy_prefix=True,
+            remove_extra_whitespaces=False, allow_whitespace_only_pieces=True,
+            unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
+        sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
+    n = sp.get_piece_size()
+    tokens, scores, types = [], [], []
+    for i in range(n):
+        tokens.append(sp.id_to_piece(i))
+        scores.append(sp.get_score(i))
+        if sp.is_unknown(i):
+            types.append(2)
+        elif sp.is_control(i):
+            types.append(3)
+        elif sp.is_byte(i):
+            types.append(6)
+        elif sp.is_unused(i):
+            types.append(5)
+        else:
+            types.append(1)
+    cases = [{"text": text, "ids": sp.encode(text)} for text in CASES]
+    return {"tokens": tokens, "scores": scores, "types": types, "unk_id": 0, "bos_id": 1, "eos_id": 2,
+            "cases": cases}
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    files = {"bpe.json": bpe_goldens(), "spm.json": spm_goldens()}
+    manifest = [
+        "# Made by tools/make_tokenizer_goldens.py; do not edit.",
+        f"tokenizers {tokenizers.__version__}",
+        f"sentencepiece {spm.__version__}",
+        f"python {sys.version.split()[0]}, unicodedata {unicodedata.unidata_version}",
+    ]
+    for name, data in files.items():
+        blob = (json.dumps(data, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
+        (OUT / name).write_bytes(blob)
+        manifest.append(f"{name} {len(blob)} sha256 {hashlib.sha256(blob).hexdigest()}")
+    (OUT / "MANIFEST.txt").write_text("\n".join(manifest) + "\n")
+    print("\n".join(manifest))
+
+
+if __name__ == "__main__":
+    main()
