@@ -49,7 +49,7 @@ struct tiny_cfg {
     uint64_t seed;        /* weight draw */
 };
 
-static struct tiny_cfg tiny_cfg_default(kiln_arch arch) {
+static inline struct tiny_cfg tiny_cfg_default(kiln_arch arch) {
     struct tiny_cfg c = {0};
     c.arch = arch;
     c.n_embd = 64;
@@ -84,7 +84,7 @@ struct tiny_model {
     float rope_ff[64];        /* llama3 frequency divisors (n_rot/2 used) */
 };
 
-static bool tiny_is_phi2(const struct tiny_model *m) { return m->c.arch == KILN_ARCH_PHI2; }
+static inline bool tiny_is_phi2(const struct tiny_model *m) { return m->c.arch == KILN_ARCH_PHI2; }
 
 /* splitmix64 draws in [-1, 1). */
 static float tiny_rand(uint64_t *s) {
@@ -103,7 +103,7 @@ static float *tiny_fill(uint64_t *s, size_t n, float offset, float scale) {
     return p;
 }
 
-static void tiny_free(struct tiny_model *m) {
+static inline void tiny_free(struct tiny_model *m) {
     if (!m->L) return;
     for (int l = 0; l < m->c.n_layer; l++) {
         struct tiny_layer *L = &m->L[l];
@@ -120,7 +120,7 @@ static void tiny_free(struct tiny_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-static void tiny_build(struct tiny_model *m, struct tiny_cfg c) {
+static inline void tiny_build(struct tiny_model *m, struct tiny_cfg c) {
     memset(m, 0, sizeof *m);
     m->c = c;
     m->head_dim = c.n_embd / c.n_head;
@@ -190,7 +190,7 @@ struct tiny_list {
     int n;
 };
 
-static void tiny_add(struct tiny_list *ls, const char *name, const float *src, int64_t rows,
+static inline void tiny_add(struct tiny_list *ls, const char *name, const float *src, int64_t rows,
                      int64_t cols) {
     if (!src) return;
     struct tiny_tensor *t = &ls->t[ls->n++];
@@ -205,7 +205,7 @@ static void tiny_add(struct tiny_list *ls, const char *name, const float *src, i
     t->matrix = rows != 0;
 }
 
-static void tiny_list_free(struct tiny_list *ls) {
+static inline void tiny_list_free(struct tiny_list *ls) {
     for (int i = 0; i < ls->n; i++) free(ls->t[i].data);
     ls->n = 0;
 }
@@ -248,7 +248,7 @@ static float *tiny_concat(const float *a, size_t na, const float *b, size_t nb, 
 }
 
 /* The GGUF tensors of m (names and layout of llama.cpp's converter). */
-static void tiny_gguf_tensors(const struct tiny_model *m, struct tiny_list *ls) {
+static inline void tiny_gguf_tensors(const struct tiny_model *m, struct tiny_list *ls) {
     const struct tiny_cfg c = m->c;
     int64_t D = c.n_embd, F = c.n_ff, hd = m->head_dim;
     int64_t nq = c.n_head * hd, nkv = c.n_head_kv * hd;
@@ -307,7 +307,7 @@ static void tiny_gguf_tensors(const struct tiny_model *m, struct tiny_list *ls) 
 
 /* GPT-2's byte-to-character map: printable bytes stand for themselves, the
  * others for U+0100 onwards, in byte order. Writes the UTF-8 of byte b. */
-static void tiny_byte_char(int b, char out[3]) {
+static inline void tiny_byte_char(int b, char out[3]) {
     int cp;
     if ((b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff)) {
         cp = b;
@@ -328,7 +328,7 @@ static void tiny_byte_char(int b, char out[3]) {
 }
 
 /* Add the tokenizer keys: byte-level BPE, gpt-2 pre-tokenizer. */
-static kiln_status tiny_gguf_vocab(struct kiln_gguf_writer *w) {
+static inline kiln_status tiny_gguf_vocab(struct kiln_gguf_writer *w) {
     static char texts[TINY_VOCAB][16];
     const char *tokens[TINY_VOCAB];
     int32_t types[TINY_VOCAB];
@@ -357,7 +357,7 @@ static kiln_status tiny_gguf_vocab(struct kiln_gguf_writer *w) {
 }
 
 /* The GGUF architecture name and its metadata keys. */
-static kiln_status tiny_gguf_meta(const struct tiny_model *m, struct kiln_gguf_writer *w) {
+static inline kiln_status tiny_gguf_meta(const struct tiny_model *m, struct kiln_gguf_writer *w) {
     const struct tiny_cfg c = m->c;
     const char *arch = c.arch == KILN_ARCH_MISTRAL ? "llama" : kiln_arch_name(c.arch);
     char k[128];
@@ -385,7 +385,7 @@ static kiln_status tiny_gguf_meta(const struct tiny_model *m, struct kiln_gguf_w
 
 /* Write a tensor list as GGUF, matrices in `mtype` (vectors stay F32).
  * `meta` may add or change keys after the standard ones (NULL = none). */
-static kiln_status tiny_write_gguf_list(const struct tiny_model *m, struct tiny_list *ls, kiln_dtype mtype,
+static inline kiln_status tiny_write_gguf_list(const struct tiny_model *m, struct tiny_list *ls, kiln_dtype mtype,
                                         const char *path,
                                         kiln_status (*meta)(struct kiln_gguf_writer *w, void *ctx), void *ctx) {
     struct kiln_gguf_writer *w = NULL;
@@ -413,7 +413,7 @@ done:
     return st;
 }
 
-static kiln_status tiny_write_gguf(const struct tiny_model *m, kiln_dtype mtype, const char *path) {
+static inline kiln_status tiny_write_gguf(const struct tiny_model *m, kiln_dtype mtype, const char *path) {
     struct tiny_list ls = {.n = 0};
     tiny_gguf_tensors(m, &ls);
     kiln_status st = tiny_write_gguf_list(m, &ls, mtype, path, NULL, NULL);
@@ -423,7 +423,7 @@ static kiln_status tiny_write_gguf(const struct tiny_model *m, kiln_dtype mtype,
 
 /* Replace every matrix of m by its round trip through `type` (what a
  * quantized file holds, as floats). */
-static void tiny_round_trip(struct tiny_model *m, kiln_dtype type) {
+static inline void tiny_round_trip(struct tiny_model *m, kiln_dtype type) {
     const struct tiny_cfg c = m->c;
     size_t D = (size_t)c.n_embd, F = (size_t)c.n_ff, hd = (size_t)m->head_dim;
     size_t nq = (size_t)c.n_head * hd, nkv = (size_t)c.n_head_kv * hd;
@@ -453,7 +453,7 @@ static void tiny_round_trip(struct tiny_model *m, kiln_dtype type) {
 
 /* ---- Hugging Face folder ---- */
 
-static kiln_status tiny_write_hf(const struct tiny_model *m, const char *dir) {
+static inline kiln_status tiny_write_hf(const struct tiny_model *m, const char *dir) {
     const struct tiny_cfg c = m->c;
     int64_t D = c.n_embd, F = c.n_ff, hd = m->head_dim;
     int64_t nq = c.n_head * hd, nkv = c.n_head_kv * hd;
@@ -541,7 +541,7 @@ static kiln_status tiny_write_hf(const struct tiny_model *m, const char *dir) {
 /* ---- the reference forward pass (double precision, HF semantics) ---- */
 
 /* y[o] = sum_i w[o][i] x[i] (+ b[o]). */
-static void ref_linear(double *y, const float *w, const float *b, const double *x, int n_out, int n_in) {
+static inline void ref_linear(double *y, const float *w, const float *b, const double *x, int n_out, int n_in) {
     for (int o = 0; o < n_out; o++) {
         double s = b ? b[o] : 0.0;
         for (int i = 0; i < n_in; i++) s += (double)w[(size_t)o * n_in + i] * x[i];
@@ -549,7 +549,7 @@ static void ref_linear(double *y, const float *w, const float *b, const double *
     }
 }
 
-static void ref_norm(double *y, const double *x, const float *w, const float *b, int n, float eps,
+static inline void ref_norm(double *y, const double *x, const float *w, const float *b, int n, float eps,
                      bool layer) {
     double mean = 0.0, var = 0.0;
     if (layer) {
@@ -563,7 +563,7 @@ static void ref_norm(double *y, const double *x, const float *w, const float *b,
 }
 
 /* rotate_half rope on the first n_rot values of each head. */
-static void ref_rope(double *v, int n_heads, int hd, int n_rot, int pos, const struct tiny_model *m) {
+static inline void ref_rope(double *v, int n_heads, int hd, int n_rot, int pos, const struct tiny_model *m) {
     int half = n_rot / 2;
     for (int h = 0; h < n_heads; h++) {
         double *x = v + (size_t)h * hd;
@@ -654,7 +654,7 @@ static double *tiny_ref_logits(const struct tiny_model *m, const int32_t *tok, i
 }
 
 /* max |a - b| / max |b| over n values. */
-static double tiny_rel_err(const float *a, const double *b, size_t n) {
+static inline double tiny_rel_err(const float *a, const double *b, size_t n) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - b[i]);
@@ -665,7 +665,7 @@ static double tiny_rel_err(const float *a, const double *b, size_t n) {
 }
 
 /* The same between two float arrays. */
-static double tiny_rel_err_f(const float *a, const float *b, size_t n) {
+static inline double tiny_rel_err_f(const float *a, const float *b, size_t n) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - (double)b[i]);

@@ -165,8 +165,9 @@ typedef enum kiln_stop_reason {
 
 /* One generation request. Start from kiln_generate_default_params(). */
 typedef struct kiln_generate_params {
-    const char *prompt;           /* UTF-8 prompt text (special tokens parsed; BOS added when
-                                     the prompt starts the cache); NULL when prompt_tokens is set */
+    const char *prompt;           /* UTF-8 prompt text, the whole context from position 0
+                                     (special tokens parsed, BOS added as the tokenizer's flags
+                                     say); NULL when prompt_tokens is set */
     const int32_t *prompt_tokens; /* or the prompt as token ids (used as given) */
     int32_t n_prompt_tokens;      /* entries of prompt_tokens */
     kiln_sampling_params sampling;/* how tokens are chosen */
@@ -191,11 +192,15 @@ typedef struct kiln_generate_result {
     double decode_seconds;        /* time spent generating after the prompt */
 } kiln_generate_result;
 
-/* Generate a continuation of the prompt. The prompt's longest prefix that is
- * already in the KV cache is reused, the rest is evaluated in batches, then
- * tokens are sampled until max_tokens, an end-of-sequence token, a stop
- * string or cancellation. Afterwards the cache holds the prompt and the
- * generated tokens. The result (optional) is filled in every case.
+/* Generate a continuation of the prompt. The prompt is the whole context
+ * from position 0; its longest prefix already in the KV cache is reused (a
+ * chat re-sending its conversation evaluates only the new part), the rest
+ * is evaluated in batches, then tokens are sampled until max_tokens, an
+ * end-of-sequence token, a stop string or cancellation. Penalties look at
+ * the prompt and the generated tokens. Afterwards the cache holds the
+ * prompt and the generated tokens but the last one (the next request
+ * evaluates it if it continues from there). The result (optional) is filled
+ * in every case.
  * KILN_ERR_CONTEXT_FULL when the prompt itself does not fit; reaching the
  * end of the context while generating also returns KILN_ERR_CONTEXT_FULL
  * (stop reason KILN_STOP_ERROR; the text so far was streamed). A cancelled
