@@ -46,6 +46,8 @@ struct tiny_cfg {
     int sliding_window;   /* 0 = none */
     bool llama3_rope;     /* Llama 3.1 rope scaling (factor 8, 1, 4, original 32) */
     bool gguf_fused_qkv;  /* phi2: write one attn_qkv in GGUF */
+    const char *gguf_arch;     /* general.architecture to write instead of the family's */
+    const char *omit_key;      /* "<arch>." key suffix left out of the GGUF metadata */
     uint64_t seed;        /* weight draw */
 };
 
@@ -87,7 +89,7 @@ struct tiny_model {
 static inline bool tiny_is_phi2(const struct tiny_model *m) { return m->c.arch == KILN_ARCH_PHI2; }
 
 /* splitmix64 draws in [-1, 1). */
-static float tiny_rand(uint64_t *s) {
+static inline float tiny_rand(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -96,7 +98,7 @@ static float tiny_rand(uint64_t *s) {
 }
 
 /* n values: offset + scale * uniform(-1, 1). */
-static float *tiny_fill(uint64_t *s, size_t n, float offset, float scale) {
+static inline float *tiny_fill(uint64_t *s, size_t n, float offset, float scale) {
     float *p = malloc(n * sizeof *p);
     if (!p) abort();
     for (size_t i = 0; i < n; i++) p[i] = offset + scale * tiny_rand(s);
@@ -183,6 +185,7 @@ struct tiny_tensor {
     int64_t shape[2];  /* outermost first */
     float *data;       /* float32 values (owned by the list) */
     bool matrix;       /* a weight matrix (quantizable) */
+    bool as_i32;       /* write as I32 (truncated values): an unsupported weight type */
 };
 
 struct tiny_list {
@@ -226,7 +229,7 @@ static inline void tiny_remove(struct tiny_list *ls, const char *name) {
 
 /* llama.cpp's permutation of q/k rows: within each head, row 2i+j of the
  * GGUF matrix is HF row i + j*hd/2. */
-static float *tiny_permute(const float *w, int n_head, int hd, int cols) {
+static inline float *tiny_permute(const float *w, int n_head, int hd, int cols) {
     float *p = malloc((size_t)n_head * hd * cols * sizeof *p);
     if (!p) abort();
     for (int h = 0; h < n_head; h++)
@@ -238,7 +241,7 @@ static float *tiny_permute(const float *w, int n_head, int hd, int cols) {
 }
 
 /* Rows of a then rows of b (then c). */
-static float *tiny_concat(const float *a, size_t na, const float *b, size_t nb, const float *c, size_t nc) {
+static inline float *tiny_concat(const float *a, size_t na, const float *b, size_t nb, const float *c, size_t nc) {
     float *p = malloc((na + nb + nc) * sizeof *p);
     if (!p) abort();
     memcpy(p, a, na * sizeof *p);
@@ -359,28 +362,30 @@ static inline kiln_status tiny_gguf_vocab(struct kiln_gguf_writer *w) {
 /* The GGUF architecture name and its metadata keys. */
 static inline kiln_status tiny_gguf_meta(const struct tiny_model *m, struct kiln_gguf_writer *w) {
     const struct tiny_cfg c = m->c;
-    const char *arch = c.arch == KILN_ARCH_MISTRAL ? "llama" : kiln_arch_name(c.arch);
-    char k[128];
-    kiln_status st;
-#define KV(suffix) (snprintf(k, sizeof k, "%s.%s", arch, suffix), k)
-    if ((st = kiln__gguf_writer_kv_str(w, "general.architecture", arch)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_u32(w, KV("context_length"), (uint32_t)c.n_ctx_train)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_u32(w, KV("embedding_length"), (uint32_t)c.n_embd)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_u32(w, KV("block_count"), (uint32_t)c.n_layer)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_u32(w, KV("feed_forward_length"), (uint32_t)c.n_ff)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_u32(w, KV("attention.head_count"), (uint32_t)c.n_head)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_u32(w, KV("attention.head_count_kv"), (uint32_t)c.n_head_kv)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_f32(w, KV(c.arch == KILN_ARCH_PHI2 ? "attention.layer_norm_epsilon"
-                                                                       : "attention.layer_norm_rms_epsilon"),
-                                       c.eps)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_f32(w, KV("rope.freq_base"), c.theta)) != KILN_OK ||
-        (st = kiln__gguf_writer_kv_u32(w, KV("rope.dimension_count"), (uint32_t)c.n_rot)) != KILN_OK)
-        return st;
-    if (c.sliding_window &&
-        (st = kiln__gguf_writer_kv_u32(w, KV("attention.sliding_window"), (uint32_t)c.sliding_window)) != KILN_OK)
-        return st;
-#undef KV
-    return tiny_gguf_vocab(w);
+    const char *arch = c.gguf_arch ? c.gguf_arch : c.arch == KILN_ARCH_MISTRAL ? "llama" : kiln_arch_name(c.arch);
+    /* "<arch>.<suffix>" = value (u32, or f32 when is_float) */
+    const struct { const char *suffix; uint32_t u; float f; bool is_float; } keys[] = {
+        {"context_length", (uint32_t)c.n_ctx_train, 0, false},
+        {"embedding_length", (uint32_t)c.n_embd, 0, false},
+        {"block_count", (uint32_t)c.n_layer, 0, false},
+        {"feed_forward_length", (uint32_t)c.n_ff, 0, false},
+        {"attention.head_count", (uint32_t)c.n_head, 0, false},
+        {"attention.head_count_kv", (uint32_t)c.n_head_kv, 0, false},
+        {c.arch == KILN_ARCH_PHI2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon", 0,
+         c.eps, true},
+        {"rope.freq_base", 0, c.theta, true},
+        {"rope.dimension_count", (uint32_t)c.n_rot, 0, false},
+        {"attention.sliding_window", (uint32_t)c.sliding_window, 0, false},
+    };
+    kiln_status st = kiln__gguf_writer_kv_str(w, "general.architecture", arch);
+    for (size_t i = 0; st == KILN_OK && i < sizeof keys / sizeof keys[0]; i++) {
+        if (c.omit_key && strcmp(c.omit_key, keys[i].suffix) == 0) continue;
+        if (strcmp(keys[i].suffix, "attention.sliding_window") == 0 && !c.sliding_window) continue;
+        char k[128];
+        snprintf(k, sizeof k, "%s.%s", arch, keys[i].suffix);
+        st = keys[i].is_float ? kiln__gguf_writer_kv_f32(w, k, keys[i].f) : kiln__gguf_writer_kv_u32(w, k, keys[i].u);
+    }
+    return st == KILN_OK ? tiny_gguf_vocab(w) : st;
 }
 
 /* Write a tensor list as GGUF, matrices in `mtype` (vectors stay F32).
@@ -396,12 +401,16 @@ static inline kiln_status tiny_write_gguf_list(const struct tiny_model *m, struc
     if (meta && (st = meta(w, ctx)) != KILN_OK) goto done;
     for (int i = 0; i < ls->n; i++) {
         struct tiny_tensor *t = &ls->t[i];
-        kiln_dtype type = t->matrix ? mtype : KILN_DTYPE_F32;
+        kiln_dtype type = t->as_i32 ? KILN_DTYPE_I32 : t->matrix ? mtype : KILN_DTYPE_F32;
         size_t n = (size_t)t->shape[0] * (size_t)(t->n_dims == 2 ? t->shape[1] : 1);
         size_t bytes = kiln__tensor_bytes(type, n);
         bufs[i] = malloc(bytes ? bytes : 1);
         if (!bufs[i]) abort();
-        if ((st = kiln__quantize(type, t->data, bufs[i], n)) != KILN_OK) goto done;
+        if (t->as_i32) {
+            for (size_t j = 0; j < n; j++) ((int32_t *)bufs[i])[j] = (int32_t)t->data[j];
+        } else if ((st = kiln__quantize(type, t->data, bufs[i], n)) != KILN_OK) {
+            goto done;
+        }
         uint64_t ne[2] = {(uint64_t)(t->n_dims == 2 ? t->shape[1] : t->shape[0]), (uint64_t)t->shape[0]};
         if ((st = kiln__gguf_writer_add_tensor(w, t->name, type, (uint32_t)t->n_dims, ne, bufs[i], bytes)) != KILN_OK)
             goto done;
@@ -579,7 +588,7 @@ static inline void ref_rope(double *v, int n_heads, int hd, int n_rot, int pos, 
 }
 
 /* Logits [n][TINY_VOCAB] of tokens at positions 0..n-1. */
-static double *tiny_ref_logits(const struct tiny_model *m, const int32_t *tok, int n) {
+static inline double *tiny_ref_logits(const struct tiny_model *m, const int32_t *tok, int n) {
     const struct tiny_cfg c = m->c;
     int D = c.n_embd, F = c.n_ff, hd = m->head_dim, H = c.n_head, HK = c.n_head_kv;
     bool phi2 = tiny_is_phi2(m);

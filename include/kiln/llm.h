@@ -121,6 +121,9 @@ KILN_API kiln_status kiln_llm_tokenize(const kiln_llm *m, const char *text, size
 KILN_API kiln_status kiln_llm_detokenize(const kiln_llm *m, const int32_t *tokens, size_t n,
                                          bool special, char *out, size_t cap, size_t *n_out);
 
+/* The beginning-of-sequence token id, or -1 when the tokenizer has none. */
+KILN_API int32_t kiln_llm_token_bos(const kiln_llm *m);
+
 /* ---- evaluation ------------------------------------------------------- */
 
 /* Which logits kiln_llm_eval writes. */

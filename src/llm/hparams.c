@@ -108,11 +108,20 @@ static kiln_status read_gguf(struct kiln_llm *m, const struct kiln_gguf *g) {
 
 /* ---- config.json ---- */
 
+/* Re-raise a json_util error ("json: 'key' is a ...") as a config.json one.
+ * The message is copied first: kiln__fail writes the buffer it came from. */
+static kiln_status config_error(kiln_status st, const char *where) {
+    char msg[KILN_ERROR_MAX];
+    const char *e = kiln_last_error();
+    snprintf(msg, sizeof msg, "%s", strncmp(e, "json: ", 6) == 0 ? e + 6 : e);
+    return kiln__fail(st, "config.json: %s%s", where, msg);
+}
+
 /* An integer config key with a default (-1 = required). */
 static kiln_status cfg_int(const json_t *c, const char *key, int64_t def, int32_t *out) {
     int64_t v;
     kiln_status st = kiln__json_get_int(c, key, def, &v);
-    if (st != KILN_OK) return kiln__fail(st, "config.json: %s", kiln_last_error());
+    if (st != KILN_OK) return config_error(st, "");
     if (v == -1 && def == -1)
         return kiln__fail(KILN_ERR_FORMAT, "config.json: missing hyperparameter '%s'", key);
     if (v < 0 || v > HP_MAX)
@@ -125,7 +134,7 @@ static kiln_status cfg_int(const json_t *c, const char *key, int64_t def, int32_
 static kiln_status cfg_float(const json_t *c, const char *key, double def, float *out) {
     double v;
     kiln_status st = kiln__json_get_real(c, key, def, &v);
-    if (st != KILN_OK) return kiln__fail(st, "config.json: %s", kiln_last_error());
+    if (st != KILN_OK) return config_error(st, "");
     *out = (float)v;
     return KILN_OK;
 }
@@ -142,7 +151,7 @@ static kiln_status read_rope_scaling(struct kiln_llm_hparams *hp, const json_t *
     const char *type = NULL;
     kiln_status st = kiln__json_get_string(rs, "rope_type", NULL, &type);
     if (st == KILN_OK && !type) st = kiln__json_get_string(rs, "type", NULL, &type);
-    if (st != KILN_OK) return kiln__fail(st, "config.json: rope_scaling: %s", kiln_last_error());
+    if (st != KILN_OK) return config_error(st, "rope_scaling: ");
     if (!type || strcmp(type, "default") == 0) return KILN_OK;
     if ((st = cfg_float(rs, "factor", 1.0, &hp->rope_factor)) != KILN_OK) return st;
     if (!(hp->rope_factor > 0.0f) || !isfinite(hp->rope_factor))
@@ -186,7 +195,7 @@ static kiln_status read_config(struct kiln_llm *m, const json_t *c,
 
     /* Tied embeddings: every family kiln runs defaults to untied. */
     if ((st = kiln__json_get_bool(c, "tie_word_embeddings", false, &hp->tied_embeddings)) != KILN_OK)
-        return kiln__fail(st, "config.json: %s", kiln_last_error());
+        return config_error(st, "");
 
     if (def->hf_sliding_window) {
         /* Mistral and Phi-3 apply "sliding_window" when it is set (null = off). */
@@ -196,7 +205,7 @@ static kiln_status read_config(struct kiln_llm *m, const json_t *c,
          * from layer max_window_layers on; kiln does not run that mix. */
         bool use_swa = false;
         if ((st = kiln__json_get_bool(c, "use_sliding_window", false, &use_swa)) != KILN_OK)
-            return kiln__fail(st, "config.json: %s", kiln_last_error());
+            return config_error(st, "");
         if (use_swa)
             return kiln__fail(KILN_ERR_UNSUPPORTED, "config.json: use_sliding_window is not supported");
     }

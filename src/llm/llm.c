@@ -249,7 +249,10 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
     if (st != KILN_OK) return st;
     m->from_gguf = kiln__weights_gguf(m->w) != NULL;
     kiln_arch arch = KILN_ARCH_UNKNOWN;
-    if ((st = find_arch(m->w, &arch)) != KILN_OK) return st;
+    st = find_arch(m->w, &arch);
+    /* Tokenizing needs no architecture kiln runs (vocabulary files of
+     * other families tokenize too). */
+    if (st != KILN_OK && !params.vocab_only) return st;
     m->impl = kiln__llm_impl(arch);
     if ((st = kiln__llm_load_vocab(m)) != KILN_OK) return st;
     m->params = params;

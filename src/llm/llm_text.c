@@ -71,3 +71,5 @@ kiln_status kiln_llm_detokenize(const kiln_llm *m, const int32_t *tokens, size_t
         return kiln__fail(KILN_ERR_UNSUPPORTED, "this model has no tokenizer kiln can run");
     return kiln__detokenize(m->vocab, tokens, n, special ? KILN_DETOK_SPECIAL : 0u, out, cap, n_out);
 }
+
+int32_t kiln_llm_token_bos(const kiln_llm *m) { return m && m->vocab ? m->vocab->bos_id : -1; }
