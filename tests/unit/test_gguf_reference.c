@@ -10,26 +10,10 @@
 #include "formats/gguf.h"
 #include "kiln/kiln.h"
 #include "test.h"
+#include "test_files.h"
 
 #define REF_GGUF KILN_SOURCE_DIR "/tests/data/gguf/reference.gguf"
 #define REF_JSON KILN_SOURCE_DIR "/tests/data/gguf/reference.json"
-
-/* The whole file in memory (caller frees), or NULL. */
-static uint8_t *slurp(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = n > 0 ? malloc((size_t)n) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = buf ? (size_t)n : 0;
-    return buf;
-}
 
 static bool is_int_type(const char *t) {
     return t[0] == 'u' || t[0] == 'i';
@@ -202,7 +186,7 @@ static void test_reference_file_v3(void) {
 static void test_reference_file_as_v2(void) {
     json_t *ref = load_ref();
     size_t size;
-    uint8_t *buf = slurp(REF_GGUF, &size);
+    uint8_t *buf = test_read_file(REF_GGUF, &size);
     REQUIRE(ref != NULL && buf != NULL);
     buf[4] = 2;
     struct kiln_gguf *g = NULL;
@@ -266,7 +250,7 @@ static void test_getters_convert_and_refuse(void) {
  * reference writer. */
 static void test_writer_reproduces_reference(void) {
     size_t size;
-    uint8_t *ref = slurp(REF_GGUF, &size);
+    uint8_t *ref = test_read_file(REF_GGUF, &size);
     REQUIRE(ref != NULL);
     struct kiln_gguf *g = NULL;
     struct kiln_gguf_writer *w = NULL;
@@ -304,7 +288,7 @@ static void test_writer_reproduces_reference(void) {
  * corruptions of the metadata either parse or fail with a message. */
 static void test_truncations_and_corruptions(void) {
     size_t size;
-    uint8_t *ref = slurp(REF_GGUF, &size);
+    uint8_t *ref = test_read_file(REF_GGUF, &size);
     REQUIRE(ref != NULL);
     struct kiln_gguf *g = NULL;
     REQUIRE(kiln__gguf_parse(ref, size, &g) == KILN_OK);

@@ -17,6 +17,7 @@
 #include "formats/safetensors.h"
 #include "formats/sd_detect.h"
 #include "test.h"
+#include "test_files.h"
 
 #define TMP KILN_TEST_TMP "/model_folder"
 
@@ -155,27 +156,6 @@ static void test_detect_flux_and_unknown(void) {
 
 /* ---- files and folders -------------------------------------------------- */
 
-static void mkdirs(const char *path) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0755);
-            *p = '/';
-        }
-    mkdir(buf, 0755);
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fwrite(data, 1, n, f);
-    fclose(f);
-}
-
-static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
-
 /* A safetensors file of U8 tensors (zeros) with the given names and shapes. */
 static kiln_status write_tensors(const char *path, const struct fake_tensor *t, size_t n) {
     struct kiln_st_write_tensor w[16];
@@ -196,9 +176,9 @@ static void write_tiny_weights(const char *path) {
 
 static void test_single_files(void) {
     struct kiln_model_path mp;
-    mkdirs(TMP);
+    test_mkdirs(TMP);
 
-    write_bytes(TMP "/model.gguf", "GGUF\3\0\0\0", 8);
+    test_write_bytes(TMP "/model.gguf", "GGUF\3\0\0\0", 8);
     REQUIRE(kiln__model_path_detect(TMP "/model.gguf", &mp) == KILN_OK);
     CHECK_EQ_INT(mp.kind, KILN_MODEL_GGUF);
     CHECK_EQ_STR(kiln__model_kind_name(mp.kind), "gguf");
@@ -206,17 +186,17 @@ static void test_single_files(void) {
     kiln__model_path_free(&mp);
 
     /* PyTorch checkpoints: zip (torch.save) and raw pickle; never unpickled. */
-    write_bytes(TMP "/sd.ckpt", "PK\3\4archive/data.pkl", 20);
+    test_write_bytes(TMP "/sd.ckpt", "PK\3\4archive/data.pkl", 20);
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/sd.ckpt", &mp), KILN_ERR_UNSUPPORTED);
     CHECK_CONTAINS(kiln_last_error(), "sd.ckpt is a PyTorch pickle checkpoint");
     CHECK_CONTAINS(kiln_last_error(), "convert it to safetensors");
-    write_bytes(TMP "/old.pt", "\x80\x02}q\0.", 6);
+    test_write_bytes(TMP "/old.pt", "\x80\x02}q\0.", 6);
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/old.pt", &mp), KILN_ERR_UNSUPPORTED);
     CHECK_CONTAINS(kiln_last_error(), "old.pt is a PyTorch pickle checkpoint");
-    write_bytes(TMP "/weird.bin", "nothing", 7);
+    test_write_bytes(TMP "/weird.bin", "nothing", 7);
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/weird.bin", &mp), KILN_ERR_UNSUPPORTED);
     CHECK_CONTAINS(kiln_last_error(), "looks like a PyTorch checkpoint (by its name)");
-    write_text(TMP "/notes.txt", "hello, world");
+    test_write_text(TMP "/notes.txt", "hello, world");
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/notes.txt", &mp), KILN_ERR_UNSUPPORTED);
     CHECK_CONTAINS(kiln_last_error(), "unknown model file format");
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/absent", &mp), KILN_ERR_NOT_FOUND);
@@ -236,7 +216,7 @@ static void test_single_files(void) {
     CHECK_EQ_INT(mp.kind, KILN_MODEL_SAFETENSORS);
     kiln__model_path_free(&mp);
     /* A broken .safetensors file reports the parser's reason. */
-    write_bytes(TMP "/broken.safetensors", "\2\0\0\0\0\0\0\0[]", 10);
+    test_write_bytes(TMP "/broken.safetensors", "\2\0\0\0\0\0\0\0[]", 10);
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/broken.safetensors", &mp), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "not an object");
 }
@@ -244,8 +224,8 @@ static void test_single_files(void) {
 static void test_hf_llm_folder(void) {
     struct kiln_model_path mp;
     const char *dir = TMP "/llama";
-    mkdirs(dir);
-    write_text(TMP "/llama/config.json",
+    test_mkdirs(dir);
+    test_write_text(TMP "/llama/config.json",
                "{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2,"
                " \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0, \"tie_word_embeddings\": false,"
                " \"rope_scaling\": null, \"torch_dtype\": \"bfloat16\", \"max_position_embeddings\": 2048.0}");
@@ -253,7 +233,7 @@ static void test_hf_llm_folder(void) {
     CHECK_EQ_INT(kiln__model_path_detect(dir, &mp), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "no model.safetensors or model.safetensors.index.json");
     /* Pickle weights only: refused. */
-    write_text(TMP "/llama/pytorch_model.bin", "PK\3\4");
+    test_write_text(TMP "/llama/pytorch_model.bin", "PK\3\4");
     CHECK_EQ_INT(kiln__model_path_detect(dir, &mp), KILN_ERR_UNSUPPORTED);
     CHECK_CONTAINS(kiln_last_error(), "only PyTorch pickle weights (pytorch_model.bin)");
 
@@ -290,11 +270,11 @@ static void test_hf_llm_folder(void) {
 
     /* Sharded weights, tokenizer files, Phi-2's "phi" model_type. */
     remove(TMP "/llama/model.safetensors");
-    write_text(TMP "/llama/model.safetensors.index.json", "{\"weight_map\": {\"w\": \"model-00001-of-00001.safetensors\"}}");
+    test_write_text(TMP "/llama/model.safetensors.index.json", "{\"weight_map\": {\"w\": \"model-00001-of-00001.safetensors\"}}");
     write_tiny_weights(TMP "/llama/model-00001-of-00001.safetensors");
-    write_text(TMP "/llama/tokenizer.json", "{}");
-    write_text(TMP "/llama/tokenizer_config.json", "{}");
-    write_text(TMP "/llama/config.json", "{\"model_type\": \"phi\"}");
+    test_write_text(TMP "/llama/tokenizer.json", "{}");
+    test_write_text(TMP "/llama/tokenizer_config.json", "{}");
+    test_write_text(TMP "/llama/config.json", "{\"model_type\": \"phi\"}");
     REQUIRE(kiln__model_path_detect(TMP "/llama/", &mp) == KILN_OK);
     CHECK(mp.weights_sharded);
     CHECK_EQ_STR(mp.weights_path, TMP "/llama/model.safetensors.index.json");
@@ -309,27 +289,27 @@ static void test_hf_llm_folder(void) {
     kiln__model_path_free(&mp);
 
     /* A family kiln does not run is still reported, as unknown. */
-    write_text(TMP "/llama/config.json", "{\"model_type\": \"gpt2\"}");
+    test_write_text(TMP "/llama/config.json", "{\"model_type\": \"gpt2\"}");
     REQUIRE(kiln__model_path_detect(dir, &mp) == KILN_OK);
     CHECK_EQ_INT(mp.arch, KILN_ARCH_UNKNOWN);
     CHECK_EQ_STR(mp.model_type, "gpt2");
     kiln__model_path_free(&mp);
     /* An image family name is not an LLM architecture. */
-    write_text(TMP "/llama/config.json", "{\"model_type\": \"flux\"}");
+    test_write_text(TMP "/llama/config.json", "{\"model_type\": \"flux\"}");
     REQUIRE(kiln__model_path_detect(dir, &mp) == KILN_OK);
     CHECK_EQ_INT(mp.arch, KILN_ARCH_UNKNOWN);
     kiln__model_path_free(&mp);
-    write_text(TMP "/llama/config.json", "{\"model_type\": 3}");
+    test_write_text(TMP "/llama/config.json", "{\"model_type\": 3}");
     CHECK_EQ_INT(kiln__model_path_detect(dir, &mp), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "\"model_type\" is not a string");
-    write_text(TMP "/llama/config.json", "[1]");
+    test_write_text(TMP "/llama/config.json", "[1]");
     CHECK_EQ_INT(kiln__model_path_detect(dir, &mp), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "config.json is a JSON array, not an object");
-    write_text(TMP "/llama/config.json", "{\"model_type\": \"llama\",}");
+    test_write_text(TMP "/llama/config.json", "{\"model_type\": \"llama\",}");
     CHECK_EQ_INT(kiln__model_path_detect(dir, &mp), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "config.json: not valid JSON");
 
-    mkdirs(TMP "/emptydir");
+    test_mkdirs(TMP "/emptydir");
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/emptydir", &mp), KILN_ERR_UNSUPPORTED);
     CHECK_CONTAINS(kiln_last_error(), "not a model folder kiln knows");
 }
@@ -339,7 +319,7 @@ static void test_hf_llm_folder(void) {
 static void make_diffusers(const char *dir, const char *cls, const char *const *names, size_t n,
                            const char *unet_config) {
     char path[512], index[2048];
-    mkdirs(dir);
+    test_mkdirs(dir);
     int len = snprintf(index, sizeof index, "{\"_class_name\": \"%s\", \"_diffusers_version\": \"0.30.0\","
                        " \"safety_checker\": [null, null], \"feature_extractor\": null", cls);
     for (size_t i = 0; i < n; i++) {
@@ -347,17 +327,17 @@ static void make_diffusers(const char *dir, const char *cls, const char *const *
         len += snprintf(index + len, sizeof index - (size_t)len, ", \"%s\": [\"%s\", \"%s\"]", names[i],
                         model ? "diffusers" : "transformers", model ? "SomeModel" : "SomeTokenizer");
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        mkdirs(path);
+        test_mkdirs(path);
         if (!model) continue;
         snprintf(path, sizeof path, "%s/%s/config.json", dir, names[i]);
-        write_text(path, strcmp(names[i], "unet") == 0 || strcmp(names[i], "transformer") == 0 ? unet_config : "{}");
+        test_write_text(path, strcmp(names[i], "unet") == 0 || strcmp(names[i], "transformer") == 0 ? unet_config : "{}");
         snprintf(path, sizeof path, "%s/%s/%s", dir, names[i],
                  strncmp(names[i], "text_encoder", 12) == 0 ? "model.safetensors" : "diffusion_pytorch_model.safetensors");
         write_tiny_weights(path);
     }
     snprintf(index + len, sizeof index - (size_t)len, "}");
     snprintf(path, sizeof path, "%s/model_index.json", dir);
-    write_text(path, index);
+    test_write_text(path, index);
 }
 
 static void test_diffusers_folders(void) {
@@ -444,7 +424,7 @@ static void test_diffusers_folders(void) {
     remove(TMP "/pickled/unet/diffusion_pytorch_model.safetensors");
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/pickled", &mp), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "no safetensors weights in " TMP "/pickled/unet");
-    write_text(TMP "/pickled/unet/diffusion_pytorch_model.bin", "PK\3\4");
+    test_write_text(TMP "/pickled/unet/diffusion_pytorch_model.bin", "PK\3\4");
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/pickled", &mp), KILN_ERR_UNSUPPORTED);
     CHECK_CONTAINS(kiln_last_error(), "only PyTorch pickle weights (diffusion_pytorch_model.bin)");
     /* fp16 variant weights are found. */
@@ -453,10 +433,10 @@ static void test_diffusers_folders(void) {
     CHECK_CONTAINS(kiln__model_path_component(&mp, "unet")->weights_path, "diffusion_pytorch_model.fp16.safetensors");
     kiln__model_path_free(&mp);
 
-    write_text(TMP "/pickled/model_index.json", "{\"unet\": [\"diffusers\", \"UNet2DConditionModel\"]}");
+    test_write_text(TMP "/pickled/model_index.json", "{\"unet\": [\"diffusers\", \"UNet2DConditionModel\"]}");
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/pickled", &mp), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "no \"_class_name\"");
-    write_text(TMP "/pickled/model_index.json", "{\"_class_name\": \"StableDiffusionPipeline\", \"unet\": \"diffusers\"}");
+    test_write_text(TMP "/pickled/model_index.json", "{\"_class_name\": \"StableDiffusionPipeline\", \"unet\": \"diffusers\"}");
     CHECK_EQ_INT(kiln__model_path_detect(TMP "/pickled", &mp), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "entry 'unet' is not [library, class]");
     kiln__model_path_free(NULL);

@@ -15,26 +15,10 @@
 #include "formats/file_map.h"
 #include "formats/safetensors.h"
 #include "test.h"
+#include "test_files.h"
 
 #define FIXTURES KILN_SOURCE_DIR "/tests/data/safetensors"
 #define TMP KILN_TEST_TMP "/safetensors"
-
-/* Whole file into memory (caller frees); NULL when unreadable. */
-static uint8_t *slurp(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
 
 /* Hex string into bytes (caller frees); *n receives the length. */
 static uint8_t *unhex(const char *hex, size_t *n) {
@@ -215,7 +199,7 @@ static void test_writer_matches_reference_bytes(void) {
     if (s != KILN_OK) fprintf(stderr, "  %s\n", kiln_last_error());
     CHECK(s == KILN_OK);
     size_t ref_size = 0;
-    uint8_t *ref = slurp(FIXTURES "/mixed.safetensors", &ref_size);
+    uint8_t *ref = test_read_file(FIXTURES "/mixed.safetensors", &ref_size);
     REQUIRE(ref != NULL);
     CHECK_EQ_INT(out_size, ref_size);
     CHECK(out && out_size == ref_size && memcmp(out, ref, ref_size) == 0);
@@ -225,7 +209,7 @@ static void test_writer_matches_reference_bytes(void) {
     s = kiln__safetensors_write(TMP "/mixed_copy.safetensors", w, n, &meta, 1);
     CHECK(s == KILN_OK);
     size_t copy_size = 0;
-    uint8_t *copy = slurp(TMP "/mixed_copy.safetensors", &copy_size);
+    uint8_t *copy = test_read_file(TMP "/mixed_copy.safetensors", &copy_size);
     CHECK(copy && copy_size == ref_size && memcmp(copy, ref, ref_size) == 0);
     free(copy);
     free(ref);
@@ -349,14 +333,6 @@ static void test_writer_rejects_bad_input(void) {
     CHECK_CONTAINS(kiln_last_error(), "No such file or directory");
 }
 
-/* Write a text file. */
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
-
 /* A shard holding the named F32 [2] tensors (values = index). */
 static void write_shard(const char *path, const char *const *names, size_t n) {
     static const float vals[2] = {1, 2};
@@ -373,7 +349,7 @@ static void test_sharded_index(void) {
     const char *b[] = {"model.layers.1.mlp.up_proj.weight", "lm_head.weight"};
     write_shard(TMP "/sharded/model-00001-of-00002.safetensors", a, 2);
     write_shard(TMP "/sharded/model-00002-of-00002.safetensors", b, 2);
-    write_text(TMP "/sharded/model.safetensors.index.json",
+    test_write_text(TMP "/sharded/model.safetensors.index.json",
                "{\"metadata\": {\"total_size\": 32}, \"weight_map\": {"
                "\"lm_head.weight\": \"model-00002-of-00002.safetensors\","
                "\"model.embed_tokens.weight\": \"model-00001-of-00002.safetensors\","
@@ -411,7 +387,7 @@ static void test_sharded_index(void) {
         {"[1, 2", KILN_ERR_FORMAT, "not valid JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        write_text(TMP "/sharded/bad.index.json", bad[i].index);
+        test_write_text(TMP "/sharded/bad.index.json", bad[i].index);
         CHECK_EQ_INT(kiln__safetensors_open_index(TMP "/sharded/bad.index.json", &set), bad[i].status);
         CHECK_CONTAINS(kiln_last_error(), bad[i].msg);
         CHECK(set == NULL);
@@ -420,7 +396,7 @@ static void test_sharded_index(void) {
     /* The same tensor in two shards. */
     const char *c[] = {"lm_head.weight"};
     write_shard(TMP "/sharded/extra.safetensors", c, 1);
-    write_text(TMP "/sharded/dup.index.json",
+    test_write_text(TMP "/sharded/dup.index.json",
                "{\"weight_map\": {\"lm_head.weight\": \"model-00002-of-00002.safetensors\","
                "\"model.embed_tokens.weight\": \"extra.safetensors\"}}");
     CHECK_EQ_INT(kiln__safetensors_open_index(TMP "/sharded/dup.index.json", &set), KILN_ERR_FORMAT);
@@ -462,11 +438,11 @@ static void test_file_map(void) {
     CHECK_EQ_INT(kiln__file_map_open(TMP "/does-not-exist", &m), KILN_ERR_NOT_FOUND);
     CHECK_CONTAINS(kiln_last_error(), "does-not-exist': No such file or directory");
     mkdir(TMP, 0755);
-    write_text(TMP "/empty", "");
+    test_write_text(TMP "/empty", "");
     REQUIRE(kiln__file_map_open(TMP "/empty", &m) == KILN_OK);
     CHECK(m.data == NULL && m.size == 0);
     kiln__file_map_close(&m);
-    write_text(TMP "/small", "abc");
+    test_write_text(TMP "/small", "abc");
     REQUIRE(kiln__file_map_open(TMP "/small", &m) == KILN_OK);
     CHECK(m.size == 3 && memcmp(m.data, "abc", 3) == 0);
     kiln__file_map_close(&m);

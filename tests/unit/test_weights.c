@@ -9,15 +9,9 @@
 #include "formats/weights.h"
 #include "kiln/kiln.h"
 #include "test.h"
+#include "test_files.h"
 
 #define TMP KILN_TEST_TMP "/weights"
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
 
 /* A llama GGUF with hyperparameters, a vocabulary and two F32 tensors. */
 static void test_gguf_llm(void) {
@@ -79,7 +73,7 @@ static void write_st(const char *path, const char *const *names, const int64_t *
 static void test_hf_folder(void) {
     mkdir(TMP, 0755);
     mkdir(TMP "/qwen", 0755);
-    write_text(TMP "/qwen/config.json",
+    test_write_text(TMP "/qwen/config.json",
                "{\"model_type\": \"qwen2\", \"hidden_size\": 16, \"num_hidden_layers\": 3,"
                " \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"rope_theta\": 1000000.0}");
     const char *names[] = {"model.norm.weight", "lm_head.weight"};
@@ -108,13 +102,13 @@ static void test_diffusers_names_are_prefixed(void) {
     mkdir(TMP "/sd/vae", 0755);
     mkdir(TMP "/sd/text_encoder", 0755);
     mkdir(TMP "/sd/tokenizer", 0755);
-    write_text(TMP "/sd/model_index.json",
+    test_write_text(TMP "/sd/model_index.json",
                "{\"_class_name\": \"StableDiffusionInpaintPipeline\", \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],"
                " \"vae\": [\"diffusers\", \"AutoencoderKL\"], \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],"
                " \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"]}");
-    write_text(TMP "/sd/unet/config.json", "{\"in_channels\": 9, \"cross_attention_dim\": 768}");
-    write_text(TMP "/sd/vae/config.json", "{}");
-    write_text(TMP "/sd/text_encoder/config.json", "{\"hidden_size\": 768}");
+    test_write_text(TMP "/sd/unet/config.json", "{\"in_channels\": 9, \"cross_attention_dim\": 768}");
+    test_write_text(TMP "/sd/vae/config.json", "{}");
+    test_write_text(TMP "/sd/text_encoder/config.json", "{\"hidden_size\": 768}");
     const char *w[] = {"w"};
     const int64_t s4[] = {4};
     write_st(TMP "/sd/unet/diffusion_pytorch_model.safetensors", w, s4, 1);
@@ -163,7 +157,7 @@ static void test_errors_name_the_path(void) {
     CHECK(wt == NULL);
     CHECK_CONTAINS(kiln_last_error(), "nothing-here.gguf");
     mkdir(TMP, 0755);
-    write_text(TMP "/notes.txt", "just some text, not a model");
+    test_write_text(TMP "/notes.txt", "just some text, not a model");
     CHECK(kiln__weights_open(TMP "/notes.txt", &wt) != KILN_OK);
     CHECK_CONTAINS(kiln_last_error(), "unknown model file format");
     kiln__weights_free(NULL);
