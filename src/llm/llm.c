@@ -13,6 +13,7 @@
 #include "formats/weights.h"
 #include "llm/llm_internal.h"
 #include "llm/llm_text.h"
+#include "text/chat_template.h"
 #include "text/vocab.h"
 
 /* Prompt tokens per forward pass when the caller does not say. */
@@ -93,27 +94,19 @@ static kiln_status set_template(struct kiln_llm *m, const char *s, size_t len) {
     return KILN_OK;
 }
 
-/* tokenizer_config.json "chat_template": a string, or a list of
- * {"name", "template"} of which "default" (else the first) is used. */
+/* tokenizer_config.json "chat_template" (a string, or the "default" entry
+ * of a list). Integers are read as reals: these files carry values such as
+ * model_max_length = 1e30 written as an integer, too big for jansson. */
 static kiln_status hf_template(struct kiln_llm *m, const char *path) {
-    json_t *cfg = NULL;
-    kiln_status st = kiln__json_load_file(path, 0, &cfg);
-    if (st != KILN_OK) return st;
-    const json_t *t = json_object_get(cfg, "chat_template");
+    json_error_t err;
+    json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+    if (!cfg)
+        return kiln__fail(KILN_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)", path, err.text,
+                          err.line, err.column);
     const char *text = NULL;
-    if (json_is_string(t)) {
-        text = json_string_value(t);
-    } else if (json_is_array(t)) {
-        size_t i;
-        const json_t *e;
-        json_array_foreach(t, i, e) {
-            const json_t *name = json_object_get(e, "name"), *tmpl = json_object_get(e, "template");
-            if (!json_is_string(tmpl)) continue;
-            if (!text || (json_is_string(name) && strcmp(json_string_value(name), "default") == 0))
-                text = json_string_value(tmpl);
-        }
-    }
-    if (text) st = set_template(m, text, strlen(text));
+    kiln_status st = kiln__chat_template_from_config(cfg, &text);
+    if (st == KILN_OK) st = set_template(m, text, strlen(text));
+    else if (st == KILN_ERR_NOT_FOUND) st = KILN_OK; /* no template: a base model */
     json_decref(cfg);
     return st;
 }
