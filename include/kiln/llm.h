@@ -121,8 +121,10 @@ KILN_API kiln_status kiln_llm_tokenize(const kiln_llm *m, const char *text, size
 KILN_API kiln_status kiln_llm_detokenize(const kiln_llm *m, const int32_t *tokens, size_t n,
                                          bool special, char *out, size_t cap, size_t *n_out);
 
-/* The beginning-of-sequence token id, or -1 when the tokenizer has none. */
+/* The tokenizer's beginning- and end-of-sequence token ids, or -1 when it
+ * has none (kiln_text_caps lists every id that ends generation). */
 KILN_API int32_t kiln_llm_token_bos(const kiln_llm *m);
+KILN_API int32_t kiln_llm_token_eos(const kiln_llm *m);
 
 /* ---- evaluation ------------------------------------------------------- */
 

@@ -20,7 +20,7 @@ enum {
     LLM_OPT_RUN = 1u << 3,      /* -t, -c, -b, --kv */
     LLM_OPT_NO_BOS = 1u << 4,   /* --no-bos */
     LLM_OPT_LOGITS = 1u << 5,   /* --logits OUT */
-    LLM_OPT_SYSTEM = 1u << 6,   /* --system TEXT */
+    LLM_OPT_CHAT = 1u << 6,     /* --system TEXT, --chat-template NAME */
 };
 
 /* Parsed command line of a text-model subcommand. */
@@ -30,6 +30,7 @@ struct llm_args {
     const char *file;             /* -f */
     const char *logits_out;       /* --logits */
     const char *system;           /* --system */
+    const char *chat_template;    /* --chat-template: a format name overriding detection */
     int32_t n_predict;            /* -n: tokens to generate (0 = until the context is full) */
     bool no_bos;                  /* --no-bos */
     kiln_sampling_params sampling;/* --temp, --top-k, ... */

@@ -12,6 +12,7 @@ static const struct command {
 } commands[] = {
     {"info", "describe a model file or folder (format, architecture, tensors)", kiln_cmd_info},
     {"generate", "generate text from a prompt with a text model", kiln_cmd_generate},
+    {"chat", "talk with a text model interactively (its chat template, cached conversation)", kiln_cmd_chat},
     {"tokenize", "print the token ids of a text", kiln_cmd_tokenize},
     {"perplexity", "perplexity of a text model over a text file", kiln_cmd_perplexity},
     {"eval", "write the logits of every prompt position to a file", kiln_cmd_eval},

@@ -73,3 +73,4 @@ kiln_status kiln_llm_detokenize(const kiln_llm *m, const int32_t *tokens, size_t
 }
 
 int32_t kiln_llm_token_bos(const kiln_llm *m) { return m && m->vocab ? m->vocab->bos_id : -1; }
+int32_t kiln_llm_token_eos(const kiln_llm *m) { return m && m->vocab ? m->vocab->eos_id : -1; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The text-model subcommands end to end: usage errors (exit 2), load
 # failures (exit 1), `kiln tokenize` on the shared vocabulary files against
-# the reference ids, and generate / eval / perplexity on the tiny models of
-# tests/data/llm when they are there.
+# the reference ids, and tokenize / eval / generate / perplexity / chat on
+# the golden models of tests/data/llm.
 # usage: llm.sh KILN SHARED_DATA_DIR TMP_DIR
 set -u
 kiln=$1 shared=$2 tmp=$3/cli-llm
@@ -27,7 +27,7 @@ expect() {
   fi
 }
 
-for cmd in generate tokenize perplexity eval; do
+for cmd in generate tokenize perplexity eval chat; do
   expect "$cmd without args" 2 "usage: kiln $cmd" -- "$kiln" $cmd
   expect "$cmd bad flag" 2 "unknown option '--bogus'" -- "$kiln" $cmd -m x --bogus
   expect "$cmd help" 0 "usage: kiln $cmd" -- "$kiln" $cmd --help
@@ -72,6 +72,50 @@ if [ -f "$vocab/ggml-vocab-llama-spm.gguf" ]; then
   expect "generate on another family's vocabulary" 1 "architecture 'gpt2' is not a text model" -- "$kiln" generate -m "$vocab/ggml-vocab-gpt-2.gguf" -p hi
 else
   echo "skipping the vocabulary cases: $vocab is absent"
+fi
+
+llm=$src/tests/data/llm
+if [ -f "$llm/llama/llama-f32.gguf" ]; then
+  model=$llm/llama/llama-f32.gguf
+  # The golden prompt text and its reference ids (BOS first) from golden.json.
+  text=$(sed -n 's/.*"text": "\([^"]*\)".*/\1/p' "$llm/llama/golden.json" | head -1)
+  ids=$(sed -n 's/.*"text_ids": \[\([^]]*\)\].*/\1/p' "$llm/llama/golden.json" | head -1 | tr -d ',')
+  n_ids=$(wc -w <<<"$ids")
+  expect "tokenize golden prompt" 0 "^$ids\$" -- "$kiln" tokenize -m "$model" -p "$text"
+  expect "eval writes logits" 0 "$n_ids tokens x 297 logits written" -- "$kiln" eval -m "$model" -p "$text" --logits "$tmp/l.f32" --kv f32
+  size=$(stat -c %s "$tmp/l.f32" 2>/dev/null || echo 0)
+  if [ "$size" -eq $((n_ids * 297 * 4)) ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL eval file size $size"; fi
+  expect "eval prints the ids" 0 "^$ids\$" -- "$kiln" eval -m "$model" -p "$text" --logits "$tmp/l.f32"
+  expect "generate greedy" 0 "generation: 8 tokens in .* tokens/s\), stop: max_tokens" -- "$kiln" generate -m "$model" -p "$text" -n 8 --temp 0 -t 2
+  expect "generate prompt speed" 0 "prompt: $n_ids tokens in .* tokens/s" -- "$kiln" generate -m "$model" -p "$text" -n 2 --temp 0
+  expect "generate load report" 0 "loaded .*llama-f32.gguf: llama, F32 weights, .* MiB in .* s, context 128" -- "$kiln" generate -m "$model" -p "$text" -n 1
+  expect "generate context full" 1 "context full" -- "$kiln" generate -m "$model" -p "$text" -n 0 -c 24 --temp 0
+  expect "generate ctx too small for the prompt" 1 "context full" -- "$kiln" generate -m "$model" -p "$text" -c 8
+  # perplexity: windows of 32 over this script; every window scores all its tokens but the first
+  n_file=$("$kiln" tokenize -m "$model" -f "$0" --no-bos | wc -w)
+  n_all=$((n_file + 1))
+  windows=$(((n_all + 31) / 32))
+  last=$((n_all - (windows - 1) * 32))
+  scored=$((n_all - windows))
+  [ "$last" -lt 2 ] && scored=$((scored + 1))
+  expect "perplexity" 0 "perplexity: [0-9.]+ over $scored tokens \($n_all in the file, windows of 32\)" -- "$kiln" perplexity -m "$model" -f "$0" -c 32
+  : >"$tmp/empty.txt"
+  expect "perplexity too short" 1 "fewer than 2 tokens" -- "$kiln" perplexity -m "$model" -f "$tmp/empty.txt"
+  # chat keeps the conversation: the second turn reuses the cached first one
+  out=$(printf 'the cat\nand the mat\n/clear\nhi\n' | "$kiln" chat -m "$llm/qwen2/qwen2-f32.gguf" -n 4 --temp 0 2>&1)
+  turn2=$(grep -E '^\[prompt' <<<"$out" | sed -n 2p)
+  p2=$(sed -E 's/^\[prompt ([0-9]+) tokens, ([0-9]+) evaluated.*/\1/' <<<"$turn2")
+  e2=$(sed -E 's/^\[prompt ([0-9]+) tokens, ([0-9]+) evaluated.*/\2/' <<<"$turn2")
+  if grep -q "chat format: plain" <<<"$out" && grep -q "conversation cleared" <<<"$out" &&
+     [ "$(grep -cE '^\[prompt' <<<"$out")" -eq 3 ] && [ "${e2:-99}" -lt "${p2:-0}" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAIL chat:"; echo "$out" | head
+  fi
+  expect "chat bad template name" 2 "llama3" -- "$kiln" chat -m "$model" --chat-template nope
+  expect "chat forced template" 0 "chat format: chatml \(--chat-template\)" -- bash -c "printf 'hi\n' | '$kiln' chat -m '$model' -n 2 --chat-template chatml"
+else
+  echo "skipping the model cases: $llm is absent"
 fi
 
 echo "$passed passed, $failed failed"
