@@ -37,7 +37,7 @@ static void add_bias(float *y, const float *b, int n, int64_t cols) {
 /* y = x W^T (+ b) for n rows. */
 static kiln_status linear(struct kiln_llm *m, const struct kiln_wmat *w, const float *b,
                           const float *x, int n, float *y) {
-    kiln_status st = kiln__matmul(m->pool, w->dtype, w->data, (size_t)w->rows, (size_t)w->cols, x,
+    kiln_status st = kiln__matmul_fast(m->pool, w->dtype, w->data, (size_t)w->rows, (size_t)w->cols, x,
                                   (size_t)n, y, m->s.mm);
     if (st != KILN_OK) return st;
     add_bias(y, b, n, w->rows);
