@@ -310,6 +310,11 @@ kiln_status kiln__llm_bind_tensors(struct kiln_llm *m, const struct kiln_llm_nam
     m->tok_embd = embd.data;
     m->tok_embd_type = embd.dtype;
 
+    /* Every block has several tensors: a block count beyond the tensor
+     * count is wrong, and must not size an allocation. */
+    if ((size_t)hp->n_layer > m->w->n_tensors)
+        return kiln__fail(KILN_ERR_FORMAT, "inconsistent model: %d blocks declared but the file holds "
+                          "only %zu tensors", (int)hp->n_layer, m->w->n_tensors);
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "out of memory for %d blocks", (int)hp->n_layer);
     for (int il = 0; il < hp->n_layer; il++)
