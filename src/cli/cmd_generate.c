@@ -52,6 +52,12 @@ int kiln_cmd_generate(int argc, char **argv) {
     gp.on_token = print_piece;
     kiln_generate_result r;
     kiln_status st = kiln_llm_generate(m, &gp, &r);
+    if (st != KILN_OK && r.n_prompt_tokens == 0) {
+        /* nothing ran: no text, no speeds */
+        fprintf(stderr, "kiln generate: %s: %s\n", kiln_status_str(st), kiln_last_error());
+        kiln_llm_free(m);
+        return 1;
+    }
     fputc('\n', stdout);
     fflush(stdout);
     int generated = r.n_generated - (r.stop_reason == KILN_STOP_EOS ? 1 : 0);

@@ -193,6 +193,17 @@ static kiln_status read_config(struct kiln_llm *m, const json_t *c,
     if ((st = cfg_int(c, "num_key_value_heads", hp->n_head, &hp->n_head_kv)) != KILN_OK) return st;
     hp->head_dim = head_dim;
 
+    /* The activation is the family's (silu for SwiGLU, gelu_new for phi2). */
+    const char *act = NULL;
+    if ((st = kiln__json_get_string(c, "hidden_act", def->hf_act, &act)) != KILN_OK) return config_error(st, "");
+    if (strcmp(act, def->hf_act) != 0)
+        return kiln__fail(KILN_ERR_UNSUPPORTED, "config.json: hidden_act '%s' is not supported (this family "
+                          "runs '%s')", act, def->hf_act);
+    /* Phi's optional q/k LayerNorms (qk_layernorm) are not implemented. */
+    bool qk_norm = false;
+    if ((st = kiln__json_get_bool(c, "qk_layernorm", false, &qk_norm)) != KILN_OK) return config_error(st, "");
+    if (qk_norm) return kiln__fail(KILN_ERR_UNSUPPORTED, "config.json: qk_layernorm is not supported");
+
     /* Tied embeddings: every family kiln runs defaults to untied. */
     if ((st = kiln__json_get_bool(c, "tie_word_embeddings", false, &hp->tied_embeddings)) != KILN_OK)
         return config_error(st, "");

@@ -44,13 +44,13 @@ static const struct kiln_llm_names hf_names = {
 /* LlamaConfig's defaults. */
 static const struct kiln_llm_defaults llama_defaults = {
     .n_ctx_train = 2048, .norm_eps = 1e-6f, .rope_theta = 10000.0f, .partial_rotary = 1.0f,
-    .hf_eps_key = "rms_norm_eps", .hf_sliding_window = false,
+    .hf_eps_key = "rms_norm_eps", .hf_sliding_window = false, .hf_act = "silu",
 };
 /* MistralConfig's defaults (its sliding_window default of 4096 applies
  * only when config.json has no such key, which save_pretrained never does). */
 static const struct kiln_llm_defaults mistral_defaults = {
     .n_ctx_train = 4096 * 32, .norm_eps = 1e-6f, .rope_theta = 10000.0f, .partial_rotary = 1.0f,
-    .hf_eps_key = "rms_norm_eps", .hf_sliding_window = true,
+    .hf_eps_key = "rms_norm_eps", .hf_sliding_window = true, .hf_act = "silu",
 };
 
 kiln_status kiln__llama_load(struct kiln_llm *m, const struct kiln_weights *w) {

@@ -153,6 +153,7 @@ struct kiln_llm_defaults {
     float partial_rotary;      /* fraction of each head that rotates (config.json) */
     const char *hf_eps_key;    /* config.json key of the norm epsilon */
     bool hf_sliding_window;    /* config.json "sliding_window" applies (mistral, phi3) */
+    const char *hf_act;        /* the config.json "hidden_act" the family's forward pass computes */
 };
 
 /* Fill m->hp from GGUF metadata "<arch>.*" or from config.json, with the

@@ -34,7 +34,7 @@ static const struct kiln_llm_names hf_names = {
 /* PhiConfig's defaults. */
 static const struct kiln_llm_defaults phi2_defaults = {
     .n_ctx_train = 2048, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .partial_rotary = 0.5f,
-    .hf_eps_key = "layer_norm_eps", .hf_sliding_window = false,
+    .hf_eps_key = "layer_norm_eps", .hf_sliding_window = false, .hf_act = "gelu_new",
 };
 
 kiln_status kiln__phi2_load(struct kiln_llm *m, const struct kiln_weights *w) {

@@ -32,7 +32,7 @@ static const struct kiln_llm_names hf_names = {
 /* Phi3Config's defaults. */
 static const struct kiln_llm_defaults phi3_defaults = {
     .n_ctx_train = 4096, .norm_eps = 1e-5f, .rope_theta = 10000.0f, .partial_rotary = 1.0f,
-    .hf_eps_key = "rms_norm_eps", .hf_sliding_window = true,
+    .hf_eps_key = "rms_norm_eps", .hf_sliding_window = true, .hf_act = "silu",
 };
 
 kiln_status kiln__phi3_load(struct kiln_llm *m, const struct kiln_weights *w) {

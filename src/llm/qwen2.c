@@ -35,7 +35,7 @@ static const struct kiln_llm_names hf_names = {
 /* Qwen2Config's defaults. */
 static const struct kiln_llm_defaults qwen2_defaults = {
     .n_ctx_train = 32768, .norm_eps = 1e-6f, .rope_theta = 10000.0f, .partial_rotary = 1.0f,
-    .hf_eps_key = "rms_norm_eps", .hf_sliding_window = false,
+    .hf_eps_key = "rms_norm_eps", .hf_sliding_window = false, .hf_act = "silu",
 };
 
 kiln_status kiln__qwen2_load(struct kiln_llm *m, const struct kiln_weights *w) {

@@ -90,6 +90,7 @@ if [ -f "$llm/llama/llama-f32.gguf" ]; then
   expect "generate prompt speed" 0 "prompt: $n_ids tokens in .* tokens/s" -- "$kiln" generate -m "$model" -p "$text" -n 2 --temp 0
   expect "generate load report" 0 "loaded .*llama-f32.gguf: llama, F32 weights, .* MiB in .* s, context 128" -- "$kiln" generate -m "$model" -p "$text" -n 1
   expect "generate context full" 1 "context full" -- "$kiln" generate -m "$model" -p "$text" -n 0 -c 24 --temp 0
+  expect "generate from an HF folder without a tokenizer reader" 1 "no tokenizer kiln can run" -- "$kiln" generate -m "$llm/llama/hf" -p hi
   expect "generate ctx too small for the prompt" 1 "context full" -- "$kiln" generate -m "$model" -p "$text" -c 8
   # perplexity: windows of 32 over this script; every window scores all its tokens but the first
   n_file=$("$kiln" tokenize -m "$model" -f "$0" --no-bos | wc -w)

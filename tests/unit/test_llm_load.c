@@ -149,6 +149,9 @@ static void test_malformed_config_json(void) {
     snprintf(buf, sizeof buf, "%s, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}}", base);
     CHECK_EQ_INT(load_hf_with_config(buf), KILN_ERR_UNSUPPORTED);
     CHECK_EQ_STR(kiln_last_error(), "config.json: rope scaling type 'yarn' is not supported");
+    snprintf(buf, sizeof buf, "%s, \"hidden_act\": \"gelu\"}", base);
+    CHECK_EQ_INT(load_hf_with_config(buf), KILN_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(kiln_last_error(), "config.json: hidden_act 'gelu' is not supported (this family runs 'silu')");
     snprintf(buf, sizeof buf, "%s, \"num_hidden_layers\": 3}", base);
     CHECK_EQ_INT(load_hf_with_config(buf), KILN_ERR_FORMAT); /* duplicate key */
     snprintf(buf, sizeof buf, "%s}", base);
