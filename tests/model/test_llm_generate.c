@@ -206,6 +206,24 @@ static void test_stop_string_cancel_seed(void) {
         gp.n_stop = 0;
     }
 
+    /* a stop string that starts with the text's last byte but never
+     * completes: that byte is held back, then flushed (token -1) at the end */
+    {
+        char partial[3] = {full.text[full.len - 1], '\x01', 0};
+        const char *stops[] = {partial};
+        gp.stop = stops;
+        gp.n_stop = 1;
+        struct seen held = {0};
+        gp.user = &held;
+        REQUIRE(kiln_llm_generate(m, &gp, &r) == KILN_OK);
+        CHECK_EQ_INT(r.stop_reason, KILN_STOP_MAX_TOKENS);
+        CHECK_EQ_INT(held.len, full.len);
+        CHECK(memcmp(held.text, full.text, full.len) == 0);
+        CHECK_EQ_INT(held.flushes, 1);
+        gp.stop = NULL;
+        gp.n_stop = 0;
+    }
+
     /* cancel at the third token */
     struct seen cancel = {.cancel_at = 3};
     gp.user = &cancel;
