@@ -29,6 +29,10 @@ Styles (tests/data/tokenizer_hf/<style>/):
     ignore_merges, and "<|begin_of_text|> $A".
   * qwen2: NFC + Qwen2's Split regex + ByteLevel.
   * deepseek-llm: DeepSeek LLM's six Split regexes + ByteLevel, "<｜begin▁of▁sentence｜> $A".
+  * spm-rank: a handmade SentencePiece-style vocabulary whose merges are not
+    every split of every piece ("abc" is made from "ab c" only) and that has
+    no byte fallback (unknown characters become <unk>, one each): merging by
+    rank and merging by piece score give different ids here.
 
 Usage: python3 tools/make_tokenizer_hf_goldens.py
 It creates tools/.venv (python3 -m venv) if needed, installs
@@ -182,24 +186,32 @@ def spm_merges(pieces, scores):
     return merges
 
 
-def spm_decoder(strip):
-    parts = [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+def spm_decoder(strip, byte_fallback):
+    parts = [decoders.Replace("▁", " ")] + ([decoders.ByteFallback()] if byte_fallback else []) + [decoders.Fuse()]
     if strip:
         parts.append(decoders.Strip(" ", 1, 0))
     return decoders.Sequence(parts)
 
 
-def spm_tokenizer(pieces, merges, style):
+def rank_tokenizer():
+    """The spm-rank style (see the docstring at the top)."""
+    pieces = ["<unk>", "<s>", "</s>", "▁", "a", "b", "c", "ab", "bc", "abc", "▁a", "▁b"]
+    merges = [("b", "c"), ("a", "b"), ("ab", "c"), ("▁", "a"), ("▁", "b")]
+    t, config, special = spm_tokenizer(pieces, merges, "llama2", byte_fallback=False)
+    return t, config, special
+
+
+def spm_tokenizer(pieces, merges, style, byte_fallback=True):
     vocab = {p: i for i, p in enumerate(pieces)}
-    t = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True,
-                             byte_fallback=True))
+    t = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=byte_fallback,
+                             byte_fallback=byte_fallback))
     if style == "llama2":
         t.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     elif style == "llama2-metaspace":
         t.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
     else:
         t.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
-    t.decoder = spm_decoder(True)
+    t.decoder = spm_decoder(True, byte_fallback)
     t.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in ("<unk>", "<s>", "</s>")])
     t.add_special_tokens([AddedToken("<|x|>", special=True, normalized=False)])
     t.add_tokens([AddedToken(ADDED, special=False, normalized=False)])
@@ -338,10 +350,14 @@ def config_token(config, key):
     return v["content"] if isinstance(v, dict) else v
 
 
-def run_cases(t, config, special):
+# More cases for spm-rank, where its few pieces make a difference.
+RANK_CASES = ["abc", "abcabc", "aabc", "a bc", "bca b", "cab abc"]
+
+
+def run_cases(t, config, special, extra):
     """The reference's ids and decoded texts for every case."""
     cases = []
-    for text in CASES:
+    for text in CASES + extra:
         text = text.replace("<|x|>", special)
         ids = t.encode(text, add_special_tokens=True).ids
         plain = t.encode(text, add_special_tokens=False).ids
@@ -370,6 +386,7 @@ def main() -> None:
     vocab, bmerges = train_bytelevel()
     for style in ("gpt2", "llama3", "qwen2", "deepseek-llm"):
         styles[style] = bytelevel_tokenizer(vocab, bmerges, style)
+    styles["spm-rank"] = rank_tokenizer()
 
     goldens, files = {}, {}
     for style, (t, config, special) in styles.items():
@@ -380,7 +397,7 @@ def main() -> None:
         blob = dump(doc)
         # The reference encodes with the file exactly as committed.
         t = Tokenizer.from_str(blob.decode())
-        goldens[style] = run_cases(t, config, special)
+        goldens[style] = run_cases(t, config, special, RANK_CASES if style == "spm-rank" else [])
         files[f"{style}/tokenizer.json"] = blob
         files[f"{style}/tokenizer_config.json"] = dump(config)
     files["cases.json"] = dump(goldens)

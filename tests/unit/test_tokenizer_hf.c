@@ -2,7 +2,8 @@
  * goldens made by Hugging Face tokenizers (tools/make_tokenizer_hf_goldens.py):
  * for each style of tests/data/tokenizer_hf/ (Llama 2 with its legacy
  * normalizer and with Metaspace "first", Metaspace with split, GPT-2,
- * Llama 3, Qwen2, DeepSeek LLM), every case must give the reference's ids
+ * Llama 3, Qwen2, DeepSeek LLM, and a handmade vocabulary where merging by
+ * rank and by piece score differ), every case must give the reference's ids
  * with and without special tokens, and decode to the reference's text with
  * and without special tokens. */
 #include <jansson.h>
@@ -126,6 +127,7 @@ static void test_gpt2(void) { run_style("gpt2"); }
 static void test_llama3(void) { run_style("llama3"); }
 static void test_qwen2(void) { run_style("qwen2"); }
 static void test_deepseek_llm(void) { run_style("deepseek-llm"); }
+static void test_spm_rank(void) { run_style("spm-rank"); }
 
 /* The styles map onto the kinds they should. */
 static void test_kinds(void) {
@@ -143,6 +145,7 @@ static void test_kinds(void) {
         {"llama3", KILN_VOCAB_BPE, KILN_PRE_LLAMA3, KILN_SPM_PREFIX_EACH, false},
         {"qwen2", KILN_VOCAB_BPE, KILN_PRE_QWEN2, KILN_SPM_PREFIX_EACH, false},
         {"deepseek-llm", KILN_VOCAB_BPE, KILN_PRE_DEEPSEEK_LLM, KILN_SPM_PREFIX_EACH, false},
+        {"spm-rank", KILN_VOCAB_SPM, KILN_PRE_DEFAULT, KILN_SPM_PREFIX_EACH, false},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         kiln_vocab *v = load_style(want[i].style);
@@ -184,6 +187,7 @@ int main(void) {
     RUN(test_llama3);
     RUN(test_qwen2);
     RUN(test_deepseek_llm);
+    RUN(test_spm_rank);
     RUN(test_kinds);
     RUN(test_without_config);
     json_decref(goldens);
