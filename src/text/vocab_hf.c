@@ -443,6 +443,13 @@ static kiln_status read_tokens(struct hf *h, const json_t *added) {
     return KILN_OK;
 }
 
+/* Whether text[0..len) holds a '▁'. */
+static bool has_spm_space(const char *text, size_t len) {
+    for (size_t i = 0; i + 3 <= len; i++)
+        if (memcmp(text + i, SPM_SPACE, 3) == 0) return true;
+    return false;
+}
+
 /* Whether the added tokens are matched as kiln matches them: all at once,
  * leftmost-longest, in the raw text. Hugging Face matches the tokens with
  * normalized=false in the raw text first, then those with normalized=true in
@@ -455,7 +462,7 @@ static kiln_status check_added(const struct hf *h) {
          * NFC-composable characters across its edges; and its own text must
          * read the same normalized. */
         if (h->norm_prepend || h->norm_nfc ||
-            (h->norm_replace && (memchr(a->text, ' ', a->len) || strstr(a->text, SPM_SPACE))))
+            (h->norm_replace && (memchr(a->text, ' ', a->len) || has_spm_space(a->text, a->len))))
             return kiln__fail(KILN_ERR_UNSUPPORTED,
                               "tokenizer.json: added token '%.*s' is matched in text normalized by %s",
                               SHOWN(a->len), a->text, h->norm_nfc ? "NFC" : h->norm_prepend ? "Prepend" : "Replace");
@@ -481,8 +488,10 @@ static kiln_status check_added(const struct hf *h) {
 
 /* The id of the template's special token named `name`. */
 static kiln_status template_id(const json_t *pp, const json_t *item, int32_t n_tokens, int32_t *out) {
-    const json_t *name = get(item, "id"), *ids = get(get(get(pp, "special_tokens"), json_string_value(name)), "ids");
-    if (!json_is_string(name) || !json_is_array(ids))
+    const json_t *name = get(item, "id"), *ids = NULL;
+    if (json_is_string(name))
+        ids = get(json_object_getn(get(pp, "special_tokens"), json_string_value(name), json_string_length(name)), "ids");
+    if (!json_is_array(ids))
         return kiln__fail(KILN_ERR_FORMAT, "tokenizer.json: post-processor token without ids");
     if (json_array_size(ids) != 1)
         return kiln__fail(KILN_ERR_UNSUPPORTED, "tokenizer.json: post-processor token '%s' of %zu ids",

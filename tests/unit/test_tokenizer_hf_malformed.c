@@ -128,6 +128,29 @@ static void test_valid_documents_load(void) {
     kiln__vocab_free(v);
 }
 
+/* Replace(" ", "▁") without Prepend: no prefix, and then no Strip in the
+ * decoder either. */
+static void test_replace_without_prefix(void) {
+    json_error_t err;
+    json_t *doc = json_loads(SPM_DOC, 0, &err);
+    REQUIRE(doc != NULL);
+    json_array_remove(json_object_get(json_object_get(doc, "normalizer"), "normalizers"), 0);
+    json_t *decoders = json_object_get(json_object_get(doc, "decoder"), "decoders");
+    json_array_remove(decoders, 2);
+    kiln_vocab *v;
+    REQUIRE(kiln__vocab_from_hf_json(doc, NULL, &v) == KILN_OK);
+    CHECK(!v->add_space_prefix);
+    static const int32_t ids[] = {1, 7, 6}; /* "ab▁a": "▁ a" first, then "a b" */
+    check_tokens(v, "ab a", ids, 3);
+    kiln__vocab_free(v);
+    /* With the Strip back, the decoder would drop a space never added. */
+    json_array_append_new(decoders, json_loads("{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}",
+                                               0, &err));
+    CHECK_EQ_INT(kiln__vocab_from_hf_json(doc, NULL, &v), KILN_ERR_UNSUPPORTED);
+    CHECK_CONTAINS(kiln_last_error(), "Strip differs");
+    json_decref(doc);
+}
+
 static void test_not_json(void) {
     const char *path = KILN_TEST_TMP "/hf-not-json.json";
     FILE *f = fopen(path, "wb");
@@ -344,6 +367,7 @@ static void test_holes_and_merge_forms(void) {
 
 int main(void) {
     RUN(test_valid_documents_load);
+    RUN(test_replace_without_prefix);
     RUN(test_not_json);
     RUN(test_malformed);
     RUN(test_unsupported);
