@@ -143,16 +143,20 @@ static kiln_status parse_normalizer(struct hf *h, const json_t *n, int depth) {
 static kiln_status metaspace_scheme(const json_t *c, const char *what, bool *prepend, bool *first) {
     if (!str_is(get(c, "replacement"), SPM_SPACE))
         return kiln__fail(KILN_ERR_UNSUPPORTED, "tokenizer.json: %s Metaspace with a replacement other than '▁'", what);
+    /* prepend_scheme, "always" when absent; older files' add_prefix_space
+     * must agree with it, as Hugging Face requires. */
     const json_t *scheme = get(c, "prepend_scheme");
-    bool add = true; /* older files: add_prefix_space; both absent: "always" */
-    kiln_status st = opt_bool(c, "add_prefix_space", true, what, &add);
-    if (st != KILN_OK) return st;
     *first = false;
-    if (!scheme) *prepend = add;
-    else if (str_is(scheme, "always")) *prepend = true;
+    if (!scheme || str_is(scheme, "always")) *prepend = true;
     else if (str_is(scheme, "never")) *prepend = false;
     else if (str_is(scheme, "first")) *prepend = *first = true;
     else return kiln__fail(KILN_ERR_UNSUPPORTED, "tokenizer.json: %s Metaspace prepend_scheme is not always, first or never", what);
+    bool add;
+    kiln_status st = opt_bool(c, "add_prefix_space", *prepend, what, &add);
+    if (st != KILN_OK) return st;
+    if (add != *prepend)
+        return kiln__fail(KILN_ERR_FORMAT, "tokenizer.json: %s Metaspace add_prefix_space does not match its prepend_scheme",
+                          what);
     return KILN_OK;
 }
 

@@ -236,6 +236,42 @@ static void test_unsupported(void) {
     EXPECT(SPM_DOC, "pre_tokenizer", "{\"type\":\"Metaspace\",\"replacement\":\"\xE2\x96\x81\"}",
            KILN_ERR_UNSUPPORTED, "Prepend/Replace with Metaspace");
     EXPECT(BPE_DOC, "pre_tokenizer/add_prefix_space", "true", KILN_ERR_UNSUPPORTED, "add_prefix_space");
+    /* Metaspace: the scheme ("always" when absent) and an older file's
+     * add_prefix_space must agree; other schemes and replacements. */
+    static const char meta_decoder[] = "{\"type\":\"Metaspace\",\"replacement\":\"\xE2\x96\x81\"}";
+    kiln_vocab *v;
+    json_error_t err;
+    json_t *doc = json_loads(SPM_DOC, 0, &err);
+    REQUIRE(doc != NULL);
+    json_object_set_new(doc, "normalizer", json_null());
+    json_object_set_new(doc, "decoder", json_loads(meta_decoder, 0, &err));
+    static const struct {
+        const char *pre;
+        kiln_status want;
+        const char *needle;
+    } metas[] = {
+        {"{\"type\":\"Metaspace\",\"replacement\":\"\xE2\x96\x81\"}", KILN_OK, ""},
+        {"{\"type\":\"Metaspace\",\"replacement\":\"\xE2\x96\x81\",\"add_prefix_space\":true}", KILN_OK, ""},
+        {"{\"type\":\"Metaspace\",\"replacement\":\"\xE2\x96\x81\",\"add_prefix_space\":false}", KILN_ERR_FORMAT,
+         "does not match"},
+        {"{\"type\":\"Metaspace\",\"replacement\":\"\xE2\x96\x81\",\"prepend_scheme\":\"sometimes\"}",
+         KILN_ERR_UNSUPPORTED, "prepend_scheme"},
+        {"{\"type\":\"Metaspace\",\"replacement\":\"_\"}", KILN_ERR_UNSUPPORTED, "replacement"},
+        {"{\"type\":\"Metaspace\",\"replacement\":\"\xE2\x96\x81\",\"prepend_scheme\":\"never\"}",
+         KILN_ERR_UNSUPPORTED, "Strip differs"}, /* the decoder strips a prefix never added */
+    };
+    for (size_t i = 0; i < sizeof metas / sizeof metas[0]; i++) {
+        json_object_set_new(doc, "pre_tokenizer", json_loads(metas[i].pre, 0, &err));
+        kiln_status st = kiln__vocab_from_hf_json(doc, NULL, &v);
+        CHECK_EQ_INT(st, metas[i].want);
+        if (st == KILN_OK) {
+            CHECK(v->add_space_prefix && v->spm_split && v->spm_prefix == KILN_SPM_PREFIX_METASPACE);
+            kiln__vocab_free(v);
+        } else {
+            CHECK_CONTAINS(kiln_last_error(), metas[i].needle);
+        }
+    }
+    json_decref(doc);
     EXPECT(BPE_DOC, "pre_tokenizer/use_regex", "false", KILN_ERR_UNSUPPORTED, "ByteLevel without a regex");
     EXPECT(BPE_DOC, "pre_tokenizer",
            "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+\"},"
