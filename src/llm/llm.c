@@ -95,16 +95,13 @@ static kiln_status set_template(struct kiln_llm *m, const char *s, size_t len) {
 }
 
 /* tokenizer_config.json "chat_template" (a string, or the "default" entry
- * of a list). Integers are read as reals: these files carry values such as
- * model_max_length = 1e30 written as an integer, too big for jansson. */
+ * of a list). */
 static kiln_status hf_template(struct kiln_llm *m, const char *path) {
-    json_error_t err;
-    json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
-    if (!cfg)
-        return kiln__fail(KILN_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)", path, err.text,
-                          err.line, err.column);
+    json_t *cfg = NULL;
+    kiln_status st = kiln__llm_load_tokenizer_config(path, &cfg);
+    if (st != KILN_OK) return st;
     const char *text = NULL;
-    kiln_status st = kiln__chat_template_from_config(cfg, &text);
+    st = kiln__chat_template_from_config(cfg, &text);
     if (st == KILN_OK) st = set_template(m, text, strlen(text));
     else if (st == KILN_ERR_NOT_FOUND) st = KILN_OK; /* no template: a base model */
     json_decref(cfg);
@@ -250,6 +247,8 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
     if ((st = kiln__llm_load_vocab(m)) != KILN_OK) return st;
     m->params = params;
     if (params.vocab_only) {
+        if (!m->vocab && m->vocab_error[0])
+            return kiln__fail(KILN_ERR_UNSUPPORTED, "%s: its tokenizer cannot be used: %s", path, m->vocab_error);
         if (!m->vocab)
             return kiln__fail(KILN_ERR_UNSUPPORTED, "%s has no tokenizer kiln can read", path);
         m->hp.n_vocab = m->vocab->n_tokens;

@@ -114,6 +114,7 @@ struct kiln_llm {
     kiln_llm_params params;           /* the load parameters, resolved (threads, ctx, batch) */
     struct kiln_weights *w;           /* the opened files (owns the mappings) */
     struct kiln_vocab *vocab;         /* tokenizer, or NULL when the model has none */
+    char vocab_error[256];            /* why a tokenizer.json present could not be used, or "" */
     struct kiln_llm_hparams hp;       /* hyperparameters */
     bool from_gguf;                   /* weights come from a GGUF file (tensor names, rope) */
 

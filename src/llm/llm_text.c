@@ -1,18 +1,50 @@
 /* src/llm/llm_text.c - tokenizing and detokenizing through the model
  * handle, and which tokens end a generation. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "formats/json_util.h"
 #include "formats/weights.h"
 #include "llm/llm_internal.h"
 #include "llm/llm_text.h"
 #include "text/tokenizer.h"
 #include "text/vocab_gguf.h"
+#include "text/vocab_hf.h"
 
 kiln_status kiln__llm_load_vocab(struct kiln_llm *m) {
     const struct kiln_gguf *g = kiln__weights_gguf(m->w);
-    if (!g || !kiln__gguf_find_kv(g, "tokenizer.ggml.model")) return KILN_OK;
-    return kiln__vocab_from_gguf(g, &m->vocab);
+    if (g) {
+        if (!kiln__gguf_find_kv(g, "tokenizer.ggml.model")) return KILN_OK;
+        return kiln__vocab_from_gguf(g, &m->vocab);
+    }
+    /* Hugging Face folder: tokenizer.json (+ tokenizer_config.json) */
+    if (m->w->path.kind != KILN_MODEL_HF_LLM || !m->w->path.tokenizer_path) return KILN_OK;
+    json_t *tok = NULL, *config = NULL;
+    kiln_status st = kiln__json_load_file(m->w->path.tokenizer_path, 0, &tok);
+    if (st == KILN_OK && m->w->path.tokenizer_config_path)
+        st = kiln__llm_load_tokenizer_config(m->w->path.tokenizer_config_path, &config);
+    if (st == KILN_OK) st = kiln__vocab_from_hf_json(tok, config, &m->vocab);
+    json_decref(tok);
+    json_decref(config);
+    if (st == KILN_ERR_UNSUPPORTED) {
+        /* A tokenizer kiln cannot reproduce exactly: the model still runs
+         * from token ids; tokenizing repeats why it cannot. */
+        snprintf(m->vocab_error, sizeof m->vocab_error, "%s", kiln_last_error());
+        KILN_LOG_WARN("%s: %s; only token ids can be used", m->w->path.tokenizer_path, m->vocab_error);
+        return KILN_OK;
+    }
+    return st;
+}
+
+kiln_status kiln__llm_load_tokenizer_config(const char *path, json_t **out) {
+    json_error_t err;
+    *out = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &err);
+    if (!*out)
+        return kiln__fail(KILN_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)", path, err.text,
+                          err.line, err.column);
+    return KILN_OK;
 }
 
 void kiln__llm_free_vocab(struct kiln_llm *m) {
@@ -53,13 +85,19 @@ void kiln__llm_text_caps(struct kiln_llm *m) {
     }
 }
 
+/* Why a model without a vocabulary cannot tokenize. */
+static kiln_status no_tokenizer(const kiln_llm *m) {
+    if (m->vocab_error[0])
+        return kiln__fail(KILN_ERR_UNSUPPORTED, "this model's tokenizer cannot be used: %s", m->vocab_error);
+    return kiln__fail(KILN_ERR_UNSUPPORTED, "this model has no tokenizer kiln can run "
+                      "(GGUF tokenizer.ggml.* metadata or a tokenizer.json is needed)");
+}
+
 kiln_status kiln_llm_tokenize(const kiln_llm *m, const char *text, size_t len, bool add_special,
                               bool parse_special, int32_t *out, size_t cap, size_t *n_out) {
     if (!m || (!text && len) || !n_out || (!out && cap))
         return kiln__fail(KILN_ERR_INVALID_ARG, "kiln_llm_tokenize: NULL argument");
-    if (!m->vocab)
-        return kiln__fail(KILN_ERR_UNSUPPORTED, "this model has no tokenizer kiln can run "
-                          "(GGUF tokenizer.ggml.* metadata is needed)");
+    if (!m->vocab) return no_tokenizer(m);
     return kiln__tokenize(m->vocab, text ? text : "", len, add_special, parse_special, out, cap, n_out);
 }
 
@@ -67,8 +105,7 @@ kiln_status kiln_llm_detokenize(const kiln_llm *m, const int32_t *tokens, size_t
                                 char *out, size_t cap, size_t *n_out) {
     if (!m || (!tokens && n) || !n_out || (!out && cap))
         return kiln__fail(KILN_ERR_INVALID_ARG, "kiln_llm_detokenize: NULL argument");
-    if (!m->vocab)
-        return kiln__fail(KILN_ERR_UNSUPPORTED, "this model has no tokenizer kiln can run");
+    if (!m->vocab) return no_tokenizer(m);
     return kiln__detokenize(m->vocab, tokens, n, special ? KILN_DETOK_SPECIAL : 0u, out, cap, n_out);
 }
 

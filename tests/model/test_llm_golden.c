@@ -4,7 +4,8 @@
  * position within 1e-4 relative error of the reference run on the
  * dequantized weights, the 32-token greedy continuation identical (through
  * kiln_llm_generate), the Hugging Face folder giving the same logits as the
- * F32 GGUF, and the GGUF tokenizer giving the reference prompt ids. */
+ * F32 GGUF, and the GGUF and tokenizer.json tokenizers giving the
+ * reference prompt ids. */
 #include <jansson.h>
 #include <stdlib.h>
 
@@ -165,6 +166,19 @@ static void check_model(const char *name) {
             snprintf(path, sizeof path, DATA "/%s/hf", name);
             kiln_llm *h = load(path);
             REQUIRE(h);
+            /* tokenizer.json, where kiln reads it (the golden llama3 and
+             * qwen2 files lack ignore_merges / NFC and are refused) */
+            const json_t *tok = json_object_get(g, "tokenizer");
+            const char *text = json_string_value(json_object_get(tok, "text"));
+            int32_t ids[128];
+            size_t n = 0;
+            kiln_status ts = kiln_llm_tokenize(h, text, strlen(text), true, true, ids, 128, &n);
+            if (strcmp(name, "llama3") == 0 || strcmp(name, "qwen2") == 0) {
+                CHECK_EQ_INT(ts, KILN_ERR_UNSUPPORTED);
+            } else {
+                CHECK_EQ_INT(ts, KILN_OK);
+                CHECK(n == (size_t)n_prompt && memcmp(ids, prompt, n * sizeof *ids) == 0);
+            }
             double eh = check_logits(h, seq, n_seq, ref, n_vocab);
             fprintf(stderr, "  %s hf: logits rel err %.2e\n", name, eh);
             CHECK(eh < REL_ERR);
