@@ -5,6 +5,11 @@
 
 int kiln_cmd_version(int argc, char **argv);
 int kiln_cmd_info(int argc, char **argv);
+int kiln_cmd_generate(int argc, char **argv);
+int kiln_cmd_tokenize(int argc, char **argv);
+int kiln_cmd_perplexity(int argc, char **argv);
+int kiln_cmd_eval(int argc, char **argv);
+int kiln_cmd_chat(int argc, char **argv);
 int kiln_cmd_serve(int argc, char **argv);
 
 #endif /* KILN_CLI_COMMANDS_H */

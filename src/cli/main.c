@@ -11,7 +11,12 @@ static const struct command {
     int (*run)(int argc, char **argv); /* returns the exit code */
 } commands[] = {
     {"info", "describe a model file or folder (format, architecture, tensors)", kiln_cmd_info},
+    {"generate", "generate text from a prompt with a text model", kiln_cmd_generate},
+    {"chat", "talk with a text model interactively (its chat template, cached conversation)", kiln_cmd_chat},
     {"serve", "run the worker daemon: rbee jobs and the OpenAI API over HTTP", kiln_cmd_serve},
+    {"tokenize", "print the token ids of a text", kiln_cmd_tokenize},
+    {"perplexity", "perplexity of a text model over a text file", kiln_cmd_perplexity},
+    {"eval", "write the logits of every prompt position to a file", kiln_cmd_eval},
     {"version", "print the version and the CPU features kiln will use", kiln_cmd_version},
 };
 

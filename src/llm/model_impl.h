@@ -47,13 +47,17 @@ typedef struct kiln_llm_quirks {
     bool parallel_block;      /* attention and MLP read the same normed input (phi2) */
     bool partial_rotary;      /* rope covers only part of each head (phi2) */
     bool output_bias;         /* the LM head has a bias (phi2) */
+    bool proj_bias;           /* attention output and MLP projections have biases (phi2) */
     bool sliding_window;      /* may use windowed attention (mistral config) */
     const char *norm_eps_key; /* GGUF key suffix for the norm epsilon */
 } kiln_llm_quirks;
 
 /* One implementation: the reference it mirrors, its quirks and functions.
- * Function slots stay NULL until the LLM engine provides them; callers get
- * KILN_ERR_UNSUPPORTED for a NULL slot. free_extra is optional. */
+ * load reads hyperparameters and binds tensors (src/llm/<family>.c);
+ * forward runs n tokens at positions pos.. and writes logits (the shared
+ * kiln__llm_forward, steered by the quirks, serves every family today).
+ * A NULL load or forward makes the loader answer KILN_ERR_UNSUPPORTED;
+ * free_extra is optional. */
 struct kiln_llm_impl {
     kiln_arch arch;            /* the architecture this entry implements */
     const char *reference;     /* Hugging Face class mirrored, e.g. "LlamaForCausalLM" */

@@ -91,6 +91,8 @@ static const char *const *regexes_of(kiln_vocab_pre pre, int *n) {
     return NULL;
 }
 
+const char *const *kiln__pretok_regexes(kiln_vocab_pre pre, int *n) { return regexes_of(pre, n); }
+
 kiln_status kiln__pretok_new(kiln_vocab_pre pre, kiln_pretok **out) {
     *out = NULL;
     int n;

@@ -38,6 +38,11 @@ typedef struct kiln_spans {
 /* Compile the regexes of `pre` (not KILN_PRE_DEFAULT, which has none). */
 kiln_status kiln__pretok_new(kiln_vocab_pre pre, kiln_pretok **out);
 
+/* The regexes of `pre` as kiln__pretok_new compiles them (PCRE2 syntax,
+ * non-ASCII characters as \x{...} escapes), static strings; *n receives
+ * how many (0 for KILN_PRE_DEFAULT, which has none). */
+const char *const *kiln__pretok_regexes(kiln_vocab_pre pre, int *n);
+
 /* Release a pre-tokenizer; NULL is fine. */
 void kiln__pretok_free(kiln_pretok *p);
 

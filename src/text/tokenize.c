@@ -100,15 +100,30 @@ static int32_t match_added(const kiln_vocab *v, const char *text, size_t len, si
     return -1;
 }
 
+/* Whether an SPM fragment (one that starts the text when at_start, else one
+ * that follows an added token) gets the '▁' prefix. */
+static bool spm_prefix(const kiln_vocab *v, const char *text, size_t len, bool at_start) {
+    if (!v->add_space_prefix) return false;
+    switch (v->spm_prefix) {
+    case KILN_SPM_PREFIX_EACH:
+        return true; /* as Hugging Face's normalizer, which runs on each fragment */
+    case KILN_SPM_PREFIX_FIRST:
+        if (!at_start) return false;
+        break;
+    case KILN_SPM_PREFIX_METASPACE:
+        break;
+    }
+    /* Metaspace: not when the fragment already starts with a '▁' (a space is one). */
+    return !(len > 0 && (text[0] == ' ' || (len >= 3 && memcmp(text, "\xE2\x96\x81", 3) == 0)));
+}
+
 /* The model on one fragment between added tokens. */
 static kiln_status encode_fragment(const kiln_vocab *v, const char *text, size_t len,
-                                   bool after_special, struct kiln_tok_scratch *s,
+                                   bool at_start, struct kiln_tok_scratch *s,
                                    struct kiln_tok_out *out) {
     switch (v->model) {
     case KILN_VOCAB_SPM:
-        /* The '▁' prefix goes at the start and after each added token, as
-         * Hugging Face's normalizer runs on each fragment. */
-        return kiln__spm_encode(v, text, len, v->add_space_prefix && after_special, s, out);
+        return kiln__spm_encode(v, text, len, spm_prefix(v, text, len, at_start), s, out);
     case KILN_VOCAB_BPE:
         return kiln__bpe_encode(v, text, len, s, out);
     }
@@ -130,8 +145,7 @@ kiln_status kiln__tokenize(const kiln_vocab *v, const char *text, size_t len, bo
     kiln_status st = KILN_OK;
     if (add_special && v->add_bos && v->bos_id >= 0) kiln__tok_emit(&o, v->bos_id);
 
-    size_t frag = 0;          /* start of the fragment not yet encoded */
-    bool after_special = true; /* the fragment starts the text or follows an added token */
+    size_t frag = 0; /* start of the fragment not yet encoded */
     for (size_t pos = 0; pos < len && st == KILN_OK;) {
         size_t mlen;
         int32_t id = v->index->n_special_lens ? match_added(v, text, len, pos, parse_special, &mlen) : -1;
@@ -139,13 +153,12 @@ kiln_status kiln__tokenize(const kiln_vocab *v, const char *text, size_t len, bo
             pos++;
             continue;
         }
-        if (pos > frag) st = encode_fragment(v, text + frag, pos - frag, after_special, &s, &o);
+        if (pos > frag) st = encode_fragment(v, text + frag, pos - frag, frag == 0, &s, &o);
         kiln__tok_emit(&o, id);
         pos += mlen;
         frag = pos;
-        after_special = true;
     }
-    if (st == KILN_OK && len > frag) st = encode_fragment(v, text + frag, len - frag, after_special, &s, &o);
+    if (st == KILN_OK && len > frag) st = encode_fragment(v, text + frag, len - frag, frag == 0, &s, &o);
     if (st == KILN_OK && add_special && v->add_eos && v->eos_id >= 0) kiln__tok_emit(&o, v->eos_id);
     scratch_free(&s);
     if (st != KILN_OK) return st;

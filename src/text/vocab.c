@@ -257,8 +257,9 @@ static kiln_status merge_reserve(struct kiln_merge_map *m) {
 
 kiln_status kiln__vocab_add_merge(kiln_vocab *v, const char *merge, size_t len) {
     if (finalized(v)) return kiln__fail(KILN_ERR_INVALID_ARG, "tokenizer: merge added after finalize");
-    if (v->model != KILN_VOCAB_BPE)
-        return kiln__fail(KILN_ERR_INVALID_ARG, "tokenizer: merges belong to byte-level BPE");
+    if (v->model != KILN_VOCAB_BPE && !v->merges_ranked)
+        return kiln__fail(KILN_ERR_INVALID_ARG,
+                          "tokenizer: merges belong to byte-level BPE or ranked SentencePiece BPE");
     if (v->n_merges == INT32_MAX) return kiln__fail(KILN_ERR_TOO_LARGE, "tokenizer: too many merges");
     kiln_status st = build_token_map(v);
     if (st != KILN_OK) return st;
@@ -420,12 +421,12 @@ static kiln_status build_pieces(kiln_vocab *v) {
 }
 
 /* Whether no piece that merges may produce (see spm.c) holds a '▁' right
- * after another character. */
+ * after another character. Ranked merges may produce a token of any type. */
 static bool spm_words_independent(const kiln_vocab *v) {
     for (int32_t i = 0; i < v->n_tokens; i++) {
         uint8_t t = v->type[i];
-        if (t != KILN_TOKEN_NORMAL && t != KILN_TOKEN_UNDEFINED && t != KILN_TOKEN_USER_DEFINED &&
-            t != KILN_TOKEN_UNUSED)
+        if (!v->merges_ranked && t != KILN_TOKEN_NORMAL && t != KILN_TOKEN_UNDEFINED &&
+            t != KILN_TOKEN_USER_DEFINED && t != KILN_TOKEN_UNUSED)
             continue;
         const char *s = v->text + v->text_off[i];
         size_t len = v->text_len[i];

@@ -45,6 +45,18 @@ typedef enum kiln_vocab_pre {
     KILN_PRE_DEEPSEEK_LLM, /* "deepseek-llm": a sequence of six regexes */
 } kiln_vocab_pre;
 
+/* SPM: which fragments (the text's start, and what follows each added
+ * token) get the '▁' prefix when add_space_prefix is set; Hugging Face's
+ * tokenizer.json spells SentencePiece's dummy prefix in several ways. */
+typedef enum kiln_spm_prefix {
+    KILN_SPM_PREFIX_EACH,      /* every fragment (SentencePiece; Hugging Face's
+                                  Prepend("▁") normalizer) */
+    KILN_SPM_PREFIX_METASPACE, /* every fragment that does not already start with a space
+                                  or a '▁' (Hugging Face's Metaspace, prepend_scheme "always") */
+    KILN_SPM_PREFIX_FIRST,     /* as METASPACE, but only the fragment at the very start of
+                                  the text (Metaspace, prepend_scheme "first") */
+} kiln_spm_prefix;
+
 /* Token types, numbered as in GGUF's tokenizer.ggml.token_type (and
  * llama.cpp's llama_token_type). */
 typedef enum kiln_token_type {
@@ -82,6 +94,13 @@ typedef struct kiln_vocab {
     bool add_bos;               /* kiln__tokenize(add_special) puts bos_id first */
     bool add_eos;               /* ... and eos_id last */
     bool add_space_prefix;      /* SPM: a '▁' goes before the text (and after each special token) */
+    kiln_spm_prefix spm_prefix; /* SPM: which fragments get that '▁' (EACH unless set) */
+    bool spm_split;             /* SPM: each '▁' starts a word that merges never leave
+                                   (Hugging Face's Metaspace with split) */
+    bool merges_ranked;         /* SPM: of the adjacent pairs that a merge given to
+                                   kiln__vocab_add_merge joins, the one of lowest rank merges
+                                   first (Hugging Face's BPE model), instead of the pair whose
+                                   piece has the highest score; set before adding merges */
 
     struct kiln_vocab_index *index; /* built by kiln__vocab_finalize(); NULL before */
 } kiln_vocab;
@@ -102,7 +121,8 @@ kiln_status kiln__vocab_set_token(kiln_vocab *v, int32_t id, const char *text, s
                                   float score, kiln_token_type type);
 
 /* Add the next BPE merge (rank = merges added before it), written as in GGUF
- * and merges.txt: the left and right token texts separated by one space.
+ * and merges.txt: the left and right token texts separated by one space
+ * (byte-level BPE, or SPM with merges_ranked set).
  * Every token must be set first. A merge whose parts or result are not tokens
  * can never apply: it is counted and otherwise ignored, as llama.cpp does. */
 kiln_status kiln__vocab_add_merge(kiln_vocab *v, const char *merge, size_t len);

@@ -1,0 +1,200 @@
+/* src/llm/forward.c - the decoder forward pass every architecture shares,
+ * steered by its quirks (norm kind, fused projections, parallel block,
+ * activation, biases, rope pairing and partial rotary).
+ *
+ * For n tokens at positions pos..pos+n-1:
+ *   x = embedding rows
+ *   per block:  h = norm(x)
+ *               q, k, v = h Wq, h Wk, h Wv (+ biases; or one fused matrix)
+ *               rope(q, k); k, v -> cache at their positions
+ *               att = softmax(q k^T / sqrt(head_dim), causal [, window]) v
+ *               sequential (Llama, Qwen2, Phi-3):
+ *                   x += att Wo;  h = norm2(x);  x += down(silu(gate h) * up h)
+ *               parallel (Phi-2):
+ *                   x += att Wo + bo + down(gelu(up h + b_up)) + b_down
+ *   logits = norm(x) Wout (+ bias)
+ * Every matmul takes all n rows at once, so a prompt reads the weights once
+ * per batch. Nothing is allocated here: all buffers come from m->s.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "llm/llm_internal.h"
+#include "tensor/dequant.h"
+#include "tensor/tensor.h"
+
+/* y[t] += b for n rows of `cols` values; b may be NULL. */
+static void add_bias(float *y, const float *b, int n, int64_t cols) {
+    if (!b) return;
+    for (int t = 0; t < n; t++)
+        for (int64_t i = 0; i < cols; i++) y[(size_t)t * (size_t)cols + (size_t)i] += b[i];
+}
+
+/* y = x W^T (+ b) for n rows. */
+static kiln_status linear(struct kiln_llm *m, const struct kiln_wmat *w, const float *b,
+                          const float *x, int n, float *y) {
+    kiln_status st = kiln__matmul_fast(m->pool, w->dtype, w->data, (size_t)w->rows, (size_t)w->cols, x,
+                                  (size_t)n, y, m->s.mm);
+    if (st != KILN_OK) return st;
+    add_bias(y, b, n, w->rows);
+    return KILN_OK;
+}
+
+/* out = norm(x) row by row (RMSNorm or LayerNorm per the quirks). */
+static void norm_rows(const struct kiln_llm *m, float *out, const float *x, int n, const float *w,
+                      const float *b) {
+    size_t d = (size_t)m->hp.n_embd;
+    for (int t = 0; t < n; t++) {
+        switch (m->impl->quirks.norm) {
+        case KILN_NORM_RMS: kiln__rmsnorm(out + t * d, x + t * d, w, d, m->hp.norm_eps); break;
+        case KILN_NORM_LAYER: kiln__layernorm(out + t * d, x + t * d, w, b, d, m->hp.norm_eps); break;
+        }
+    }
+}
+
+/* What the attention threads share. */
+struct attn_job {
+    const struct kiln_llm *m; /* the model (hyperparameters, cache, scratch) */
+    int layer;                /* block whose cache is read */
+    int n;                    /* query tokens */
+    int pos;                  /* position of the first */
+};
+
+/* Thread ith of nth: every nth (token, head) pair. */
+static void attn_part(void *ctx, int ith, int nth) {
+    const struct attn_job *job = ctx;
+    const struct kiln_llm *m = job->m;
+    const struct kiln_llm_hparams *hp = &m->hp;
+    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    size_t esize = m->kv.type == KILN_KV_F16 ? 2 : 4;
+    kiln_dtype kv_dtype = m->kv.type == KILN_KV_F16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32;
+    const char *keys = kiln__kv_keys(&m->kv, job->layer);
+    const char *vals = kiln__kv_values(&m->kv, job->layer);
+    float *scores = m->s.scores + (size_t)ith * (size_t)m->kv.n_ctx;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t n_q = (size_t)hp->n_head * (size_t)hd;
+    for (int i = ith; i < job->n * hp->n_head; i += nth) {
+        int t = i / hp->n_head, h = i % hp->n_head;
+        int p = job->pos + t;
+        int first = hp->sliding_window > 0 && p - hp->sliding_window + 1 > 0 ? p - hp->sliding_window + 1 : 0;
+        size_t head_off = (size_t)(h / group) * (size_t)hd * esize;
+        kiln__attention_head(m->s.att + (size_t)t * n_q + (size_t)h * (size_t)hd,
+                             m->s.q + (size_t)t * n_q + (size_t)h * (size_t)hd, keys + head_off,
+                             vals + head_off, kv_dtype, (size_t)m->kv.row, first, p, hd, scale,
+                             scores);
+    }
+}
+
+/* q, k, v of n normed rows in s->h, biased and rotated. */
+static kiln_status qkv(struct kiln_llm *m, const struct kiln_llm_layer *L, int n, int pos) {
+    struct kiln_llm_scratch *s = &m->s;
+    const struct kiln_llm_hparams *hp = &m->hp;
+    size_t n_q = (size_t)hp->n_head * (size_t)hp->head_dim;
+    size_t n_kv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+    kiln_status st;
+    if (L->wqkv.data) {
+        if ((st = linear(m, &L->wqkv, NULL, s->h, n, s->qkv)) != KILN_OK) return st;
+        size_t w = n_q + 2 * n_kv;
+        for (int t = 0; t < n; t++) {
+            memcpy(s->q + t * n_q, s->qkv + t * w, n_q * sizeof(float));
+            memcpy(s->k + t * n_kv, s->qkv + t * w + n_q, n_kv * sizeof(float));
+            memcpy(s->v + t * n_kv, s->qkv + t * w + n_q + n_kv, n_kv * sizeof(float));
+        }
+        add_bias(s->q, L->bq, n, (int64_t)n_q);
+        add_bias(s->k, L->bk, n, (int64_t)n_kv);
+        add_bias(s->v, L->bv, n, (int64_t)n_kv);
+    } else if ((st = linear(m, &L->wq, L->bq, s->h, n, s->q)) != KILN_OK ||
+               (st = linear(m, &L->wk, L->bk, s->h, n, s->k)) != KILN_OK ||
+               (st = linear(m, &L->wv, L->bv, s->h, n, s->v)) != KILN_OK) {
+        return st;
+    }
+    kiln_rope_mode mode = hp->rope_pairing == KILN_ROPE_NEOX ? KILN_ROPE_MODE_NEOX
+                                                             : KILN_ROPE_MODE_INTERLEAVED;
+    for (int t = 0; t < n; t++) {
+        kiln__rope(s->q + t * n_q, hp->n_head, hp->head_dim, hp->n_rot, pos + t, hp->rope_theta,
+                   s->rope_ff, mode);
+        kiln__rope(s->k + t * n_kv, hp->n_head_kv, hp->head_dim, hp->n_rot, pos + t, hp->rope_theta,
+                   s->rope_ff, mode);
+    }
+    return KILN_OK;
+}
+
+/* The feed-forward of n rows of `in` into `out` ([n][n_embd]; not `in`). */
+static kiln_status ffn(struct kiln_llm *m, const struct kiln_llm_layer *L, const float *in, int n,
+                       float *out) {
+    struct kiln_llm_scratch *s = &m->s;
+    size_t n_ff = (size_t)m->hp.n_ff;
+    kiln_status st;
+    const float *hidden = s->ff;
+    switch (m->impl->quirks.ffn) {
+    case KILN_FFN_SWIGLU:
+        if (!L->w_gate.data) {
+            /* fused [gate; up]: silu(gate) * up, packed into ff2 */
+            if ((st = linear(m, &L->w_up, NULL, in, n, s->ff)) != KILN_OK) return st;
+            for (int t = 0; t < n; t++) {
+                float *row = s->ff + t * 2 * n_ff;
+                kiln__swiglu(row, row + n_ff, n_ff);
+                memcpy(s->ff2 + t * n_ff, row, n_ff * sizeof(float));
+            }
+            hidden = s->ff2;
+        } else {
+            if ((st = linear(m, &L->w_gate, NULL, in, n, s->ff)) != KILN_OK ||
+                (st = linear(m, &L->w_up, NULL, in, n, s->ff2)) != KILN_OK)
+                return st;
+            kiln__swiglu(s->ff, s->ff2, (size_t)n * n_ff);
+        }
+        break;
+    case KILN_FFN_GELU:
+        if ((st = linear(m, &L->w_up, L->b_up, in, n, s->ff)) != KILN_OK) return st;
+        kiln__gelu_tanh(s->ff, (size_t)n * n_ff);
+        break;
+    }
+    return linear(m, &L->w_down, L->b_down, hidden, n, out);
+}
+
+kiln_status kiln__llm_forward(struct kiln_llm *m, const int32_t *tok, int n, int pos,
+                              float *logits) {
+    struct kiln_llm_scratch *s = &m->s;
+    const struct kiln_llm_hparams *hp = &m->hp;
+    const kiln_llm_quirks *qk = &m->impl->quirks;
+    size_t d = (size_t)hp->n_embd;
+    kiln_status st;
+
+    /* Embedding rows (decoded from any weight type). */
+    size_t erow = kiln__tensor_bytes(m->tok_embd_type, d);
+    for (int t = 0; t < n; t++)
+        if ((st = kiln__dequantize(m->tok_embd_type, (const char *)m->tok_embd + (size_t)tok[t] * erow,
+                                   s->x + t * d, d)) != KILN_OK)
+            return st;
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        const struct kiln_llm_layer *L = &m->layers[il];
+        norm_rows(m, s->h, s->x, n, L->attn_norm, L->attn_norm_b);
+        if ((st = qkv(m, L, n, pos)) != KILN_OK) return st;
+        kiln__kv_store(&m->kv, il, pos, n, s->k, s->v);
+        struct attn_job job = {m, il, n, pos};
+        kiln__pool_run(m->pool, attn_part, &job);
+        if ((st = linear(m, &L->wo, L->bo, s->att, n, s->o)) != KILN_OK) return st;
+        if (qk->parallel_block) {
+            /* attention and MLP both read h; h is free once the MLP has read it */
+            if ((st = ffn(m, L, s->h, n, s->h)) != KILN_OK) return st;
+            for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->o[i] + s->h[i];
+        } else {
+            for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->o[i];
+            norm_rows(m, s->h, s->x, n, L->ffn_norm, L->ffn_norm_b);
+            if ((st = ffn(m, L, s->h, n, s->o)) != KILN_OK) return st;
+            for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->o[i];
+        }
+    }
+
+    if (!logits) return KILN_OK;
+    /* LM head over every row, or only the last. */
+    int first = m->logits_all ? 0 : n - 1;
+    int rows = n - first;
+    norm_rows(m, s->h, s->x + (size_t)first * d, rows, m->out_norm, m->out_norm_b);
+    return linear(m, &m->output, m->output_b, s->h, rows, logits);
+}
