@@ -33,11 +33,11 @@ static int pick_backend(const struct kiln__worker_config *cfg, struct kiln__back
         fprintf(stderr, "kiln serve: no model (give -m MODEL, or set KILN_MODEL)\n");
         return 2;
     }
-    fprintf(stderr,
-            "kiln serve: serving '%s' needs the LLM engine, which this build of kiln does not have yet;\n"
-            "            only the test backend (--fake-model) can be served\n",
-            cfg->model_path);
-    return 1;
+    if (kiln__backend_llm_create(cfg->model_path, cfg->threads, cfg->ctx, b) != KILN_OK) {
+        fprintf(stderr, "kiln serve: %s\n", kiln_last_error());
+        return 1;
+    }
+    return 0;
 }
 
 int kiln_cmd_serve(int argc, char **argv) {

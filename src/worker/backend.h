@@ -126,4 +126,12 @@ struct kiln__fake_options {
  * Fills *out; KILN_ERR_OUT_OF_MEMORY on failure. */
 kiln_status kiln__backend_fake_create(const struct kiln__fake_options *opt, struct kiln__backend *out);
 
+/* The backend for text models: the LLM engine loading `path` (a GGUF file
+ * or a Hugging Face folder) with n_threads compute threads (0 = one per
+ * core) and a context of n_ctx tokens (0 = the model's). Chat messages go
+ * through the model's chat format (detected from its template, with the
+ * documented fallback); the model id is the file or folder name without
+ * ".gguf". Nothing is loaded until load(). */
+kiln_status kiln__backend_llm_create(const char *path, int32_t n_threads, int32_t n_ctx, struct kiln__backend *out);
+
 #endif /* KILN_WORKER_BACKEND_H */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `kiln serve` as a process: flags and their errors, the test backend over
-# HTTP with curl (auth from the environment, JSON logs, a job and a chat
-# completion), SIGTERM giving exit 0, and a busy port giving exit 1.
+# `kiln serve` as a process: flags and their errors, a model that fails to
+# load, the test backend over HTTP with curl (auth from the environment,
+# JSON logs, a job and a chat completion), SIGTERM giving exit 0, a busy port
+# giving exit 1, and the tiny golden llama model served for real.
 # usage: serve.sh KILN SHARED_DATA_DIR TMP_DIR
 set -u
 kiln=$1 tmp=$3/cli-serve
@@ -34,7 +35,9 @@ expect "bad env" 2 "KILN_QUEUE: 'many'" -- env KILN_QUEUE=many "$kiln" serve --f
 expect "no model" 2 "no model" -- "$kiln" serve
 expect "both" 2 "not both" -- "$kiln" serve --fake-model -m x.gguf
 expect "bad hive url" 1 "https is not supported" -- "$kiln" serve --fake-model --port 0 --hive-url https://hive
-expect "model needs the engine" 1 "needs the LLM engine" -- "$kiln" serve -m "$tmp/model.gguf"
+# A model that cannot be loaded: the port is bound first, then the load
+# fails and the process exits 1 with the reason.
+expect "missing model" 1 "model load failed: .*absent.gguf" -- "$kiln" serve -m "$tmp/absent.gguf" --port 0
 
 # start_server LOG ARGS...: start in the background; sets pid and port.
 start_server() {
@@ -98,6 +101,22 @@ if grep -vqE '^\{"ts":"[^"]+","level":"[a-z]+","msg":".*"\}$' "$tmp/serve.log"; 
 else ok; fi
 grep -q 'request id=[0-9]* POST /v1/jobs status=200 tokens_in=2' "$tmp/serve.log" && ok || bad "request log line"
 grep -q 'stopped after' "$tmp/serve.log" && ok || bad "stop log line"
+
+# A real (tiny, random) model from the repository's LLM goldens, if present.
+model=$(cd "$(dirname "$0")/../.." && pwd)/tests/data/llm/llama/llama-q8_0.gguf
+if [ -f "$model" ]; then
+  if start_server "$tmp/serve-model.log" -m "$model" --port 0 --threads 2; then
+    base=http://127.0.0.1:$port
+    for _ in $(seq 200); do [ "$(code "$base/ready")" = 200 ] && break; sleep 0.05; done
+    curl -s "$base/ready" | grep -q '"id":"llama-q8_0","family":"llama"' && ok || bad "model /ready: $(curl -s "$base/ready")"
+    out=$(curl -s -d '{"prompt":"the cat sat","max_tokens":5,"temperature":0}' "$base/v1/completions")
+    grep -q '"completion_tokens":5' <<<"$out" && ok || bad "model completion: $out"
+    kill -TERM "$pid"
+    wait "$pid" && ok || bad "model server exit code"
+  else
+    bad "model server did not start"; cat "$tmp/serve-model.log"
+  fi
+fi
 
 echo "serve.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
