@@ -216,6 +216,7 @@ enum MHD_Result kiln__http_on_request(void *cls, struct MHD_Connection *c, const
         rq = calloc(1, sizeof *rq);
         if (!rq) return MHD_NO;
         *con_cls = rq;
+        atomic_fetch_add(&w->active_requests, 1);
         rq->id = atomic_fetch_add(&w->next_request_id, 1) + 1;
         rq->t0 = kiln__now();
         snprintf(rq->method, sizeof rq->method, "%s", method);
@@ -275,4 +276,5 @@ void kiln__http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls
     kiln__metrics_request(w->metrics, rq->route, rq->status);
     kiln__buf_free(&rq->body);
     free(rq);
+    atomic_fetch_sub(&w->active_requests, 1);
 }

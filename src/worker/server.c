@@ -16,6 +16,9 @@
 
 /* After cancelling, how long jobs get to notice (they stop within one token). */
 #define CANCEL_GRACE_S 5.0
+/* Once no job runs, how long answers and streams in flight get to reach
+ * their clients before the connections are closed. */
+#define FLUSH_GRACE_S 2.0
 
 enum kiln__worker_phase kiln__worker_get_phase(struct kiln__worker *w) {
     pthread_mutex_lock(&w->lock);
@@ -217,6 +220,12 @@ void kiln__worker_stop(struct kiln__worker *w) {
         KILN_LOG_WARN("stopping: cancelling the jobs still queued or running");
         kiln__jobs_cancel_all(w->jobs, "shutdown");
         if (!kiln__jobs_wait_idle(w->jobs, CANCEL_GRACE_S)) KILN_LOG_ERROR("stopping: a job did not stop in time");
+    }
+    /* Streams now write their end events and [DONE]; let them go out. */
+    double flush_until = kiln__now() + FLUSH_GRACE_S;
+    while (atomic_load(&w->active_requests) > 0 && kiln__now() < flush_until) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(w->mhd); /* closes every connection and joins their threads */
     kiln__heartbeat_stop(w->heartbeat);

@@ -36,6 +36,7 @@ struct kiln__worker {
     pthread_t loader;                     /* the thread that loads the model */
     int loader_started;                   /* loader exists (join it) */
     atomic_ullong next_request_id;        /* request numbers for logs */
+    atomic_int active_requests;           /* requests begun and not yet completed */
 };
 
 /* One HTTP request's state, from its first header to its completion. */

@@ -842,23 +842,6 @@ static void test_heartbeat(void) {
     stop();
 }
 
-/* Reads one stream to its end on its own thread (for the stop test). */
-struct reader {
-    char path[96];  /* the stream */
-    char *body;     /* what arrived */
-    int status;     /* its status */
-};
-
-static void *reader_main(void *arg) {
-    struct reader *rd = arg;
-    struct tc_resp r;
-    tc_request(port, "GET", rd->path, NULL, NULL, &r);
-    rd->status = r.status;
-    rd->body = r.body ? strdup(r.body) : NULL;
-    tc_resp_free(&r);
-    return NULL;
-}
-
 static void test_graceful_stop(void) {
     struct kiln__worker_config cfg;
     base_config(&cfg);
@@ -866,20 +849,25 @@ static void test_graceful_stop(void) {
     REQUIRE(start(&cfg, 20, 0, 1000, 1) == 0);
     char id[KILN__JOB_ID_SIZE];
     CHECK_EQ_INT(post_job("{\"prompt\":\"endless\",\"max_tokens\":1000}", id, NULL), 200); /* 20 s */
-    struct reader rd;
-    memset(&rd, 0, sizeof rd);
-    snprintf(rd.path, sizeof rd.path, "/v1/jobs/%s/stream", id);
-    pthread_t th;
-    REQUIRE(pthread_create(&th, NULL, reader_main, &rd) == 0);
-    tc_sleep_ms(200);
+    /* A reader that has seen the first token when the stop begins. */
+    char path[96];
+    snprintf(path, sizeof path, "/v1/jobs/%s/stream", id);
+    int fd = tc_open(port, "GET", path, NULL, NULL);
+    REQUIRE(fd >= 0);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int eof = 0;
+    tc_read_until(fd, &buf, &len, &cap, "\"type\":\"token\"", 5000, &eof);
+    CHECK(buf && strstr(buf, "\"type\":\"token\""));
     double t0 = tc_now();
     stop();
     double took = tc_now() - t0;
-    pthread_join(th, NULL);
+    tc_read_until(fd, &buf, &len, &cap, NULL, 5000, &eof); /* the rest, to the close */
+    close(fd);
     CHECK(took < 2.0); /* 0.3 s grace, then cancelled within a token */
-    CHECK_EQ_INT(rd.status, 200);
-    CHECK(rd.body && strstr(rd.body, "\"stop_reason\":\"cancelled\"") && strstr(rd.body, "[DONE]"));
-    free(rd.body);
+    CHECK(eof);
+    CHECK(buf && strstr(buf, "\"stop_reason\":\"cancelled\"") && strstr(buf, "[DONE]"));
+    free(buf);
     /* The port is free again. */
     CHECK(tc_connect(port) < 0);
 }
