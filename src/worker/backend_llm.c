@@ -6,15 +6,25 @@
  * daemon checks against the context (count_tokens, on HTTP threads) is the
  * very token list that is generated from. Tokenizing only reads the model's
  * immutable vocabulary (the pre-tokenizer's regex match data is made per
- * call), so count_tokens may run while the runner thread generates. */
+ * call), so count_tokens may run while the runner thread generates.
+ *
+ * The engine evaluates a prompt in one call, without asking whether to
+ * stop; a long prompt is therefore evaluated here first, in chunks, with the
+ * daemon asked between chunks (a zero-length piece), so that a client that
+ * goes away during the prompt cancels it. kiln_llm_generate then finds all
+ * but the prompt's last token in the KV cache. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "kiln/kiln.h"
 #include "text/chat_template.h"
 #include "worker/backend.h"
 #include "worker/request.h"
+
+/* Prompt tokens evaluated between two cancellation checks. */
+#define PREFILL_CHUNK 64
 
 /* The backend's state. */
 struct llm_backend {
@@ -29,6 +39,9 @@ struct llm_backend {
     struct kiln__backend_info info; /* what info() returns */
     kiln__progress_fn progress;     /* the daemon's load progress callback */
     void *progress_user;            /* for progress */
+    int32_t *cached;                /* tokens believed to be in the KV cache, in order (owned) */
+    size_t n_cached;                /* entries of cached in use */
+    size_t cap_cached;              /* entries allocated (n_ctx + 1) */
 };
 
 /* A prompt as token ids. */
@@ -36,6 +49,13 @@ struct tokens {
     int32_t *ids; /* the ids (owned) */
     size_t n;     /* how many the text makes (may exceed what ids holds) */
 };
+
+/* Seconds on the monotonic clock. */
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* The engine's byte progress, as a fraction for the daemon. */
 static int on_load_progress(uint64_t done, uint64_t total, void *user) {
@@ -70,6 +90,9 @@ static kiln_status llm_load(void *ctx, kiln__progress_fn progress, void *user) {
     b->bos_text = token_text(b->m, kiln_llm_token_bos(b->m));
     b->eos_text = token_text(b->m, kiln_llm_token_eos(b->m));
     if (!b->bos_text || !b->eos_text) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "serve: out of memory");
+    b->cap_cached = (size_t)kiln_llm_n_ctx(b->m) + 1;
+    b->cached = malloc(b->cap_cached * sizeof *b->cached);
+    if (!b->cached) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "serve: out of memory");
     b->info.family = kiln_arch_name(kiln_llm_arch(b->m));
     b->info.context_length = kiln_llm_n_ctx(b->m);
     return KILN_OK;
@@ -137,14 +160,43 @@ static kiln_status llm_count(void *ctx, const struct kiln__text_job *job, int32_
 
 /* Carries the daemon's callback through the engine's. */
 struct relay {
-    kiln__token_fn fn; /* the daemon's callback */
-    void *user;        /* its argument */
+    kiln__token_fn fn;     /* the daemon's callback */
+    void *user;            /* its argument */
+    struct llm_backend *b; /* where generated tokens are recorded as cached */
 };
 
 static int relay_piece(const char *text, size_t len, int32_t token, void *user) {
-    (void)token;
     struct relay *r = user;
+    if (token >= 0 && r->b->n_cached < r->b->cap_cached) r->b->cached[r->b->n_cached++] = token;
     return r->fn(r->user, text, len);
+}
+
+/* Evaluate tok[0..n-1) beyond what the cache already holds, PREFILL_CHUNK
+ * tokens at a time, asking the daemon before each chunk. Returns 1 when it
+ * asked to stop, else 0 with *st (the first chunk evaluation's failure, if
+ * any; generation then reports it again). Prompts whose new part fits one
+ * chunk are left to kiln_llm_generate. */
+static int prefill(struct llm_backend *b, const int32_t *tok, size_t n, struct relay *r, kiln_status *st) {
+    *st = KILN_OK;
+    size_t past = (size_t)kiln_llm_n_past(b->m);
+    size_t known = b->n_cached < past ? b->n_cached : past;
+    size_t pos = 0;
+    while (pos < known && pos < n && b->cached[pos] == tok[pos]) pos++;
+    if (n < 1 || pos + 1 + PREFILL_CHUNK > n) return 0;
+    b->n_cached = pos; /* the cache beyond pos is about to be replaced */
+    while (pos + 1 < n) {
+        if (r->fn(r->user, "", 0)) return 1;
+        size_t len = n - 1 - pos < PREFILL_CHUNK ? n - 1 - pos : PREFILL_CHUNK;
+        *st = kiln_llm_eval(b->m, tok + pos, (int32_t)len, (int32_t)pos, KILN_LOGITS_NONE, NULL);
+        if (*st != KILN_OK) {
+            b->n_cached = 0;
+            return 0;
+        }
+        memcpy(b->cached + pos, tok + pos, len * sizeof *tok);
+        pos += len;
+        b->n_cached = pos;
+    }
+    return 0;
 }
 
 static enum kiln__stop_reason stop_reason_of(kiln_stop_reason r) {
@@ -178,7 +230,19 @@ static kiln_status llm_run(void *ctx, const struct kiln__text_job *job, kiln__to
     size_t n_stop = 0;
     for (; n_stop < job->n_stop && n_stop < KILN__MAX_STOP; n_stop++) stops[n_stop] = job->stop[n_stop];
     if (!job->prompt && b->fmt == KILN_CHAT_PLAIN) stops[n_stop++] = "\nUser:";
-    struct relay r = {on_token, user};
+    struct relay r = {on_token, user, b};
+    double t0 = now_seconds();
+    kiln_status pst;
+    if (prefill(b, t.ids, t.n, &r, &pst)) {
+        free(t.ids);
+        stats->stop_reason = KILN__STOP_CANCELLED;
+        stats->prompt_ms = (now_seconds() - t0) * 1e3;
+        return KILN_OK;
+    }
+    double prefill_s = now_seconds() - t0;
+    /* From here the cache holds the prompt, then what is generated. */
+    memcpy(b->cached, t.ids, t.n * sizeof *t.ids);
+    b->n_cached = t.n;
     kiln_generate_params gp = kiln_generate_default_params();
     gp.prompt_tokens = t.ids;
     gp.n_prompt_tokens = (int32_t)t.n;
@@ -192,10 +256,11 @@ static kiln_status llm_run(void *ctx, const struct kiln__text_job *job, kiln__to
     memset(&res, 0, sizeof res);
     st = kiln_llm_generate(b->m, &gp, &res);
     free(t.ids);
+    if (st != KILN_OK) b->n_cached = 0; /* unknown: start afresh next time */
     stats->stop_reason = st == KILN_OK ? stop_reason_of(res.stop_reason) : KILN__STOP_ERROR;
     stats->prompt_tokens = res.n_prompt_tokens;
     stats->completion_tokens = res.n_generated;
-    stats->prompt_ms = res.prompt_seconds * 1e3;
+    stats->prompt_ms = (prefill_s + res.prompt_seconds) * 1e3;
     stats->decode_ms = res.decode_seconds * 1e3;
     return st;
 }
@@ -203,6 +268,7 @@ static kiln_status llm_run(void *ctx, const struct kiln__text_job *job, kiln__to
 static void llm_destroy(void *ctx) {
     struct llm_backend *b = ctx;
     kiln_llm_free(b->m);
+    free(b->cached);
     free(b->bos_text);
     free(b->eos_text);
     free(b->path);

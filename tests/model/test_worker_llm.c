@@ -3,7 +3,9 @@
  * served in process on a loopback port. The text the daemon returns, by the
  * OpenAI route and by an rbee stream, must be the engine's detokenization of
  * the reference greedy continuation (made by transformers); the prompt is
- * counted as the reference tokenizer did; the context is enforced. */
+ * counted as the reference tokenizer did; the context is enforced. Prompts
+ * long enough to be evaluated in chunks (so that a client going away can
+ * cancel them) must give what the engine's own generate gives. */
 #include "http_client.h" /* first: it sets _GNU_SOURCE */
 
 #include <jansson.h>
@@ -42,6 +44,56 @@ static char *expected_text(json_t *golden, size_t n) {
     struct kiln__buf out = {0};
     kiln__buf_append_utf8(&out, raw, len);
     return out.data;
+}
+
+/* Gathers the engine's streamed text (the oracle for long prompts). */
+static int gather(const char *text, size_t len, int32_t token, void *user) {
+    (void)token;
+    kiln__buf_append(user, text, len);
+    return 0;
+}
+
+/* The engine's greedy continuation of prompt (max_tokens), from a fresh
+ * handle, as the daemon would send it (invalid UTF-8 as U+FFFD). */
+static char *engine_text(const char *prompt, int32_t max_tokens) {
+    kiln_llm_params p = kiln_llm_default_params();
+    p.n_threads = 2;
+    kiln_llm *m = NULL;
+    if (kiln_llm_load(MODEL_DIR "/llama-f32.gguf", p, &m) != KILN_OK) return NULL;
+    struct kiln__buf raw = {0}, out = {0};
+    kiln_generate_params gp = kiln_generate_default_params();
+    gp.prompt = prompt;
+    gp.sampling.temperature = 0;
+    gp.max_tokens = max_tokens;
+    gp.on_token = gather;
+    gp.user = &raw;
+    kiln_status st = kiln_llm_generate(m, &gp, NULL);
+    kiln_llm_free(m);
+    kiln__buf_append_utf8(&out, raw.data ? raw.data : "", raw.len);
+    kiln__buf_free(&raw);
+    if (st != KILN_OK) {
+        kiln__buf_free(&out);
+        return NULL;
+    }
+    return out.data ? out.data : strdup("");
+}
+
+/* The daemon's greedy completion text of prompt. */
+static char *daemon_text(const char *prompt, int32_t max_tokens, int32_t *prompt_tokens) {
+    json_t *req = json_pack("{s:s, s:i, s:f}", "prompt", prompt, "max_tokens", (json_int_t)max_tokens,
+                            "temperature", 0.0);
+    char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    struct tc_resp r;
+    tc_request(port, "POST", "/v1/completions", NULL, body, &r);
+    free(body);
+    json_t *j = r.status == 200 ? body_json(&r) : NULL;
+    const char *text = json_string_value(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "text"));
+    char *out = text ? strdup(text) : NULL;
+    *prompt_tokens = (int32_t)json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens"));
+    json_decref(j);
+    tc_resp_free(&r);
+    return out;
 }
 
 static void test_llm_daemon(void) {
@@ -117,6 +169,28 @@ static void test_llm_daemon(void) {
     kiln__buf_free(&streamed);
     tc_resp_free(&r);
     json_decref(req);
+
+    /* Prompts of 70 to 100 tokens (evaluated in chunks of 64 before
+     * generating), one after another so the second reuses part of the
+     * first's cache: each gives what the engine alone gives. */
+    static const char *const words[] = {"the", "cat", "sat", "on", "mat", "and"};
+    struct kiln__buf p1 = {0}, p2 = {0};
+    for (int i = 0; i < 38; i++) kiln__buf_printf(&p1, "%s %s ", words[i % 6], words[(i * 5 + 1) % 6]);
+    for (int i = 0; i < 36; i++) /* the same first 8 pairs, then others */
+        kiln__buf_printf(&p2, "%s %s ", words[i % 6], words[(i < 8 ? i * 5 + 1 : i * 7 + 2) % 6]);
+    const char *prompts[] = {p1.data, p2.data, p1.data};
+    for (int i = 0; i < 3; i++) {
+        int32_t n = 0;
+        char *got = daemon_text(prompts[i], 8, &n);
+        char *oracle = engine_text(prompts[i], 8);
+        CHECK(n > 64 + 1 && n < 110); /* long enough for the chunked path */
+        REQUIRE(got && oracle);
+        CHECK_EQ_STR(got, oracle);
+        free(got);
+        free(oracle);
+    }
+    kiln__buf_free(&p1);
+    kiln__buf_free(&p2);
 
     /* Too long for the context of 128: refused before it is queued. */
     struct kiln__buf longp = {0};
