@@ -12,6 +12,7 @@ packages=(
   libjansson-dev    # JSON (safetensors headers, config.json, the daemon)
   libpcre2-dev      # PCRE2: the tokenizers' pre-tokenizer regexes (Unicode classes, JIT)
   libutf8proc-dev   # utf8proc: Unicode normalization (NFC) for the tokenizers
+  zlib1g-dev        # zlib: reads the gzip-compressed CLIP merges file
   libmicrohttpd-dev # HTTP server of the worker daemon (kiln serve)
   curl              # the kiln serve CLI test talks to the daemon with it
 )
