@@ -16,7 +16,7 @@ static const char usage[] =
     "usage: kiln perplexity -m MODEL -f TEXT [-c CTX] [-t THREADS] [-b BATCH] [--kv f16|f32]\n"
     "  -m MODEL   GGUF file or model folder\n"
     "  -f TEXT    text file to score\n"
-    "  -c CTX     window length in tokens (default 512, at most the model's context)\n";
+    "  -c CTX     window length in tokens (default: 512, or the model's context if shorter)\n";
 
 /* -log softmax(logits)[target], in double. */
 static double nll(const float *logits, int32_t n_vocab, int32_t target) {
@@ -39,13 +39,15 @@ int kiln_cmd_perplexity(int argc, char **argv) {
     size_t len = 0;
     char *text = kiln__read_text_file("perplexity", a.file, &len);
     if (!text) return 1;
-    int32_t window = a.load.n_ctx ? a.load.n_ctx : 512;
-    a.load.n_ctx = window;
     kiln_llm *m = kiln__llm_cli_load("perplexity", &a, false);
     if (!m) {
         free(text);
         return 1;
     }
+    /* Without -c the window is 512 tokens, or the model's (trained) context
+     * when that is shorter: scoring past it measures extrapolation. */
+    int32_t window = a.load.n_ctx;
+    if (window == 0) window = kiln_llm_n_ctx(m) < 512 ? kiln_llm_n_ctx(m) : 512;
     int32_t n_vocab = kiln_llm_n_vocab(m), bos = kiln_llm_token_bos(m);
     size_t cap = len + 2, n = 0;
     int32_t *ids = malloc(cap * sizeof *ids);
