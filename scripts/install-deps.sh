@@ -13,6 +13,9 @@ packages=(
   libpcre2-dev      # PCRE2: the tokenizers' pre-tokenizer regexes (Unicode classes, JIT)
   libutf8proc-dev   # utf8proc: Unicode normalization (NFC) for the tokenizers
   zlib1g-dev        # zlib: reads the gzip-compressed CLIP merges file
+  libpng-dev        # libpng 1.6: PNG input images and output with the parameters chunk
+  libturbojpeg0-dev # libjpeg-turbo's TurboJPEG API: JPEG input images
+  libwebp-dev       # libwebp: WebP input images
 )
 
 missing=()
