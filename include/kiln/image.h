@@ -117,6 +117,9 @@ typedef struct kiln_image_result {
     char **parameters;   /* [count] each image's AUTOMATIC1111-style generation
                             parameters (its own seed; what the PNG "parameters" chunk
                             holds), owned by the result */
+    double text_seconds;     /* time spent encoding the prompts */
+    double sampling_seconds; /* time spent in the sampler steps (all images) */
+    double decode_seconds;   /* time spent in the VAE (encode and decode, all images) */
 } kiln_image_result;
 
 /* Release a result's images and strings and zero it; NULL is fine. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "image/rng.h"
@@ -35,7 +36,17 @@ typedef struct sd_run {
     float *last_denoised;        /* [n] the latest denoised estimate (previews) */
     kiln_compvis_denoiser dc;    /* the model on the prompt */
     kiln_compvis_denoiser du;    /* the model on the negative prompt */
+    double t_text;               /* seconds in the text encoder */
+    double t_sampling;           /* seconds in sampler steps */
+    double t_vae;                /* seconds in the VAE */
 } sd_run;
+
+/* A monotonic clock in seconds. */
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* The latent-to-RGB matrix of A1111's "Approx cheap" preview (SD 1.x,
  * fitted by hand on SD 1.4 latents; rows: latent channels, columns: R G B). */
@@ -313,6 +324,7 @@ static kiln_status encode_image(sd_run *r, const float *rgb, float *mean_out, fl
 static kiln_status prepare(sd_run *r) {
     const kiln_sd_components *c = r->c;
     const kiln_image_params *p = r->p;
+    double t0 = now();
     kiln_status s = c->encode_text(c->user, p->prompt, p->clip_skip, &r->cond, &r->n_cond);
     if (s != KILN_OK) return s;
     if (r->cfg) {
@@ -320,6 +332,8 @@ static kiln_status prepare(sd_run *r) {
                            &r->n_uncond);
         if (s != KILN_OK) return s;
     }
+    r->t_text = now() - t0;
+    t0 = now();
     r->uncond_out = malloc(r->n * sizeof(float));
     r->last_denoised = calloc(r->n, sizeof(float));
     if (!r->uncond_out || !r->last_denoised) return oom();
@@ -361,6 +375,7 @@ static kiln_status prepare(sd_run *r) {
         }
     }
     free(rgb);
+    r->t_vae += now() - t0;
     if (s != KILN_OK) return s;
     s = kiln__compvis_init(&r->dc, c->prediction, model_cond, r, r->n);
     if (s == KILN_OK && r->cfg) s = kiln__compvis_init(&r->du, c->prediction, model_uncond, r, r->n);
@@ -456,7 +471,9 @@ static kiln_status make_image(sd_run *r, uint32_t index, kiln_image *img) {
     }
     uint32_t total = p->steps - (uint32_t)first;
     for (int i = first; i < (int)p->steps; i++) {
+        double t0 = now();
         s = kiln__img_sampler_step(&smp, i, x, sd_denoise, r, &rng);
+        r->t_sampling += now() - t0;
         if (s == KILN_OK) s = report(r, index, (uint32_t)(i - first + 1), total, preview_px);
         if (s != KILN_OK) goto done;
     }
@@ -464,7 +481,9 @@ static kiln_status make_image(sd_run *r, uint32_t index, kiln_image *img) {
         float ls = (float)kiln__img_sampler_latent_scale(&smp, (int)p->steps - 1);
         for (size_t i = 0; i < r->n; i++) x[i] *= ls;
     }
+    double t0 = now();
     s = decode(r, x, img);
+    r->t_vae += now() - t0;
 done:
     free(x);
     free(preview_px);
@@ -521,6 +540,9 @@ kiln_status kiln__sd_generate(const kiln_sd_components *c, const kiln_image_para
         kiln_image_result_free(&res);
         return s;
     }
+    res.text_seconds = r.t_text;
+    res.sampling_seconds = r.t_sampling;
+    res.decode_seconds = r.t_vae;
     *out = res;
     return KILN_OK;
 }
