@@ -71,8 +71,9 @@ typedef enum kiln_image_rng {
 } kiln_image_rng;
 
 /* Step callback: called after each sampler step with the step just done
- * (1..total) and, every preview_every steps and after the last, a cheap
- * preview (RGB, width/8 x height/8 pixels, valid during the call only;
+ * (1..total) and, every preview_every steps and after the last, a preview
+ * of the denoised estimate (RGB; width/8 x height/8 pixels from the cheap
+ * projection, or full size with preview_vae; valid during the call only;
  * NULL otherwise). `image_index` is the batch image being made. A nonzero
  * return cancels: kiln_image_generate then returns KILN_ERR_CANCELLED. */
 typedef int (*kiln_image_step_fn)(void *user, uint32_t image_index, uint32_t step, uint32_t total,
@@ -100,7 +101,9 @@ typedef struct kiln_image_params {
                                     repaint, 0 = keep; NULL for none */
     uint32_t clip_skip;          /* text encoder layers to skip from the end (A1111's
                                     "Clip skip"); 0 or 1 = the model's own layer */
-    uint32_t preview_every;      /* a preview every N steps (0 = only none) */
+    uint32_t preview_every;      /* a preview every N steps and after the last (0 = none) */
+    bool preview_vae;            /* previews through the full VAE decode (full size, slow)
+                                    instead of the cheap latent projection (1/8 size) */
     kiln_image_step_fn on_step;  /* progress and cancel; NULL for none */
     void *user;                  /* passed to on_step */
 } kiln_image_params;

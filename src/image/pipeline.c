@@ -382,48 +382,69 @@ static kiln_status prepare(sd_run *r) {
     return s;
 }
 
-/* Decode a model-space latent to RGB8 [H][W][3], then put the init image's
- * pixels back outside the mask. */
-static kiln_status decode(sd_run *r, float *latent, kiln_image *img) {
+/* VAE-decode a model-space latent (divided by the scale in place) into
+ * RGB8 px [H][W][3]: round(clamp((v + 1) / 2) * 255), as diffusers. */
+static kiln_status vae_to_pixels(sd_run *r, float *latent, uint8_t *px) {
     const kiln_image_params *p = r->p;
     size_t npx = (size_t)p->width * p->height;
     float *rgb = malloc(3 * npx * sizeof *rgb);
-    uint8_t *px = malloc(3 * npx);
-    if (!rgb || !px) {
-        free(rgb);
-        free(px);
-        return oom();
-    }
+    if (!rgb) return oom();
     for (size_t i = 0; i < r->n; i++) latent[i] /= r->c->latent_scale;
+    double t0 = now();
     kiln_status s = r->c->vae_decode(r->c->user, latent, r->h, r->w, rgb);
-    if (s == KILN_OK) {
+    r->t_vae += now() - t0;
+    if (s == KILN_OK)
         for (size_t i = 0; i < npx; i++)
             for (int ch = 0; ch < 3; ch++) {
                 float v = (rgb[ch * npx + i] + 1.0f) * 0.5f;
                 v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
                 px[i * 3 + ch] = (uint8_t)lrintf(v * 255.0f);
             }
-        if (p->mask)
-            for (size_t i = 0; i < npx; i++) {
-                unsigned m = p->mask->data[i];
-                for (int ch = 0; ch < 3; ch++)
-                    px[i * 3 + ch] = (uint8_t)((px[i * 3 + ch] * m + p->init_image->data[i * 3 + ch] * (255u - m) + 127u) / 255u);
-            }
-        *img = (kiln_image){p->width, p->height, 3, px};
-        px = NULL;
-    }
     free(rgb);
-    free(px);
     return s;
 }
 
-/* Report a step; a preview when one is due. */
-static kiln_status report(sd_run *r, uint32_t index, uint32_t step, uint32_t total, uint8_t *preview_px) {
+/* Decode the final latent, then put the init image's pixels back outside
+ * the mask (mask value as alpha). */
+static kiln_status decode(sd_run *r, float *latent, kiln_image *img) {
+    const kiln_image_params *p = r->p;
+    size_t npx = (size_t)p->width * p->height;
+    uint8_t *px = malloc(3 * npx);
+    if (!px) return oom();
+    kiln_status s = vae_to_pixels(r, latent, px);
+    if (s != KILN_OK) {
+        free(px);
+        return s;
+    }
+    if (p->mask)
+        for (size_t i = 0; i < npx; i++) {
+            unsigned m = p->mask->data[i];
+            for (int ch = 0; ch < 3; ch++)
+                px[i * 3 + ch] =
+                    (uint8_t)((px[i * 3 + ch] * m + p->init_image->data[i * 3 + ch] * (255u - m) + 127u) / 255u);
+        }
+    *img = (kiln_image){p->width, p->height, 3, px};
+    return KILN_OK;
+}
+
+/* Report a step, with a preview when one is due: the cheap projection at
+ * latent size into preview_px, or (preview_vae) the VAE's decode of the
+ * denoised estimate at full size, through the scratch latent. */
+static kiln_status report(sd_run *r, uint32_t index, uint32_t step, uint32_t total, uint8_t *preview_px,
+                          float *scratch) {
     const kiln_image_params *p = r->p;
     if (!p->on_step) return KILN_OK;
     kiln_image preview = {(uint32_t)r->w, (uint32_t)r->h, 3, preview_px};
     bool due = p->preview_every && (step % p->preview_every == 0 || step == total);
-    if (due) kiln__sd_latent_preview(r->last_denoised, r->h, r->w, preview_px);
+    if (due && p->preview_vae) {
+        memcpy(scratch, r->last_denoised, r->n * sizeof *scratch);
+        kiln_status s = vae_to_pixels(r, scratch, preview_px);
+        if (s != KILN_OK) return s;
+        preview.width = p->width;
+        preview.height = p->height;
+    } else if (due) {
+        kiln__sd_latent_preview(r->last_denoised, r->h, r->w, preview_px);
+    }
     if (p->on_step(p->user, index, step, total, due ? &preview : NULL) != 0)
         return kiln__fail(KILN_ERR_CANCELLED, "image: cancelled by the step callback at step %u of %u", step, total);
     return KILN_OK;
@@ -440,8 +461,10 @@ static kiln_status make_image(sd_run *r, uint32_t index, kiln_image *img) {
     kiln_status s = kiln__img_sampler_init(&smp, &sp, r->n);
     if (s != KILN_OK) return s;
     float *x = malloc(r->n * sizeof *x);
-    uint8_t *preview_px = malloc(r->hw * 3);
-    if (!x || !preview_px) {
+    /* Previews: latent size, or full size through the VAE (with a scratch latent). */
+    uint8_t *preview_px = malloc(p->preview_vae ? (size_t)p->width * p->height * 3 : r->hw * 3);
+    float *scratch = p->preview_vae ? malloc(r->n * sizeof *scratch) : NULL;
+    if (!x || !preview_px || (p->preview_vae && !scratch)) {
         s = oom();
         goto done;
     }
@@ -474,19 +497,18 @@ static kiln_status make_image(sd_run *r, uint32_t index, kiln_image *img) {
         double t0 = now();
         s = kiln__img_sampler_step(&smp, i, x, sd_denoise, r, &rng);
         r->t_sampling += now() - t0;
-        if (s == KILN_OK) s = report(r, index, (uint32_t)(i - first + 1), total, preview_px);
+        if (s == KILN_OK) s = report(r, index, (uint32_t)(i - first + 1), total, preview_px, scratch);
         if (s != KILN_OK) goto done;
     }
     if (total > 0) {
         float ls = (float)kiln__img_sampler_latent_scale(&smp, (int)p->steps - 1);
         for (size_t i = 0; i < r->n; i++) x[i] *= ls;
     }
-    double t0 = now();
     s = decode(r, x, img);
-    r->t_vae += now() - t0;
 done:
     free(x);
     free(preview_px);
+    free(scratch);
     kiln__img_sampler_free(&smp);
     return s;
 }

@@ -239,6 +239,7 @@ typedef struct steps_seen {
     uint32_t previews;  /* calls that came with a preview */
     uint32_t cancel_at; /* step at which to return nonzero */
     uint32_t preview_w; /* width of the last preview */
+    uint8_t preview_first[3]; /* first pixel of the last preview */
 } steps_seen;
 
 static int on_step(void *user, uint32_t index, uint32_t step, uint32_t total, const kiln_image *preview) {
@@ -249,6 +250,7 @@ static int on_step(void *user, uint32_t index, uint32_t step, uint32_t total, co
     if (preview) {
         s->previews++;
         s->preview_w = preview->width;
+        memcpy(s->preview_first, preview->data, 3);
     }
     return s->cancel_at && step == s->cancel_at;
 }
@@ -351,6 +353,21 @@ static void test_cancel_and_previews(void) {
     CHECK_EQ_INT(seen.previews, 3);
     CHECK_EQ_INT(seen.preview_w, 8);
     kiln_image_result_free(&r);
+    /* Full VAE previews: full size; with pull 1 every denoised estimate is
+     * the prompt's target, so the last preview shows its colour. */
+    toy_free(&ty);
+    c = toy_components(&ty, 4, 1.0f);
+    seen = (steps_seen){0};
+    p.preview_vae = true;
+    p.guidance = 1.0f; /* no CFG: the denoised estimate is the target itself */
+    REQUIRE(kiln__sd_generate(&c, &p, &r) == KILN_OK);
+    CHECK_EQ_INT(seen.previews, 3);
+    CHECK_EQ_INT(seen.preview_w, 64);
+    float t[4];
+    prompt_target(p.prompt, t);
+    for (int ch = 0; ch < 3; ch++) CHECK_EQ_INT(seen.preview_first[ch], pixel_of(t[ch]));
+    kiln_image_result_free(&r);
+    p.preview_vae = false;
     seen = (steps_seen){0};
     seen.cancel_at = 3;
     CHECK(kiln__sd_generate(&c, &p, &r) == KILN_ERR_CANCELLED);
