@@ -243,6 +243,8 @@ static void test_png_encode_round_trip_with_parameters(void) {
     CHECK_EQ_STR(text, params);
     free(text);
     CHECK(kiln__png_read_text(png, size, "Comment", &text) == KILN_ERR_NOT_FOUND);
+    /* Also as a file, for tools/image_io/check_png_parameters.py (Pillow). */
+    CHECK(kiln__png_save(KILN_TEST_TMP "/params_out.png", &src, params) == KILN_OK);
     /* A damaged text chunk is noticed (its CRC no longer matches). */
     png[(size_t)(t - png) + 12] ^= 1;
     CHECK(kiln__png_read_text(png, size, "parameters", &text) != KILN_OK);
