@@ -3,11 +3,14 @@
  *
  * Any input must be rejected with a message and no pixels, or decoded into
  * an image within the (small, for speed) limits whose header agrees with
- * the probe; a decoded image must survive a PNG encode/decode round trip. */
+ * the probe; a decoded image must survive a PNG encode/decode round trip.
+ * The same bytes as base64 text: what decodes must re-encode and decode to
+ * the same bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "image/image_io.h"
 #include "kiln/status.h"
 
@@ -43,5 +46,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = NULL;
     if (kiln__png_read_text(data, size, "parameters", &text) == KILN_OK) ENSURE(text != NULL);
     free(text);
+    uint8_t *raw;
+    size_t raw_len;
+    if (kiln__base64_decode((const char *)data, size, &raw, &raw_len) == KILN_OK) {
+        char *enc;
+        size_t enc_len;
+        ENSURE(kiln__base64_encode(raw, raw_len, &enc, &enc_len) == KILN_OK);
+        uint8_t *again;
+        size_t again_len;
+        ENSURE(kiln__base64_decode(enc, enc_len, &again, &again_len) == KILN_OK);
+        ENSURE(again_len == raw_len && memcmp(again, raw, raw_len) == 0);
+        free(again);
+        free(enc);
+        free(raw);
+    }
     return 0;
 }

@@ -184,6 +184,13 @@ static void test_huge_dimensions_rejected_before_allocating(void) {
     CHECK(kiln__image_load_file(DATA "rgb.png", 3, &lim, &img, NULL) == KILN_ERR_TOO_LARGE);
     CHECK(kiln__image_load_file(DATA "photo.jpg", 3, &lim, &img, NULL) == KILN_ERR_TOO_LARGE);
     CHECK(kiln__image_load_file(DATA "lossy.webp", 3, &lim, &img, NULL) == KILN_ERR_TOO_LARGE);
+    /* A 47-byte file declaring a 2 GB iTXt chunk (found by the fuzzer:
+     * libpng sized a buffer from the declared length). */
+    n = huge_png(buf, 2, 2);
+    static const uint8_t itxt[14] = {0x7a, 0x00, 0x00, 0x1f, 'i', 'T', 'X', 't', 'p', 'a', 'r', 'a', ' ', 0x82};
+    memcpy(buf + n, itxt, sizeof itxt);
+    CHECK(kiln__image_decode(buf, n + sizeof itxt, 3, NULL, &img, NULL) == KILN_ERR_FORMAT);
+    CHECK_CONTAINS(kiln_last_error(), "runs past the end");
     n = huge_png(buf, 0, 5);
     CHECK(kiln__image_decode(buf, n, 3, NULL, &img, NULL) == KILN_ERR_FORMAT);
     CHECK(kiln__image_decode(buf, n, 2, NULL, &img, NULL) == KILN_ERR_INVALID_ARG);
