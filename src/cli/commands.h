@@ -11,5 +11,6 @@ int kiln_cmd_perplexity(int argc, char **argv);
 int kiln_cmd_eval(int argc, char **argv);
 int kiln_cmd_chat(int argc, char **argv);
 int kiln_cmd_serve(int argc, char **argv);
+int kiln_cmd_image(int argc, char **argv);
 
 #endif /* KILN_CLI_COMMANDS_H */

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `kiln image` end to end: argument errors (exit 2 with usage), bad input
+# images (exit 1 with the decoder's message), and a model that cannot be
+# loaded in this build (exit 1 saying why).
+# usage: image.sh KILN SHARED_DATA_DIR TMP_DIR
+set -u
+kiln=$1 tmp=$3/cli-image
+src=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$tmp"
+passed=0 failed=0
+
+# expect NAME WANT_RC PATTERN -- CMD...: run CMD, check its exit code and that
+# stdout+stderr contain PATTERN (grep -E).
+expect() {
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$rc" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name: rc=$rc (want $want), pattern '$pattern' in:"
+    echo "$out" | head -20
+  fi
+}
+
+base=(-m "$tmp/model.safetensors" -p "a fox" -o "$tmp/out.png")
+expect "help" 0 "usage: kiln image" -- "$kiln" image --help
+expect "no args" 2 "-m MODEL is required" -- "$kiln" image
+expect "no prompt" 2 "-p PROMPT is required" -- "$kiln" image -m x -o y.png
+expect "no output" 2 "-o OUT.png is required" -- "$kiln" image -m x -p y
+expect "unknown option" 2 "unknown option --bogus" -- "$kiln" image "${base[@]}" --bogus 1
+expect "missing value" 2 "needs a value" -- "$kiln" image "${base[@]}" --steps
+expect "bad steps" 2 "--steps wants" -- "$kiln" image "${base[@]}" --steps 0
+expect "bad cfg" 2 "--cfg wants" -- "$kiln" image "${base[@]}" --cfg abc
+expect "bad seed" 2 "--seed wants" -- "$kiln" image "${base[@]}" --seed -1
+expect "unknown sampler" 2 "unknown sampler 'plms'" -- "$kiln" image "${base[@]}" --sampler plms
+expect "unknown schedule" 2 "unknown schedule" -- "$kiln" image "${base[@]}" --schedule linear
+expect "bad rng" 2 "--rng wants cpu or cuda" -- "$kiln" image "${base[@]}" --rng tpu
+expect "bad strength" 2 "--strength wants" -- "$kiln" image "${base[@]}" --strength 1.5
+expect "bad batch" 2 "--batch wants" -- "$kiln" image "${base[@]}" --batch 65
+expect "mask without init" 2 "--mask needs --init" -- "$kiln" image "${base[@]}" --mask "$src/tests/data/images/rgba.png"
+expect "missing init" 1 "cannot open" -- "$kiln" image "${base[@]}" --init "$tmp/absent.png"
+head -c 300 "$src/tests/data/images/rgb.png" | head -c 60 >"$tmp/truncated.png"
+expect "truncated init" 1 "png: " -- "$kiln" image "${base[@]}" --init "$tmp/truncated.png"
+printf 'not an image' >"$tmp/text.png"
+expect "not an image" 1 "not a PNG, JPEG or WebP" -- "$kiln" image "${base[@]}" --init "$tmp/text.png"
+expect "no networks" 1 "not in this build" -- "$kiln" image "${base[@]}" --sampler "DPM++ 2M" --schedule karras
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
