@@ -6,6 +6,7 @@
 #
 #   bash tools/default_model/train.sh                # everything (~30 min)
 #   bash tools/default_model/train.sh --export-only  # reuse work/model.pt
+#   LLAMA_CPP_SRC=DIR bash tools/default_model/train.sh  # also check with llama.cpp
 #
 # Installs what it needs when missing (Debian packages with apt-get, Python
 # packages into tools/default_model/.venv). Run as root or with sudo.
@@ -91,4 +92,12 @@ nice -n 10 "$py" verify.py --work "$work" --hf "$hf" --gguf-prefix "$models/fort
   --heldout "$heldout" --threads $threads
 nice -n 10 "$py" evaluate.py --work "$work" --models "$models" --heldout "$heldout" \
   --out "$models/default-model.json" --seed $seed --threads $threads
+# ---- optional: the same checks with llama.cpp itself ----
+# LLAMA_CPP_SRC=/path/to/llama.cpp (a source tree; nothing is downloaded)
+if [ -n "${LLAMA_CPP_SRC:-}" ]; then
+  bash "$here/llamacpp_check.sh" "$LLAMA_CPP_SRC" "$work/llamacpp-out"
+  "$py" llamacpp_compare.py --out-dir "$work/llamacpp-out" --work "$work" \
+    --json "$models/default-model.json" --heldout "$heldout" \
+    --source "$LLAMA_CPP_SRC" --machine "$(uname -m), $(nproc) cores, this machine"
+fi
 echo "train.sh: done; files in $models"
