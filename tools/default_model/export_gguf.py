@@ -1,7 +1,7 @@
 """Export the trained default model as GGUF files for llama.cpp-style engines.
 
 Writes two files with the `gguf` package:
-  <prefix>-f16.gguf   norms F32, every matrix F16
+  <prefix>-f16.gguf   norms F32 (holding F16-rounded values), every matrix F16
   <prefix>-q8_0.gguf  norms F32, token_embd F16, the other matrices Q8_0
                       (token_embd stays F16: it is both the row table looked
                       up per token and, tied, the output projection)
@@ -50,7 +50,10 @@ def permute_rope_rows(w, n_heads):
 def gguf_tensors(state_dict, cfg):
     """(gguf name, float32 numpy array) pairs in llama.cpp order."""
     def get(name):
-        return state_dict[name].detach().to(torch.float32).numpy()
+        # Every value is rounded to F16 once, norms included (stored as F32
+        # all the same), so the GGUF files hold exactly the weights of
+        # model.safetensors, which the reference numbers are computed with.
+        return state_dict[name].detach().to(torch.float16).to(torch.float32).numpy()
 
     out = [("token_embd.weight", get("embed_tokens.weight"))]
     for i in range(cfg.n_layers):

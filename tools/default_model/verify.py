@@ -21,6 +21,7 @@ Usage: python3 verify.py --work DIR --hf DIR --gguf-prefix PREFIX --heldout FILE
 """
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -182,7 +183,11 @@ def main():
     check(hf_new == ref, "transformers greedy generation == model.py greedy", failures)
 
     # ---- 2. GGUF ----
-    for suffix, tol in (("f16", 1e-3), ("q8_0", 0.25)):
+    # The NumPy forward runs in float64; compare it with model.py in float64
+    # too, so that for the F16 file only summation order and model.py's
+    # float32 RoPE tables differ (about 1e-5 on logits of magnitude ~20).
+    model64 = copy.deepcopy(model).double()
+    for suffix, tol in (("f16", 1e-4), ("q8_0", 0.25)):
         path = f"{args.gguf_prefix}-{suffix}.gguf"
         meta, t, types = read_gguf(path)
         good_meta = (
@@ -209,7 +214,7 @@ def main():
             worst = 0.0
             for row in test.tolist():
                 g = gguf_forward(t, meta, row)
-                o = model(torch.tensor([row])).double()[0].numpy()
+                o = model64(torch.tensor([row]))[0].numpy()
                 worst = max(worst, float(np.abs(g - o).max()))
         report[f"gguf_{suffix}_logits_max_abs_diff"] = worst
         report[f"gguf_{suffix}_tensor_types"] = sorted(set(types.values()))
@@ -228,7 +233,7 @@ def main():
                          .swapaxes(1, 2).reshape(w.shape))
             row = test.tolist()[0]
             with torch.no_grad():
-                o = model(torch.tensor([row])).double()[0].numpy()
+                o = model64(torch.tensor([row]))[0].numpy()
             bad = float(np.abs(gguf_forward(unperm, meta, row) - o).max())
             report["gguf_f16_unpermuted_logits_max_abs_diff"] = bad
             check(bad > 100 * max(worst, 1e-6),
