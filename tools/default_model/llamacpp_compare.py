@@ -64,10 +64,13 @@ def main():
         with open(os.path.join(args.out_dir, f"ppl-{q}.txt"), encoding="utf-8",
                   errors="replace") as f:
             m = re.search(r"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)", f.read())
-        # llama-simple prints the prompt and the continuation, the first
-        # piece with the dummy-prefix space; compare the text at the level of
-        # characters and of re-tokenized pieces.
+        # llama-simple prints every token of the prompt and the
+        # continuation, BOS as "<s>" and the first word with its dummy-prefix
+        # space; compare the text at the level of characters and of
+        # re-tokenized pieces.
         gen = gen.strip("\n")
+        if gen.startswith("<s>"):
+            gen = gen[len("<s>"):]
         if gen.startswith(" "):
             gen = gen[1:]
         gen_ids = sp.encode(gen)
