@@ -34,7 +34,13 @@ for q in f16 q8_0; do
   "$bin/llama-simple" -m "$m" -n 64 "A wise man once said" > "$out/gen-$q.txt" 2> "$out/gen-$q.log"
   "$bin/llama-tokenize" -m "$m" -f "$root/models/fortune-heldout.txt" --ids --log-disable \
     > "$out/tok-$q.txt" 2> "$out/tok-$q.log"
-  "$bin/llama-perplexity" -m "$m" -f "$root/models/fortune-heldout.txt" -c 256 -b 256 \
-    > "$out/ppl-$q.txt" 2>&1
+  # llama.cpp's asynchronous logger sometimes loses the last line at exit:
+  # rerun (up to 3 times) until the final estimate is there.
+  for try in 1 2 3; do
+    "$bin/llama-perplexity" -m "$m" -f "$root/models/fortune-heldout.txt" -c 256 -b 256 \
+      > "$out/ppl-$q.txt" 2>&1
+    grep -q "Final estimate" "$out/ppl-$q.txt" && break
+    echo "llamacpp_check: no final estimate in try $try" >&2
+  done
   echo "== $q"; cat "$out/gen-$q.txt"; echo; grep -E "Final estimate" "$out/ppl-$q.txt" || tail -3 "$out/ppl-$q.txt"
 done

@@ -8,7 +8,8 @@ the result in models/default-model.json (key "llamacpp_check").
   is recorded (llama.cpp's CPU kernels round activations to F16 for F16
   weights, so a late divergence at a near tie is possible);
 - llama-perplexity's final estimate is recorded (its protocol differs from
-  ours: see docs/default-model.md).
+  ours: see docs/default-model.md), next to the perplexity model.py gets
+  by that same protocol, which it must come close to.
 
 Usage: python3 llamacpp_compare.py --out-dir DIR --work DIR --json FILE
        --heldout FILE --source "llama.cpp source description"
@@ -17,13 +18,16 @@ Usage: python3 llamacpp_compare.py --out-dir DIR --work DIR --json FILE
 import argparse
 import ast
 import json
+import math
 import os
 import re
 import sys
 
 import sentencepiece as spm
+import torch
 
 from evaluation import stream_tokens
+from reference import load_shipped_model
 
 
 def common_prefix(a, b):
@@ -33,6 +37,24 @@ def common_prefix(a, b):
             break
         n += 1
     return n
+
+
+@torch.no_grad()
+def llamacpp_protocol_ppl(model, ids, ctx, bos_id=1):
+    """Perplexity by llama-perplexity's protocol, computed with model.py:
+    chunks of ctx tokens (the incomplete tail dropped), the first token of
+    each chunk replaced by BOS, only positions ctx/2 .. ctx-2 scored (each
+    predicting the next token)."""
+    first = ctx // 2
+    total, count = 0.0, 0
+    for c in range(len(ids) // ctx):
+        chunk = list(ids[c * ctx:(c + 1) * ctx])
+        chunk[0] = bos_id
+        logp = torch.log_softmax(model(torch.tensor([chunk]))[0].double(), dim=-1)
+        for j in range(first, ctx - 1):
+            total -= logp[j, chunk[j + 1]].item()
+            count += 1
+    return math.exp(total / count)
 
 
 def main():
@@ -53,7 +75,11 @@ def main():
     ref = card["reference_generation"]
     ref_text = ref["text"]
 
-    result = {"llama_cpp_source": args.source, "machine": args.machine}
+    model, cfg = load_shipped_model(args.work)
+    ours = llamacpp_protocol_ppl(model, ids, cfg.max_seq_len)
+    print(f"model.py by llama-perplexity's protocol: {ours:.4f}")
+    result = {"llama_cpp_source": args.source, "machine": args.machine,
+              "model_py_ppl_by_llama_perplexity_protocol": round(ours, 4)}
     ok = True
     for q in ("f16", "q8_0"):
         with open(os.path.join(args.out_dir, f"tok-{q}.txt")) as f:
@@ -86,7 +112,11 @@ def main():
             "llama_perplexity_ctx256": float(m.group(1)) if m else None,
         }
         result[q] = entry
+        # Hard checks: same tokens, and the same perplexity by the same
+        # protocol to 1% (F16 activations in llama.cpp's kernels, Q8_0).
+        theirs = entry["llama_perplexity_ctx256"]
         ok = ok and entry["heldout_tokens_equal"]
+        ok = ok and theirs is not None and abs(theirs - ours) / ours < 0.01
         print(f"{q}: tokens equal {entry['heldout_tokens_equal']}, greedy equal "
               f"{entry['greedy_text_equal']} (common prefix {entry['greedy_common_prefix_pieces']}"
               f"/{len(ref_ids)} pieces), llama-perplexity {entry['llama_perplexity_ctx256']}")
@@ -95,7 +125,7 @@ def main():
         json.dump(card, f, indent=1, ensure_ascii=False)
         f.write("\n")
     if not ok:
-        sys.exit("llamacpp_compare: llama.cpp tokenization differs")
+        sys.exit("llamacpp_compare: llama.cpp's tokens or perplexity differ")
 
 
 if __name__ == "__main__":
