@@ -24,6 +24,9 @@ steps=500
 batch=8
 threads=2
 
+# LLAMA_CPP_SRC may be relative to where the script was started from.
+[ -z "${LLAMA_CPP_SRC:-}" ] || LLAMA_CPP_SRC="$(cd "$LLAMA_CPP_SRC" && pwd)"
+
 export_only=0
 case "${1:-}" in
   --export-only) export_only=1 ;;
@@ -93,11 +96,12 @@ nice -n 10 "$py" verify.py --work "$work" --hf "$hf" --gguf-prefix "$models/fort
 nice -n 10 "$py" evaluate.py --work "$work" --models "$models" --heldout "$heldout" \
   --out "$models/default-model.json" --seed $seed --threads $threads
 # ---- optional: the same checks with llama.cpp itself ----
-# LLAMA_CPP_SRC=/path/to/llama.cpp (a source tree; nothing is downloaded)
+# LLAMA_CPP_SRC=/path/to/llama.cpp (a source tree; nothing is downloaded);
+# LLAMA_CPP_NAME, optional, says where that tree came from, for the record.
 if [ -n "${LLAMA_CPP_SRC:-}" ]; then
   bash "$here/llamacpp_check.sh" "$LLAMA_CPP_SRC" "$work/llamacpp-out"
   "$py" llamacpp_compare.py --out-dir "$work/llamacpp-out" --work "$work" \
     --json "$models/default-model.json" --heldout "$heldout" \
-    --source "$LLAMA_CPP_SRC" --machine "$(uname -m), $(nproc) cores, this machine"
+    --source "${LLAMA_CPP_NAME:-$LLAMA_CPP_SRC}" --machine "$(uname -m), $(nproc) cores"
 fi
 echo "train.sh: done; files in $models"
