@@ -6,7 +6,7 @@
 #
 #   bash tools/default_model/train.sh                # everything (~30 min)
 #   bash tools/default_model/train.sh --export-only  # reuse work/model.pt
-#   LLAMA_CPP_SRC=DIR bash tools/default_model/train.sh  # also check with llama.cpp
+#   LLAMA_CPP_BIN=DIR bash tools/default_model/train.sh  # also check with a llama.cpp build
 #
 # Installs what it needs when missing (Debian packages with apt-get, Python
 # packages into tools/default_model/.venv). Run as root or with sudo.
@@ -24,8 +24,8 @@ steps=500
 batch=8
 threads=2
 
-# LLAMA_CPP_SRC may be relative to where the script was started from.
-[ -z "${LLAMA_CPP_SRC:-}" ] || LLAMA_CPP_SRC="$(cd "$LLAMA_CPP_SRC" && pwd)"
+# LLAMA_CPP_BIN may be relative to where the script was started from.
+[ -z "${LLAMA_CPP_BIN:-}" ] || LLAMA_CPP_BIN="$(cd "$LLAMA_CPP_BIN" && pwd)"
 
 export_only=0
 case "${1:-}" in
@@ -96,12 +96,13 @@ nice -n 10 "$py" verify.py --work "$work" --hf "$hf" --gguf-prefix "$models/fort
 nice -n 10 "$py" evaluate.py --work "$work" --models "$models" --heldout "$heldout" \
   --out "$models/default-model.json" --seed $seed --threads $threads
 # ---- optional: the same checks with llama.cpp itself ----
-# LLAMA_CPP_SRC=/path/to/llama.cpp (a source tree; nothing is downloaded);
-# LLAMA_CPP_NAME, optional, says where that tree came from, for the record.
-if [ -n "${LLAMA_CPP_SRC:-}" ]; then
-  bash "$here/llamacpp_check.sh" "$LLAMA_CPP_SRC" "$work/llamacpp-out"
+# LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin (an existing build of yours;
+# nothing is fetched or built here); LLAMA_CPP_NAME, optional, says where
+# that build came from, for the record.
+if [ -n "${LLAMA_CPP_BIN:-}" ]; then
+  bash "$here/llamacpp_check.sh" "$LLAMA_CPP_BIN" "$work/llamacpp-out"
   "$py" llamacpp_compare.py --out-dir "$work/llamacpp-out" --work "$work" \
     --json "$models/default-model.json" --heldout "$heldout" \
-    --source "${LLAMA_CPP_NAME:-$LLAMA_CPP_SRC}" --machine "$(uname -m), $(nproc) cores"
+    --source "${LLAMA_CPP_NAME:-$LLAMA_CPP_BIN}" --machine "$(uname -m), $(nproc) cores"
 fi
 echo "train.sh: done; files in $models"
