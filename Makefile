@@ -1,14 +1,16 @@
 # kiln: the two quick-start commands and their parts.
 #   make run   - install packages, build, run the main job on the default model
 #   make test  - install packages, build, run ctest (unit + model), the
-#                ASan/UBSan build of the unit tests, and a short fuzz run
+#                ASan/UBSan build of the unit tests (with the 30-second,
+#                16-client daemon load test), a short fuzz run, and the
+#                official OpenAI Python client against `kiln serve`
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build run test test-main test-asan test-fuzz clean
+.PHONY: all deps build run test test-main test-asan test-fuzz test-clients clean
 
 all: build
 
@@ -22,7 +24,7 @@ build: deps
 run: build
 	bash scripts/run-default.sh $(BUILD)/kiln
 
-test: test-main test-asan test-fuzz
+test: test-main test-asan test-fuzz test-clients
 
 test-main: build
 	ctest --test-dir $(BUILD) -L 'unit|model' --output-on-failure -j $(JOBS)
@@ -31,13 +33,19 @@ test-asan: deps
 	CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(ASAN_BUILD) -L unit --output-on-failure -j $(JOBS)
+	  KILN_WORKER_LOAD_SECONDS=30 ctest --test-dir $(ASAN_BUILD) -L unit --output-on-failure -j $(JOBS)
 
 test-fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DKILN_FUZZ=ON \
 	  -DKILN_FUZZ_SECONDS=$(FUZZ_SECONDS)
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	ctest --test-dir $(FUZZ_BUILD) -L fuzz --output-on-failure
+
+# The openai package (PyPI, into a venv under the build folder) talks to
+# kiln serve running the default model.
+test-clients: build
+	bash tests/integration/run_openai_client.sh $(BUILD)/kiln $(BUILD)/openai-venv -- \
+	  -m models/fortune-llama-q8_0.gguf
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -15,6 +15,7 @@ packages=(
   zlib1g-dev        # zlib: reads the gzip-compressed CLIP merges file
   libmicrohttpd-dev # HTTP server of the worker daemon (kiln serve)
   curl              # the kiln serve CLI test talks to the daemon with it
+  python3-venv      # make test: a venv for the official openai client test
   libpng-dev        # libpng 1.6: PNG input images and output with the parameters chunk
   libturbojpeg0-dev # libjpeg-turbo's TurboJPEG API: JPEG input images
   libwebp-dev       # libwebp: WebP input images
