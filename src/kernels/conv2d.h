@@ -31,7 +31,7 @@ static inline int kiln__conv2d_out(int in, int k, int stride, int pad_a, int pad
 
 /* y[oy][ox][co] = b[co] + sum w[co][ci][ky][kx] * x[oy*s+ky-pt][ox*s+kx-pl][ci]
  * (zero outside x). x is [h][w][c_in]; y is [oh][ow][c_out] (no overlap with
- * x); bias may be NULL. Allocates its patch buffer: KILN_ERR_OOM when that
+ * x); bias may be NULL. Allocates its patch buffer: KILN_ERR_OUT_OF_MEMORY when that
  * fails, KILN_ERR_UNSUPPORTED for an undecodable weight type. */
 kiln_status kiln__conv2d(kiln_pool *pool, const struct kiln_conv2d_shape *s, kiln_dtype wtype,
                          const void *w, const float *bias, const float *x, int h, int wd,

@@ -32,7 +32,7 @@ void kiln__upsample_nearest(float *out, int oh, int ow, const float *x, int h, i
  * out[i][h*d..] = softmax(scale q_i,h . k_j,h) v_j,h over j < n_kv (j <= i
  * when causal). q rows are q_stride floats apart, k and v rows kv_stride,
  * out rows out_stride; head h starts at h*head_dim in each. Threaded over
- * query rows; allocates its score rows (KILN_ERR_OOM when that fails). */
+ * query rows; allocates its score rows (KILN_ERR_OUT_OF_MEMORY when that fails). */
 kiln_status kiln__mha(kiln_pool *pool, float *out, size_t out_stride, const float *q, size_t q_stride,
                       const float *k, const float *v, size_t kv_stride, int n_q, int n_kv, int n_heads,
                       int head_dim, int causal);
