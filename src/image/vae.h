@@ -42,8 +42,9 @@ int kiln__vae_has_encoder(const struct kiln_vae *v);
 /* latent [C][h][w] -> rgb [3][h*scale][w*scale]. */
 kiln_status kiln__vae_decode(const struct kiln_vae *v, kiln_pool *pool, const float *latent,
                              int h, int w, float *rgb);
-/* rgb [3][h][w] (h, w multiples of the scale) -> mean and logvar, each
- * [C][h/scale][w/scale]. KILN_ERR_UNSUPPORTED without an encoder. */
+/* rgb [3][h][w] (h, w multiples of the scale) -> mean and logvar (clamped
+ * to [-30, 20] as diffusers does), each [C][h/scale][w/scale].
+ * KILN_ERR_UNSUPPORTED without an encoder. */
 kiln_status kiln__vae_encode(const struct kiln_vae *v, kiln_pool *pool, const float *rgb, int h,
                              int w, float *mean, float *logvar);
 
