@@ -29,6 +29,7 @@ struct kiln_clip_text {
     int n_layers;                    /* transformer layers */
     int n_vocab;                     /* token embedding rows */
     int n_pos;                       /* position embedding rows (77) */
+    int openclip;                    /* OpenCLIP names (ldm SD 2.x files) instead of transformers' */
     const struct kiln_tensor *tok;   /* token embedding [n_vocab][width] (borrowed) */
     float *pos;                      /* position embedding [n_pos][width] */
     struct clip_layer *layers;       /* n_layers layers */
@@ -84,24 +85,47 @@ void kiln__clip_text_free(struct kiln_clip_text *m) {
     free(m);
 }
 
+/* Parameter names of the two layouts: transformers' CLIPTextModel and
+ * OpenCLIP's (whose attention q, k, v are one fused in_proj). */
+struct clip_names {
+    const char *tok, *pos, *layer, *final_ln;        /* embeddings, layer prefix format, final norm */
+    const char *ln1, *ln2, *out, *fc1, *fc2;         /* parts of a layer */
+};
+static const struct clip_names hf_names = {
+    "text_model.embeddings.token_embedding.weight", "text_model.embeddings.position_embedding.weight",
+    "text_model.encoder.layers.%d.", "text_model.final_layer_norm",
+    "layer_norm1", "layer_norm2", "self_attn.out_proj", "mlp.fc1", "mlp.fc2"};
+static const struct clip_names openclip_names = {
+    "token_embedding.weight", "positional_embedding", "transformer.resblocks.%d.", "ln_final",
+    "ln_1", "ln_2", "attn.out_proj", "mlp.c_fc", "mlp.c_proj"};
+
 /* Bind layer i. */
 static kiln_status layer_load(const struct kiln_sd_binder *b, struct kiln_clip_text *m, int i) {
+    const struct clip_names *nm = m->openclip ? &openclip_names : &hf_names;
     struct clip_layer *l = &m->layers[i];
-    char name[96];
+    char pre[64], name[128];
+    snprintf(pre, sizeof pre, nm->layer, i);
     int d = m->width;
     kiln_status st;
-#define LAYER_NAME(part) (snprintf(name, sizeof name, "text_model.encoder.layers.%d.%s", i, part), name)
-    if ((st = kiln__sd_norm(b, LAYER_NAME("layer_norm1"), d, &l->ln1)) != KILN_OK) return st;
-    if ((st = kiln__sd_norm(b, LAYER_NAME("layer_norm2"), d, &l->ln2)) != KILN_OK) return st;
-    if ((st = kiln__sd_linear(b, LAYER_NAME("self_attn.q_proj"), d, d, 1, &l->q)) != KILN_OK) return st;
-    if ((st = kiln__sd_linear(b, LAYER_NAME("self_attn.k_proj"), d, d, 1, &l->k)) != KILN_OK) return st;
-    if ((st = kiln__sd_linear(b, LAYER_NAME("self_attn.v_proj"), d, d, 1, &l->v)) != KILN_OK) return st;
-    if ((st = kiln__sd_linear(b, LAYER_NAME("self_attn.out_proj"), d, d, 1, &l->o)) != KILN_OK) return st;
-    if ((st = kiln__sd_linear(b, LAYER_NAME("mlp.fc1"), d, 0, 1, &l->fc1)) != KILN_OK) return st;
+#define LAYER_NAME(part) (snprintf(name, sizeof name, "%s%s", pre, part), name)
+    if ((st = kiln__sd_norm(b, LAYER_NAME(nm->ln1), d, &l->ln1)) != KILN_OK) return st;
+    if ((st = kiln__sd_norm(b, LAYER_NAME(nm->ln2), d, &l->ln2)) != KILN_OK) return st;
+    if (m->openclip) {
+        LAYER_NAME("attn.in_proj");
+        if ((st = kiln__sd_linear_part(b, name, 0, 3, d, &l->q)) != KILN_OK) return st;
+        if ((st = kiln__sd_linear_part(b, name, 1, 3, d, &l->k)) != KILN_OK) return st;
+        if ((st = kiln__sd_linear_part(b, name, 2, 3, d, &l->v)) != KILN_OK) return st;
+    } else {
+        if ((st = kiln__sd_linear(b, LAYER_NAME("self_attn.q_proj"), d, d, 1, &l->q)) != KILN_OK) return st;
+        if ((st = kiln__sd_linear(b, LAYER_NAME("self_attn.k_proj"), d, d, 1, &l->k)) != KILN_OK) return st;
+        if ((st = kiln__sd_linear(b, LAYER_NAME("self_attn.v_proj"), d, d, 1, &l->v)) != KILN_OK) return st;
+    }
+    if ((st = kiln__sd_linear(b, LAYER_NAME(nm->out), d, d, 1, &l->o)) != KILN_OK) return st;
+    if ((st = kiln__sd_linear(b, LAYER_NAME(nm->fc1), d, 0, 1, &l->fc1)) != KILN_OK) return st;
     if (i == 0) m->ffn = (int)l->fc1.w.n_out;
     if ((int)l->fc1.w.n_out != m->ffn)
         return kiln__fail(KILN_ERR_FORMAT, "clip: layer %d MLP width differs from layer 0's", i);
-    return kiln__sd_linear(b, LAYER_NAME("mlp.fc2"), m->ffn, d, 1, &l->fc2);
+    return kiln__sd_linear(b, LAYER_NAME(nm->fc2), m->ffn, d, 1, &l->fc2);
 #undef LAYER_NAME
 }
 
@@ -109,9 +133,14 @@ kiln_status kiln__clip_text_load(const struct kiln_weights *w, const char *prefi
                                  const struct kiln_clip_text_opts *opts,
                                  struct kiln_clip_text **out) {
     *out = NULL;
-    struct kiln_sd_binder b = {w, prefix};
-    const struct kiln_tensor *tok = kiln__sd_find(&b, "text_model.embeddings.token_embedding.weight");
-    const struct kiln_tensor *pos = kiln__sd_find(&b, "text_model.embeddings.position_embedding.weight");
+    struct kiln_sd_binder b = {w, prefix, KILN_SD_NAMES_DIFFUSERS, 0};
+    const struct clip_names *nm = &hf_names;
+    const struct kiln_tensor *tok = kiln__sd_find(&b, "%s", nm->tok);
+    if (!tok) {
+        nm = &openclip_names;
+        tok = kiln__sd_find(&b, "%s", nm->tok);
+    }
+    const struct kiln_tensor *pos = kiln__sd_find(&b, "%s", nm->pos);
     if (!tok || !pos)
         return kiln__fail(KILN_ERR_FORMAT, "clip: no CLIP text encoder embeddings under \"%s\"", prefix);
     if (tok->n_dims != 2 || pos->n_dims != 2 || tok->shape[1] != pos->shape[1] ||
@@ -129,15 +158,21 @@ kiln_status kiln__clip_text_load(const struct kiln_weights *w, const char *prefi
     m->n_vocab = (int)tok->shape[0];
     m->n_pos = (int)pos->shape[0];
     m->tok = tok;
-    while (kiln__sd_find(&b, "text_model.encoder.layers.%d.layer_norm1.weight", m->n_layers))
+    m->openclip = nm == &openclip_names;
+    char probe[128];
+    for (;;) {
+        int n = snprintf(probe, sizeof probe, nm->layer, m->n_layers);
+        snprintf(probe + n, sizeof probe - (size_t)n, "%s.weight", nm->ln1);
+        if (!kiln__sd_find(&b, "%s", probe)) break;
         m->n_layers++;
+    }
     kiln_status st = KILN_OK;
     if (m->n_layers == 0) st = kiln__fail(KILN_ERR_FORMAT, "clip: no encoder layers under \"%s\"", prefix);
     if (st == KILN_OK) st = kiln__sd_copy_f32(pos, pos->n_elems, &m->pos);
     if (st == KILN_OK && !(m->layers = calloc((size_t)m->n_layers, sizeof *m->layers)))
         st = kiln__fail(KILN_ERR_OUT_OF_MEMORY, "clip: out of memory");
     for (int i = 0; st == KILN_OK && i < m->n_layers; i++) st = layer_load(&b, m, i);
-    if (st == KILN_OK) st = kiln__sd_norm(&b, "text_model.final_layer_norm", m->width, &m->final_ln);
+    if (st == KILN_OK) st = kiln__sd_norm(&b, nm->final_ln, m->width, &m->final_ln);
     if (st != KILN_OK) {
         kiln__clip_text_free(m);
         return st;

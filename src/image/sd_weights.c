@@ -10,17 +10,23 @@
 #include "core/error.h"
 #include "kernels/matmul.h"
 #include "tensor/dequant.h"
+#include "tensor/tensor.h"
 
 const struct kiln_tensor *kiln__sd_find(const struct kiln_sd_binder *b, const char *fmt, ...) {
-    char name[KILN_SD_NAME_MAX];
-    int n = snprintf(name, sizeof name, "%s", b->prefix);
-    if (n < 0 || (size_t)n >= sizeof name) return NULL;
+    char asked[KILN_SD_NAME_MAX], ldm[KILN_SD_NAME_MAX], full[2 * KILN_SD_NAME_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(name + n, sizeof name - (size_t)n, fmt, ap);
+    int m = vsnprintf(asked, sizeof asked, fmt, ap);
     va_end(ap);
-    if (m < 0 || (size_t)m >= sizeof name - (size_t)n) return NULL;
-    return kiln__weights_find(b->w, name);
+    if (m < 0 || (size_t)m >= sizeof asked) return NULL;
+    const char *name = asked;
+    if (b->names != KILN_SD_NAMES_DIFFUSERS) {
+        if (!kiln__sd_ldm_name(b, asked, ldm, sizeof ldm)) return NULL;
+        name = ldm;
+    }
+    int n = snprintf(full, sizeof full, "%s%s", b->prefix, name);
+    if (n < 0 || (size_t)n >= sizeof full) return NULL;
+    return kiln__weights_find(b->w, full);
 }
 
 kiln_status kiln__sd_copy_f32(const struct kiln_tensor *t, int64_t n_elems, float **out) {
@@ -79,6 +85,33 @@ kiln_status kiln__sd_linear(const struct kiln_sd_binder *b, const char *name, in
     const struct kiln_tensor *bt;
     if ((st = need(b, name, ".bias", &bt)) != KILN_OK) return st;
     return kiln__sd_copy_f32(bt, (int64_t)out->w.n_out, &out->b);
+}
+
+kiln_status kiln__sd_linear_part(const struct kiln_sd_binder *b, const char *name, int part, int n_parts,
+                                 int64_t want_in, struct kiln_sd_linear *out) {
+    memset(out, 0, sizeof *out);
+    const struct kiln_tensor *t, *bt;
+    kiln_status st = need(b, name, "_weight", &t);
+    if (st == KILN_OK) st = need(b, name, "_bias", &bt);
+    if (st != KILN_OK) return st;
+    if (t->n_dims != 2 || t->shape[1] != want_in || t->shape[0] != n_parts * want_in || bt->n_elems != t->shape[0])
+        return kiln__fail(KILN_ERR_FORMAT, "sd: %s is not a fused [%d*%lld][%lld] projection", t->name, n_parts,
+                          (long long)want_in, (long long)want_in);
+    if ((st = as_mat(t, &out->w)) != KILN_OK) return st;
+    size_t row_bytes = kiln__tensor_bytes(t->dtype, (size_t)want_in);
+    if (row_bytes == 0) return kiln__fail(KILN_ERR_UNSUPPORTED, "sd: %s rows cannot be split", t->name);
+    out->w.n_out = (size_t)want_in;
+    out->w.data = (const char *)t->data + (size_t)part * (size_t)want_in * row_bytes;
+    float *all = NULL;
+    if ((st = kiln__sd_copy_f32(bt, bt->n_elems, &all)) != KILN_OK) return st;
+    out->b = malloc((size_t)want_in * sizeof *out->b);
+    if (!out->b) {
+        free(all);
+        return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "sd: out of memory");
+    }
+    memcpy(out->b, all + (size_t)part * (size_t)want_in, (size_t)want_in * sizeof *out->b);
+    free(all);
+    return KILN_OK;
 }
 
 kiln_status kiln__sd_conv(const struct kiln_sd_binder *b, const char *name, int c_in,

@@ -23,11 +23,29 @@
 /* Longest tensor name the binder builds. */
 #define KILN_SD_NAME_MAX 256
 
+/* How the component's tensors are named in the file. */
+typedef enum kiln_sd_names {
+    KILN_SD_NAMES_DIFFUSERS, /* as asked (diffusers folders, GGUF conversions of them) */
+    KILN_SD_NAMES_LDM_UNET,  /* original ldm UNet ("input_blocks.1.0.in_layers.0.weight") */
+    KILN_SD_NAMES_LDM_VAE,   /* original ldm VAE ("decoder.up.3.block.0.norm1.weight") */
+} kiln_sd_names;
+
 /* Where a component's tensors are. */
 struct kiln_sd_binder {
     const struct kiln_weights *w; /* the opened model (borrowed) */
-    const char *prefix;           /* prepended to every name ("unet/", "" ...), borrowed */
+    const char *prefix;           /* prepended to every name ("unet/", "model.diffusion_model." ...), borrowed */
+    kiln_sd_names names;          /* translation applied to diffusers names */
+    int ldm_count;                /* LDM_UNET: resnets per down level; LDM_VAE: decoder levels */
 };
+
+/* Set b->names to the ldm layout of a UNet ("input_blocks.0.0.weight"
+ * present) or VAE ("decoder.mid.block_1.norm1.weight" present) under
+ * b->prefix, with its geometry; leaves diffusers names otherwise. */
+void kiln__sd_detect_names(struct kiln_sd_binder *b);
+
+/* The ldm name of diffusers name `name` into out (cap bytes) for b->names;
+ * 0 when the name has no ldm counterpart. */
+int kiln__sd_ldm_name(const struct kiln_sd_binder *b, const char *name, char *out, size_t cap);
 
 /* A matrix used in its stored dtype: rows of n_in values. */
 struct kiln_sd_mat {
@@ -59,7 +77,8 @@ struct kiln_sd_norm {
     int n;     /* features or channels */
 };
 
-/* The tensor prefix+name (name built printf-style), or NULL. */
+/* The tensor prefix+name (name built printf-style, in diffusers form and
+ * translated by b->names), or NULL. */
 const struct kiln_tensor *kiln__sd_find(const struct kiln_sd_binder *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -70,6 +89,11 @@ kiln_status kiln__sd_copy_f32(const struct kiln_tensor *t, int64_t n_elems, floa
  * when has_bias, `name`.bias. want_in/want_out > 0 are checked. */
 kiln_status kiln__sd_linear(const struct kiln_sd_binder *b, const char *name, int64_t want_in,
                             int64_t want_out, int has_bias, struct kiln_sd_linear *out);
+/* Bind part `part` of n_parts equal row blocks of a fused projection
+ * (`name`_weight [n_parts*d][d] and `name`_bias [n_parts*d], as OpenCLIP's
+ * attn.in_proj): rows part*d .. part*d + d - 1, d = want_in. */
+kiln_status kiln__sd_linear_part(const struct kiln_sd_binder *b, const char *name, int part, int n_parts,
+                                 int64_t want_in, struct kiln_sd_linear *out);
 /* Bind a convolution `name`.weight [c_out][c_in][k][k] and `name`.bias.
  * c_in > 0 is checked; c_out and k come from the tensor. */
 kiln_status kiln__sd_conv(const struct kiln_sd_binder *b, const char *name, int c_in,

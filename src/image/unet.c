@@ -335,7 +335,8 @@ static kiln_status unet_bind(const struct kiln_sd_binder *b, struct kiln_unet *u
 kiln_status kiln__unet_load(const struct kiln_weights *w, const char *prefix, const struct kiln_unet_opts *opts,
                             struct kiln_unet **out) {
     *out = NULL;
-    struct kiln_sd_binder b = {w, prefix};
+    struct kiln_sd_binder b = {w, prefix, KILN_SD_NAMES_DIFFUSERS, 0};
+    kiln__sd_detect_names(&b); /* single-file checkpoints use the ldm names */
     const struct kiln_tensor *ci = kiln__sd_find(&b, "conv_in.weight");
     if (!ci || ci->n_dims != 4 || ci->shape[1] < 1 || ci->shape[1] > 64)
         return kiln__fail(KILN_ERR_FORMAT, "unet: no conv_in under \"%s\"", prefix);

@@ -182,7 +182,8 @@ static int n_samplers(const struct vae_coder *c) {
 kiln_status kiln__vae_load(const struct kiln_weights *w, const char *prefix,
                            const struct kiln_vae_opts *opts, struct kiln_vae **out) {
     *out = NULL;
-    struct kiln_sd_binder b = {w, prefix};
+    struct kiln_sd_binder b = {w, prefix, KILN_SD_NAMES_DIFFUSERS, 0};
+    kiln__sd_detect_names(&b); /* single-file checkpoints use the ldm names */
     const struct kiln_tensor *pq = kiln__sd_find(&b, "post_quant_conv.weight");
     if (!pq || pq->n_dims != 4 || pq->shape[1] < 1 || pq->shape[1] > 64)
         return kiln__fail(KILN_ERR_FORMAT, "vae: no post_quant_conv under \"%s\"", prefix);

@@ -16,6 +16,9 @@ files with their shapes in index.json:
   clip skip 2 compute it);
   UNet at timesteps 999 (8x8) and 500 (6x8) on random latents and context;
   VAE decode of a 4x6 latent, encode (mean, logvar) of an 8x12 image.
+The tiny-sd2 weights are also written as tiny-sd2-ldm.safetensors in the
+original ldm single-file layout (ldm_layout.py), verified by converting it
+back with diffusers' converters.
 Every parameter is randomized (1-D ones around their init) so that norms
 and biases are exercised.
 """
@@ -27,6 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.loaders.single_file_utils import (convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint,
+                                                 convert_open_clip_checkpoint)
+from safetensors.torch import save_file
+
+import ldm_layout
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from transformers.models.clip.tokenization_clip import bytes_to_unicode
 
@@ -176,6 +184,24 @@ def record(folder: Path, te, un, va, gen) -> None:
     g.save()
 
 
+def save_ldm(path: Path, te, un, va, layers: int) -> None:
+    """The three components in one ldm-layout safetensors file, checked by
+    converting it back with diffusers' single-file converters."""
+    ckpt = {**ldm_layout.unet_to_ldm(un.state_dict(), layers), **ldm_layout.vae_to_ldm(va.state_dict()),
+            **ldm_layout.openclip_to_ldm(te.state_dict())}
+    ckpt = {k: v.detach().contiguous().clone() for k, v in ckpt.items()}
+    back = [(convert_ldm_unet_checkpoint(ckpt, dict(un.config)), un.state_dict()),
+            (convert_ldm_vae_checkpoint(ckpt, dict(va.config)), va.state_dict()),
+            (convert_open_clip_checkpoint(te, ckpt), te.state_dict())]
+    for got, want in back:
+        for k, v in want.items():
+            if k.endswith("position_ids"):
+                continue
+            assert k in got, k
+            assert torch.equal(got[k].reshape(v.shape), v), k
+    save_file(ckpt, str(path))
+
+
 def main() -> None:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1234)
@@ -190,6 +216,8 @@ def main() -> None:
     va = vae(gen, (8, 8), 1, 4)
     save_folder(OUT / "tiny-sd2", te, un, va, "StableDiffusionInpaintPipeline")
     record(OUT / "tiny-sd2", te, un, va, gen)
+    # The same SD 2.x weights as one ldm single file (OpenCLIP text names).
+    save_ldm(OUT / "tiny-sd2-ldm.safetensors", te, un, va, 1)
 
 
 if __name__ == "__main__":
