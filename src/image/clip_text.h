@@ -6,7 +6,9 @@
  * causal mask, final LayerNorm. clip_skip picks the layer whose output is
  * returned (1 = the last, 2 = the penultimate, ...); the final LayerNorm is
  * applied to it either way, as diffusers' clip_skip and AUTOMATIC1111 do.
- * Tensor names are transformers' ("text_model.encoder.layers.0...").
+ * Tensor names are transformers' ("text_model.encoder.layers.0...") or
+ * OpenCLIP's as ldm SD 2.x files hold them ("transformer.resblocks.0...",
+ * q/k/v fused in attn.in_proj); the loader finds which.
  */
 #ifndef KILN_IMAGE_CLIP_TEXT_H
 #define KILN_IMAGE_CLIP_TEXT_H
@@ -31,7 +33,8 @@ struct kiln_clip_text; /* a loaded text encoder */
  * layer_norm_eps); defaults of ViT-L/14 for absent keys. */
 kiln_status kiln__clip_text_opts_json(const char *config_path, struct kiln_clip_text_opts *out);
 
-/* Bind the encoder whose tensors are named prefix + "text_model....".
+/* Bind the encoder whose tensors are named prefix + "text_model...." (or
+ * prefix + "token_embedding.weight" etc. for OpenCLIP).
  * Width, layer count, vocabulary and context length come from the tensors. */
 kiln_status kiln__clip_text_load(const struct kiln_weights *w, const char *prefix,
                                  const struct kiln_clip_text_opts *opts,
