@@ -38,8 +38,15 @@ kiln_status kiln__sd_conv_run(kiln_pool *pool, const struct kiln_sd_conv *c, int
     return kiln__conv2d(pool, &s, c->w.type, c->w.data, c->b, x, h, w, y);
 }
 
+kiln_status kiln__sd_check_groups(const struct kiln_sd_binder *b, const char *name, int c, int groups) {
+    if (groups < 1 || c % groups != 0)
+        return kiln__fail(KILN_ERR_FORMAT, "sd: %d GroupNorm groups do not divide the %d channels of %s%s", groups, c,
+                          b->prefix, name);
+    return KILN_OK;
+}
+
 kiln_status kiln__sd_resnet_load(const struct kiln_sd_binder *b, const char *name, int c_in,
-                                 int temb_dim, struct kiln_sd_resnet *r) {
+                                 int temb_dim, int groups, struct kiln_sd_resnet *r) {
     memset(r, 0, sizeof *r);
     char n[KILN_SD_NAME_MAX];
     kiln_status st;
@@ -55,6 +62,8 @@ kiln_status kiln__sd_resnet_load(const struct kiln_sd_binder *b, const char *nam
     if ((st = kiln__sd_conv(b, PART("conv2"), r->c_out, &r->conv2)) != KILN_OK) return st;
     if (r->conv1.k != 3 || r->conv2.k != 3 || r->conv2.c_out != r->c_out)
         return kiln__fail(KILN_ERR_FORMAT, "sd: resnet %s%s has unexpected convolutions", b->prefix, name);
+    if ((st = kiln__sd_check_groups(b, PART("norm1"), c_in, groups)) != KILN_OK) return st;
+    if ((st = kiln__sd_check_groups(b, PART("norm2"), r->c_out, groups)) != KILN_OK) return st;
     if (c_in != r->c_out) {
         if ((st = kiln__sd_conv(b, PART("conv_shortcut"), c_in, &r->shortcut)) != KILN_OK) return st;
         if (r->shortcut.k != 1 || r->shortcut.c_out != r->c_out)

@@ -18,10 +18,15 @@ struct kiln_sd_resnet {
     int c_in, c_out;                   /* channels in and out */
 };
 
+/* KILN_ERR_FORMAT unless `groups` GroupNorm groups divide c channels
+ * (`name` is the norm, for the message). */
+kiln_status kiln__sd_check_groups(const struct kiln_sd_binder *b, const char *name, int c, int groups);
+
 /* Bind the resnet `name` ("down_blocks.0.resnets.1") taking c_in channels;
- * temb_dim > 0 binds time_emb_proj. */
+ * temb_dim > 0 binds time_emb_proj. Its channel counts must be multiples
+ * of groups. */
 kiln_status kiln__sd_resnet_load(const struct kiln_sd_binder *b, const char *name, int c_in,
-                                 int temb_dim, struct kiln_sd_resnet *r);
+                                 int temb_dim, int groups, struct kiln_sd_resnet *r);
 void kiln__sd_resnet_free(struct kiln_sd_resnet *r);
 
 /* out [h*w][c_out] = resnet(x [h*w][c_in]). temb_act is silu(time embedding)

@@ -201,7 +201,7 @@ static kiln_status attn_load(const struct kiln_sd_binder *b, const char *name, i
  * c / head_channels). The context width is learnt from the first block
  * (*ctx_dim 0) or checked against it. */
 static kiln_status tf_load(const struct kiln_sd_binder *b, const char *name, int c, int heads, int head_channels,
-                           int *ctx_dim, struct unet_tf **out) {
+                           int groups, int *ctx_dim, struct unet_tf **out) {
     char n[KILN_SD_NAME_MAX];
     kiln_status st;
     struct unet_tf *t = calloc(1, sizeof *t);
@@ -209,6 +209,7 @@ static kiln_status tf_load(const struct kiln_sd_binder *b, const char *name, int
     *out = t;
     t->c = c;
 #define PART(...) (snprintf(n, sizeof n, __VA_ARGS__), n)
+    if ((st = kiln__sd_check_groups(b, PART("%s.norm", name), c, groups)) != KILN_OK) return st;
     if ((st = kiln__sd_norm(b, PART("%s.norm", name), c, &t->norm)) != KILN_OK) return st;
     if ((st = kiln__sd_linear(b, PART("%s.proj_in", name), c, 0, 1, &t->proj_in)) != KILN_OK) return st;
     t->inner = (int)t->proj_in.w.n_out;
@@ -270,11 +271,11 @@ static kiln_status level_load(const struct kiln_sd_binder *b, struct kiln_unet *
             c_in += s->skips[--s->n_skips];
         }
         snprintf(n, sizeof n, "%s.%d.resnets.%d", kind, i, l->n_resnets);
-        if ((st = kiln__sd_resnet_load(b, n, c_in, u->temb_dim, &l->resnets[l->n_resnets])) != KILN_OK) return st;
+        if ((st = kiln__sd_resnet_load(b, n, c_in, u->temb_dim, u->opts.norm_groups, &l->resnets[l->n_resnets])) != KILN_OK) return st;
         s->c = l->resnets[l->n_resnets].c_out;
         if (kiln__sd_find(b, "%s.%d.attentions.%d.norm.weight", kind, i, l->n_resnets)) {
             snprintf(n, sizeof n, "%s.%d.attentions.%d", kind, i, l->n_resnets);
-            st = tf_load(b, n, s->c, heads, u->opts.head_channels, &u->ctx_dim, &l->tfs[l->n_resnets]);
+            st = tf_load(b, n, s->c, heads, u->opts.head_channels, u->opts.norm_groups, &u->ctx_dim, &l->tfs[l->n_resnets]);
             if (st != KILN_OK) return st;
         }
         l->n_resnets++;
@@ -315,17 +316,18 @@ static kiln_status unet_bind(const struct kiln_sd_binder *b, struct kiln_unet *u
     if (u->n_levels == 0) return kiln__fail(KILN_ERR_FORMAT, "unet: no down blocks under \"%s\"", b->prefix);
     u->n_skips = s.max_skips;
     int top = u->opts.heads[u->n_levels - 1];
-    if ((st = kiln__sd_resnet_load(b, "mid_block.resnets.0", s.c, u->temb_dim, &u->mid[0])) != KILN_OK) return st;
+    if ((st = kiln__sd_resnet_load(b, "mid_block.resnets.0", s.c, u->temb_dim, u->opts.norm_groups, &u->mid[0])) != KILN_OK) return st;
     s.c = u->mid[0].c_out;
-    if ((st = tf_load(b, "mid_block.attentions.0", s.c, top, u->opts.head_channels, &u->ctx_dim, &u->mid_tf)) !=
+    if ((st = tf_load(b, "mid_block.attentions.0", s.c, top, u->opts.head_channels, u->opts.norm_groups, &u->ctx_dim, &u->mid_tf)) !=
         KILN_OK)
         return st;
-    if ((st = kiln__sd_resnet_load(b, "mid_block.resnets.1", s.c, u->temb_dim, &u->mid[1])) != KILN_OK) return st;
+    if ((st = kiln__sd_resnet_load(b, "mid_block.resnets.1", s.c, u->temb_dim, u->opts.norm_groups, &u->mid[1])) != KILN_OK) return st;
     s.c = u->mid[1].c_out;
     for (int i = 0; i < u->n_levels; i++)
         if ((st = level_load(b, u, "up_blocks", i, u->opts.heads[u->n_levels - 1 - i], &s, &u->up[i])) != KILN_OK)
             return st;
     if (s.n_skips != 0) return kiln__fail(KILN_ERR_FORMAT, "unet: %d skip connections left unused", s.n_skips);
+    if ((st = kiln__sd_check_groups(b, "conv_norm_out", s.c, u->opts.norm_groups)) != KILN_OK) return st;
     if ((st = kiln__sd_norm(b, "conv_norm_out", s.c, &u->norm_out)) != KILN_OK) return st;
     if ((st = kiln__sd_conv(b, "conv_out", s.c, &u->conv_out)) != KILN_OK) return st;
     u->out_c = u->conv_out.c_out;

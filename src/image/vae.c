@@ -103,16 +103,18 @@ void kiln__vae_free(struct kiln_vae *v) {
 }
 
 /* Bind the mid block of `coder` ("decoder") at c channels. */
-static kiln_status mid_load(const struct kiln_sd_binder *b, const char *coder, int c, struct vae_coder *out) {
+static kiln_status mid_load(const struct kiln_sd_binder *b, const char *coder, int c, int groups,
+                            struct vae_coder *out) {
     char n[KILN_SD_NAME_MAX];
     kiln_status st;
     for (int i = 0; i < 2; i++) {
         snprintf(n, sizeof n, "%s.mid_block.resnets.%d", coder, i);
-        if ((st = kiln__sd_resnet_load(b, n, c, 0, &out->mid[i])) != KILN_OK) return st;
+        if ((st = kiln__sd_resnet_load(b, n, c, 0, groups, &out->mid[i])) != KILN_OK) return st;
         if (out->mid[i].c_out != c) return kiln__fail(KILN_ERR_FORMAT, "vae: %s mid block changes width", coder);
     }
     struct vae_attn *a = &out->attn;
 #define ATT(p) (snprintf(n, sizeof n, "%s.mid_block.attentions.0.%s", coder, p), n)
+    if ((st = kiln__sd_check_groups(b, ATT("group_norm"), c, groups)) != KILN_OK) return st;
     if ((st = kiln__sd_norm(b, ATT("group_norm"), c, &a->norm)) != KILN_OK) return st;
     if ((st = kiln__sd_linear(b, ATT("to_q"), c, c, 1, &a->q)) != KILN_OK) return st;
     if ((st = kiln__sd_linear(b, ATT("to_k"), c, c, 1, &a->k)) != KILN_OK) return st;
@@ -125,7 +127,7 @@ static kiln_status mid_load(const struct kiln_sd_binder *b, const char *coder, i
  * "downsamplers", or "decoder" with "up_blocks" and "upsamplers") from c
  * channels on; *c gets the channels after the last level. */
 static kiln_status levels_load(const struct kiln_sd_binder *b, const char *coder, const char *blocks,
-                               const char *samplers, int *c, struct vae_coder *out) {
+                               const char *samplers, int groups, int *c, struct vae_coder *out) {
     char n[KILN_SD_NAME_MAX];
     kiln_status st;
     while (kiln__sd_find(b, "%s.%s.%d.resnets.0.conv1.weight", coder, blocks, out->n_levels)) {
@@ -136,7 +138,7 @@ static kiln_status levels_load(const struct kiln_sd_binder *b, const char *coder
             if (l->n_resnets == VAE_MAX_RESNETS)
                 return kiln__fail(KILN_ERR_UNSUPPORTED, "vae: more than %d resnets per level", VAE_MAX_RESNETS);
             snprintf(n, sizeof n, "%s.%s.%d.resnets.%d", coder, blocks, out->n_levels, l->n_resnets);
-            if ((st = kiln__sd_resnet_load(b, n, *c, 0, &l->resnets[l->n_resnets])) != KILN_OK) return st;
+            if ((st = kiln__sd_resnet_load(b, n, *c, 0, groups, &l->resnets[l->n_resnets])) != KILN_OK) return st;
             *c = l->resnets[l->n_resnets++].c_out;
         }
         if (kiln__sd_find(b, "%s.%s.%d.%s.0.conv.weight", coder, blocks, out->n_levels, samplers)) {
@@ -153,20 +155,21 @@ static kiln_status levels_load(const struct kiln_sd_binder *b, const char *coder
 
 /* Bind conv_in, levels, mid block and output of `coder` taking c_in channels. */
 static kiln_status coder_load(const struct kiln_sd_binder *b, const char *coder, int c_in, int encoder,
-                              struct vae_coder *out) {
+                              int groups, struct vae_coder *out) {
     char n[KILN_SD_NAME_MAX];
     kiln_status st;
     snprintf(n, sizeof n, "%s.conv_in", coder);
     if ((st = kiln__sd_conv(b, n, c_in, &out->conv_in)) != KILN_OK) return st;
     int c = out->conv_in.c_out;
     if (encoder) {
-        if ((st = levels_load(b, coder, "down_blocks", "downsamplers", &c, out)) != KILN_OK) return st;
-        if ((st = mid_load(b, coder, c, out)) != KILN_OK) return st;
+        if ((st = levels_load(b, coder, "down_blocks", "downsamplers", groups, &c, out)) != KILN_OK) return st;
+        if ((st = mid_load(b, coder, c, groups, out)) != KILN_OK) return st;
     } else {
-        if ((st = mid_load(b, coder, c, out)) != KILN_OK) return st;
-        if ((st = levels_load(b, coder, "up_blocks", "upsamplers", &c, out)) != KILN_OK) return st;
+        if ((st = mid_load(b, coder, c, groups, out)) != KILN_OK) return st;
+        if ((st = levels_load(b, coder, "up_blocks", "upsamplers", groups, &c, out)) != KILN_OK) return st;
     }
     snprintf(n, sizeof n, "%s.conv_norm_out", coder);
+    if ((st = kiln__sd_check_groups(b, n, c, groups)) != KILN_OK) return st;
     if ((st = kiln__sd_norm(b, n, c, &out->norm_out)) != KILN_OK) return st;
     snprintf(n, sizeof n, "%s.conv_out", coder);
     return kiln__sd_conv(b, n, c, &out->conv_out);
@@ -195,13 +198,13 @@ kiln_status kiln__vae_load(const struct kiln_weights *w, const char *prefix,
     kiln_status st = kiln__sd_conv(&b, "post_quant_conv", v->latent_c, &v->post_quant);
     if (st == KILN_OK && (v->post_quant.k != 1 || v->post_quant.c_out != v->latent_c))
         st = kiln__fail(KILN_ERR_FORMAT, "vae: post_quant_conv is not a square 1x1 convolution");
-    if (st == KILN_OK) st = coder_load(&b, "decoder", v->latent_c, 0, &v->dec);
+    if (st == KILN_OK) st = coder_load(&b, "decoder", v->latent_c, 0, opts->norm_groups, &v->dec);
     if (st == KILN_OK && v->dec.conv_out.c_out != 3)
         st = kiln__fail(KILN_ERR_FORMAT, "vae: the decoder gives %d channels, not RGB", v->dec.conv_out.c_out);
     v->scale = 1 << n_samplers(&v->dec);
     /* The encoder is optional: decode-only VAE files exist. */
     if (st == KILN_OK && kiln__sd_find(&b, "encoder.conv_in.weight")) {
-        st = coder_load(&b, "encoder", 3, 1, &v->enc);
+        st = coder_load(&b, "encoder", 3, 1, opts->norm_groups, &v->enc);
         if (st == KILN_OK) st = kiln__sd_conv(&b, "quant_conv", 2 * v->latent_c, &v->quant);
         if (st == KILN_OK && (v->enc.conv_out.c_out != 2 * v->latent_c || v->quant.c_out != 2 * v->latent_c ||
                               v->quant.k != 1 || (1 << n_samplers(&v->enc)) != v->scale))

@@ -69,7 +69,8 @@ static void check_model(const char *model, int in_c, int threads) {
 static void test_sd15_shape(void) { check_model("tiny-sd15", 4, 2); }
 static void test_sd2_inpaint_shape(void) { check_model("tiny-sd2", 9, 1); }
 
-/* No UNet under the prefix; heads that do not divide the width. */
+/* No UNet under the prefix; GroupNorm groups (SD's 32) that do not divide
+ * the tiny model's 16 channels; heads that do not divide the width. */
 static void test_load_errors(void) {
     struct kiln_weights *w = NULL;
     REQUIRE(kiln__weights_open(SD_DATA "/tiny-sd15", &w) == KILN_OK);
@@ -78,6 +79,9 @@ static void test_load_errors(void) {
     struct kiln_unet *u = NULL;
     CHECK(kiln__unet_load(w, "vae/", &opts, &u) == KILN_ERR_FORMAT);
     CHECK(u == NULL);
+    CHECK(kiln__unet_load(w, "unet/", &opts, &u) == KILN_ERR_FORMAT);
+    CHECK(u == NULL);
+    opts.norm_groups = 8;
     opts.heads[0] = 3;
     CHECK(kiln__unet_load(w, "unet/", &opts, &u) == KILN_ERR_INVALID_ARG);
     CHECK(u == NULL);

@@ -65,7 +65,7 @@ static void check_model(const char *model, int threads) {
 static void test_sd15_vae(void) { check_model("tiny-sd15", 2); }
 static void test_small_vae(void) { check_model("tiny-sd2", 1); }
 
-/* No VAE under the prefix. */
+/* No VAE under the prefix; SD's 32 groups on the tiny model's 16 channels. */
 static void test_load_errors(void) {
     struct kiln_weights *w = NULL;
     REQUIRE(kiln__weights_open(SD_DATA "/tiny-sd15", &w) == KILN_OK);
@@ -73,6 +73,8 @@ static void test_load_errors(void) {
     kiln__vae_opts_sd(&opts);
     struct kiln_vae *v = NULL;
     CHECK(kiln__vae_load(w, "unet/", &opts, &v) == KILN_ERR_FORMAT);
+    CHECK(v == NULL);
+    CHECK(kiln__vae_load(w, "vae/", &opts, &v) == KILN_ERR_FORMAT);
     CHECK(v == NULL);
     kiln__weights_free(w);
 }
