@@ -83,7 +83,8 @@ static void attn_free(struct vae_attn *a) {
 static void coder_free(struct vae_coder *c) {
     kiln__sd_conv_free(&c->conv_in);
     for (int i = 0; i < VAE_MAX_LEVELS; i++) {
-        for (int j = 0; j < c->levels[i].n_resnets; j++) kiln__sd_resnet_free(&c->levels[i].resnets[j]);
+        /* Every slot: a resnet that failed half-bound holds copies too. */
+        for (int j = 0; j < VAE_MAX_RESNETS; j++) kiln__sd_resnet_free(&c->levels[i].resnets[j]);
         kiln__sd_conv_free(&c->levels[i].sampler);
     }
     kiln__sd_resnet_free(&c->mid[0]);

@@ -202,6 +202,29 @@ def save_ldm(path: Path, te, un, va, layers: int) -> None:
     save_file(ckpt, str(path))
 
 
+def micro_seed(path: Path, gen) -> None:
+    """A micro SD model (widths 4, one layer of everything) in the ldm layout,
+    F16, small enough (< 64 KiB) to seed fuzz/fuzz_sd_load."""
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=8, hidden_size=4, intermediate_size=5, num_hidden_layers=1,
+                                      num_attention_heads=1, max_position_embeddings=4, hidden_act="gelu",
+                                      projection_dim=4)).eval()
+    un = UNet2DConditionModel(sample_size=4, in_channels=4, out_channels=4,
+                              down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                              up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), block_out_channels=(4, 4),
+                              layers_per_block=1, cross_attention_dim=4, attention_head_dim=1,
+                              norm_num_groups=2, use_linear_projection=True).eval()
+    va = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                       block_out_channels=(4, 4), layers_per_block=1, latent_channels=4,
+                       norm_num_groups=2).eval()
+    for m in (te, un, va):
+        randomize(m, gen)
+    ckpt = {**ldm_layout.unet_to_ldm(un.state_dict(), 1), **ldm_layout.vae_to_ldm(va.state_dict()),
+            **ldm_layout.openclip_to_ldm(te.state_dict())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().half().contiguous() for k, v in ckpt.items()}, str(path))
+    assert path.stat().st_size < 65536, path.stat().st_size
+
+
 def main() -> None:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1234)
@@ -218,6 +241,7 @@ def main() -> None:
     record(OUT / "tiny-sd2", te, un, va, gen)
     # The same SD 2.x weights as one ldm single file (OpenCLIP text names).
     save_ldm(OUT / "tiny-sd2-ldm.safetensors", te, un, va, 1)
+    micro_seed(OUT.parent.parent.parent / "fuzz" / "corpus" / "fuzz_sd_load" / "micro-ldm-f16.safetensors", gen)
 
 
 if __name__ == "__main__":
