@@ -49,7 +49,9 @@ kiln_status kiln__sd_copy_f32(const struct kiln_tensor *t, int64_t n_elems, floa
 static kiln_status need(const struct kiln_sd_binder *b, const char *name, const char *suffix,
                         const struct kiln_tensor **out) {
     *out = kiln__sd_find(b, "%s%s", name, suffix);
-    if (!*out) return kiln__fail(KILN_ERR_FORMAT, "sd: missing tensor %s%s%s", b->prefix, name, suffix);
+    if (!*out)
+        return kiln__fail(KILN_ERR_FORMAT, "sd: missing tensor %s%s%s%s", b->prefix, name, suffix,
+                          b->names == KILN_SD_NAMES_DIFFUSERS ? "" : " (diffusers name; the file uses ldm names)");
     return KILN_OK;
 }
 
