@@ -389,7 +389,7 @@ static kiln_status attn_run(kiln_pool *pool, const struct unet_attn *at, const s
     kiln_status st = lin(pool, &at->q, nrm, (size_t)n, q);
     if (st == KILN_OK) st = lin(pool, &at->k, src, (size_t)ns, k);
     if (st == KILN_OK) st = lin(pool, &at->v, src, (size_t)ns, v);
-    if (st == KILN_OK) st = kiln__mha(pool, a, dd, q, dd, k, v, dd, n, ns, heads, d / heads, 0);
+    if (st == KILN_OK) st = kiln__mha_fast(pool, a, dd, q, dd, k, v, dd, n, ns, heads, d / heads, 0);
     if (st == KILN_OK) st = lin(pool, &at->out, a, (size_t)n, nrm);
     if (st == KILN_OK)
         for (size_t i = 0; i < (size_t)n * dd; i++) t[i] += nrm[i];

@@ -37,4 +37,13 @@ kiln_status kiln__mha(kiln_pool *pool, float *out, size_t out_stride, const floa
                       const float *k, const float *v, size_t kv_stride, int n_q, int n_kv, int n_heads,
                       int head_dim, int causal);
 
+/* The same attention through kiln__matmul_fast: per head, scores for a
+ * block of queries as one product with the head's keys, a threaded
+ * softmax, and one product with its transposed values. Same arguments and
+ * errors; results differ from kiln__mha's in rounding only. For the long
+ * pixel sequences of the UNet and VAE. */
+kiln_status kiln__mha_fast(kiln_pool *pool, float *out, size_t out_stride, const float *q, size_t q_stride,
+                           const float *k, const float *v, size_t kv_stride, int n_q, int n_kv, int n_heads,
+                           int head_dim, int causal);
+
 #endif /* KILN_KERNELS_IMAGE_OPS_H */
