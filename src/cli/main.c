@@ -15,6 +15,7 @@ static const struct command {
     {"chat", "talk with a text model interactively (its chat template, cached conversation)", kiln_cmd_chat},
     {"tokenize", "print the token ids of a text", kiln_cmd_tokenize},
     {"perplexity", "perplexity of a text model over a text file", kiln_cmd_perplexity},
+    {"bench", "prompt and generation speed of a text model (like llama-bench)", kiln_cmd_bench},
     {"eval", "write the logits of every prompt position to a file", kiln_cmd_eval},
     {"version", "print the version and the CPU features kiln will use", kiln_cmd_version},
 };
