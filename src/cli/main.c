@@ -16,6 +16,7 @@ static const struct command {
     {"serve", "run the worker daemon: rbee jobs and the OpenAI API over HTTP", kiln_cmd_serve},
     {"tokenize", "print the token ids of a text", kiln_cmd_tokenize},
     {"perplexity", "perplexity of a text model over a text file", kiln_cmd_perplexity},
+    {"bench", "prompt and generation speed of a text model (like llama-bench)", kiln_cmd_bench},
     {"eval", "write the logits of every prompt position to a file", kiln_cmd_eval},
     {"image", "make images with a Stable Diffusion model (txt2img, img2img, inpainting)", kiln_cmd_image},
     {"version", "print the version and the CPU features kiln will use", kiln_cmd_version},
