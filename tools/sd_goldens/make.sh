@@ -1,0 +1,19 @@
+#!/bin/sh
+# tools/sd_goldens/make.sh - build the tiny random-weight Stable Diffusion
+# models of tests/data/sd with diffusers and transformers, and record their
+# outputs (docs/sd-networks.md). Creates tools/sd_goldens/.venv from
+# Debian's python3 with --system-site-packages, so that Debian's
+# python3-torch (1.13, CPU) is the torch used (scripts/install-deps.sh).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt"
+# make.sh --full-size DIR: the 860M-parameter UNet check instead (see
+# make_full_size.py); DIR is not part of the repository.
+if [ "${1:-}" = "--full-size" ]; then
+    exec "$venv/bin/python" "$here/make_full_size.py" "$2"
+fi
+exec "$venv/bin/python" "$here/make_sd_goldens.py" "$here/../../tests/data/sd"

@@ -1,0 +1,248 @@
+"""Tiny random-weight Stable Diffusion models and their reference outputs.
+
+Run by make.sh inside tools/sd_goldens/.venv. Builds, from configs, with
+transformers and diffusers themselves:
+  tiny-sd15/   SD 1.x-shaped: CLIPTextModel (quick_gelu), UNet2DConditionModel
+               (conv projections, 2 heads per level,
+               channels 16 and 32), AutoencoderKL
+  tiny-sd2/    SD 2.x-shaped: CLIPTextModel (gelu), UNet with linear
+               projections, 8 channels per head, in_channels 9 (inpaint);
+               a smaller VAE
+saved as diffusers folders (model_index.json + component folders, F32
+safetensors, a tiny CLIP BPE tokenizer whose ids stay below 1000), and records, in golden/ of each, raw little-endian float32
+files with their shapes in index.json:
+  clip ids -> last hidden state, and clip skip 2 (final LayerNorm of the
+  penultimate layer's output, as diffusers' clip_skip=1 and AUTOMATIC1111's
+  clip skip 2 compute it);
+  UNet at timesteps 999 (8x8) and 500 (6x8) on random latents and context;
+  VAE decode of a 4x6 latent, encode (mean, logvar) of an 8x12 image.
+The tiny-sd2 weights are also written as tiny-sd2-ldm.safetensors in the
+original ldm single-file layout (ldm_layout.py), verified by converting it
+back with diffusers' converters.
+Every parameter is randomized (1-D ones around their init) so that norms
+and biases are exercised.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.loaders.single_file_utils import (convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint,
+                                                 convert_open_clip_checkpoint)
+from safetensors.torch import save_file
+
+import ldm_layout
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers.models.clip.tokenization_clip import bytes_to_unicode
+
+OUT = Path(sys.argv[1]).resolve()
+VOCAB = 1000  # token ids of the goldens stay below this
+
+
+def randomize(model: torch.nn.Module, gen: torch.Generator) -> None:
+    """Move every parameter off its initial value (norm scales around 1,
+    biases around 0, matrices keep their init scale plus noise)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=gen)
+            if p.dim() == 1:
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + 0.2 * noise)
+            else:
+                p.add_(0.2 * p.std().clamp(min=1e-3) * noise)
+
+
+class Goldens:
+    """Raw float32 files plus an index of their shapes."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.index = {}
+
+    def add(self, name: str, t) -> None:
+        a = np.ascontiguousarray(np.asarray(t, dtype=np.float32))
+        (self.folder / (name + ".f32")).write_bytes(a.astype("<f4").tobytes())
+        self.index[name] = list(a.shape)
+
+    def add_ints(self, name: str, ids) -> None:
+        self.index[name] = [int(i) for i in ids]
+
+    def save(self) -> None:
+        (self.folder / "index.json").write_text(json.dumps(self.index, indent=1) + "\n")
+
+
+def text_encoder(gen, hidden_act, layers, heads):
+    cfg = CLIPTextConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=37,
+                         num_hidden_layers=layers, num_attention_heads=heads,
+                         max_position_embeddings=77, hidden_act=hidden_act,
+                         bos_token_id=VOCAB - 2, eos_token_id=VOCAB - 1, pad_token_id=VOCAB - 1,
+                         projection_dim=32)
+    m = CLIPTextModel(cfg).eval()
+    randomize(m, gen)
+    return m
+
+
+def unet(gen, in_channels, linear, head_dim, layers):
+    m = UNet2DConditionModel(
+        sample_size=8, in_channels=in_channels, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(16, 32), layers_per_block=layers, cross_attention_dim=32,
+        attention_head_dim=head_dim, norm_num_groups=8, use_linear_projection=linear).eval()
+    randomize(m, gen)
+    return m
+
+
+def vae(gen, channels, layers, groups):
+    m = AutoencoderKL(in_channels=3, out_channels=3,
+                      down_block_types=("DownEncoderBlock2D",) * len(channels),
+                      up_block_types=("UpDecoderBlock2D",) * len(channels),
+                      block_out_channels=channels, layers_per_block=layers, latent_channels=4,
+                      norm_num_groups=groups, sample_size=16).eval()
+    randomize(m, gen)
+    return m
+
+
+# Words the tiny tokenizer knows whole (built from merges left to right).
+WORDS = ["a", "photo", "of", "an", "astronaut", "riding", "horse", "cat", "dog", "red", "blue",
+         "painting", "castle", "in", "the", "snow", "forest", "portrait", "woman", "man"]
+
+
+def tokenizer(folder: Path) -> None:
+    """A CLIP BPE tokenizer with a vocabulary below VOCAB: the 256 byte
+    symbols, each also with "</w>", merges spelling WORDS, and the start and
+    end tokens at VOCAB - 2 and VOCAB - 1 (ids in between are unused)."""
+    symbols = list(bytes_to_unicode().values())
+    vocab = {c: i for i, c in enumerate(symbols)}
+    for c in symbols:
+        vocab[c + "</w>"] = len(vocab)
+    merges = []
+    for word in WORDS:
+        parts = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(parts) > 1:
+            pair = (parts[0], parts[1])
+            joined = parts[0] + parts[1]
+            if joined not in vocab:
+                merges.append(pair)
+                vocab[joined] = len(vocab)
+            parts = [joined] + parts[2:]
+    assert len(vocab) < VOCAB - 2
+    vocab["<|startoftext|>"] = VOCAB - 2
+    vocab["<|endoftext|>"] = VOCAB - 1
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    tok = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="<|endoftext|>")
+    tok.save_pretrained(folder)
+    assert tok("a photo of a cat").input_ids == [VOCAB - 2, vocab["a</w>"], vocab["photo</w>"],
+                                                 vocab["of</w>"], vocab["a</w>"], vocab["cat</w>"], VOCAB - 1]
+
+
+def save_folder(folder: Path, te, un, va, pipeline: str) -> None:
+    te.save_pretrained(folder / "text_encoder", safe_serialization=True)
+    un.save_pretrained(folder / "unet", safe_serialization=True)
+    va.save_pretrained(folder / "vae", safe_serialization=True)
+    tokenizer(folder / "tokenizer")
+    index = {"_class_name": pipeline, "_diffusers_version": "0.31.0",
+             "text_encoder": ["transformers", "CLIPTextModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"],
+             "unet": ["diffusers", "UNet2DConditionModel"],
+             "vae": ["diffusers", "AutoencoderKL"]}
+    (folder / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
+
+
+def record(folder: Path, te, un, va, gen) -> None:
+    g = Goldens(folder / "golden")
+    with torch.no_grad():
+        body = torch.randint(0, VOCAB - 2, (20,), generator=gen).tolist()
+        ids = [VOCAB - 2] + body + [VOCAB - 1] * (77 - 1 - len(body))
+        g.add_ints("clip_ids", ids)
+        out = te(torch.tensor([ids]), output_hidden_states=True)
+        g.add("clip_last", out.last_hidden_state[0])
+        g.add("clip_skip2", te.text_model.final_layer_norm(out.hidden_states[-2])[0])
+
+        ctx = torch.randn(1, 77, 32, generator=gen)
+        g.add("unet_context", ctx[0])
+        cin = un.config.in_channels
+        for t, (h, w) in ((999, (8, 8)), (500, (6, 8))):
+            x = torch.randn(1, cin, h, w, generator=gen)
+            g.add(f"unet_x_{t}", x[0])
+            g.add(f"unet_out_{t}", un(x, torch.tensor([t]), encoder_hidden_states=ctx).sample[0])
+
+        lat = torch.randn(1, 4, 4, 6, generator=gen)
+        g.add("vae_latent", lat[0])
+        g.add("vae_decoded", va.decode(lat).sample[0])
+        img = torch.rand(1, 3, 8, 12, generator=gen) * 2 - 1
+        g.add("vae_image", img[0])
+        dist = va.encode(img).latent_dist
+        g.add("vae_mean", dist.mean[0])
+        g.add("vae_logvar", dist.logvar[0])
+    g.save()
+
+
+def save_ldm(path: Path, te, un, va, layers: int) -> None:
+    """The three components in one ldm-layout safetensors file, checked by
+    converting it back with diffusers' single-file converters."""
+    ckpt = {**ldm_layout.unet_to_ldm(un.state_dict(), layers), **ldm_layout.vae_to_ldm(va.state_dict()),
+            **ldm_layout.openclip_to_ldm(te.state_dict())}
+    ckpt = {k: v.detach().contiguous().clone() for k, v in ckpt.items()}
+    back = [(convert_ldm_unet_checkpoint(ckpt, dict(un.config)), un.state_dict()),
+            (convert_ldm_vae_checkpoint(ckpt, dict(va.config)), va.state_dict()),
+            (convert_open_clip_checkpoint(te, ckpt), te.state_dict())]
+    for got, want in back:
+        for k, v in want.items():
+            if k.endswith("position_ids"):
+                continue
+            assert k in got, k
+            assert torch.equal(got[k].reshape(v.shape), v), k
+    save_file(ckpt, str(path))
+
+
+def micro_seed(path: Path, gen) -> None:
+    """A micro SD model (widths 4, one layer of everything) in the ldm layout,
+    F16, small enough (< 64 KiB) to seed fuzz/fuzz_sd_load."""
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=8, hidden_size=4, intermediate_size=5, num_hidden_layers=1,
+                                      num_attention_heads=1, max_position_embeddings=4, hidden_act="gelu",
+                                      projection_dim=4)).eval()
+    un = UNet2DConditionModel(sample_size=4, in_channels=4, out_channels=4,
+                              down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                              up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), block_out_channels=(4, 4),
+                              layers_per_block=1, cross_attention_dim=4, attention_head_dim=1,
+                              norm_num_groups=2, use_linear_projection=True).eval()
+    va = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                       block_out_channels=(4, 4), layers_per_block=1, latent_channels=4,
+                       norm_num_groups=2).eval()
+    for m in (te, un, va):
+        randomize(m, gen)
+    ckpt = {**ldm_layout.unet_to_ldm(un.state_dict(), 1), **ldm_layout.vae_to_ldm(va.state_dict()),
+            **ldm_layout.openclip_to_ldm(te.state_dict())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().half().contiguous() for k, v in ckpt.items()}, str(path))
+    assert path.stat().st_size < 65536, path.stat().st_size
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1234)
+    # SD 1.x shape: quick_gelu text encoder, conv projections, 2 heads per level.
+    te, un, va = text_encoder(gen, "quick_gelu", 2, 2), unet(gen, 4, False, 2, 2), vae(gen, (16, 32), 2, 8)
+    save_folder(OUT / "tiny-sd15", te, un, va, "StableDiffusionPipeline")
+    record(OUT / "tiny-sd15", te, un, va, gen)
+    # SD 2.x inpaint shape: gelu text encoder (3 layers), linear projections,
+    # 8 channels per head (diffusers' attention_head_dim lists heads per level),
+    # one resnet per level; a smaller VAE (8 channels, 4 groups, one resnet).
+    te, un = text_encoder(gen, "gelu", 3, 2), unet(gen, 9, True, (2, 4), 1)
+    va = vae(gen, (8, 8), 1, 4)
+    save_folder(OUT / "tiny-sd2", te, un, va, "StableDiffusionInpaintPipeline")
+    record(OUT / "tiny-sd2", te, un, va, gen)
+    # The same SD 2.x weights as one ldm single file (OpenCLIP text names).
+    save_ldm(OUT / "tiny-sd2-ldm.safetensors", te, un, va, 1)
+    micro_seed(OUT.parent.parent.parent / "fuzz" / "corpus" / "fuzz_sd_load" / "micro-ldm-f16.safetensors", gen)
+
+
+if __name__ == "__main__":
+    main()
