@@ -68,7 +68,7 @@ done
 expect "parameters 1" 0 "Steps: 2, Sampler: DPM\+\+ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 7, Size: 64x64, Model: tiny-sd15" \
   -- grep -a -o "Steps: 2, .*Model: tiny-sd15" "$tmp/tiny.png"
 expect "parameters 2" 0 "Seed: 8, Size: 64x64" -- grep -a -o "Seed: 8, Size: 64x64" "$tmp/tiny-2.png"
-expect "prompt in parameters" 0 "a \(red:1.2\) fox" -- grep -a -o "parameters.a (red:1.2) fox" "$tmp/tiny.png"
+expect "prompt in parameters" 0 "a \(red:1.2\) fox" -- grep -a -o "a (red:1.2) fox" "$tmp/tiny.png"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
