@@ -3,7 +3,8 @@
 # models of tests/data/sd with diffusers and transformers, and record their
 # outputs (docs/sd-networks.md). Creates tools/sd_goldens/.venv from
 # Debian's python3 with --system-site-packages, so that Debian's
-# python3-torch (1.13, CPU) is the torch used (scripts/install-deps.sh).
+# python3-torch (1.13, CPU) is the torch used (apt-get install python3-torch
+# python3-venv; not in scripts/install-deps.sh: only golden-making needs it).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 venv="$here/.venv"
