@@ -3,11 +3,13 @@
  * transformers components and k-diffusion's Euler loop
  * (tools/sd_goldens/make_pipeline_golden.py, tests/data/sd/pipeline/): 3
  * Euler steps, normal schedule, CFG 7 with a negative prompt, 64x64, seed 11,
- * the vocabulary read from a tokenizer folder. Almost every pixel value must
- * be within 1 of 255 levels of the reference, none far off. */
+ * the vocabulary read from a tokenizer folder, a prompt with emphasis.
+ * Almost every pixel value must be within 1 of 255 levels of the reference,
+ * none far off; the weighted conditioning must match closely. */
 #include <math.h>
 #include <stdlib.h>
 
+#include "image/sd_model.h"
 #include "kiln/image.h"
 #include "kiln/kiln.h"
 #include "sd_golden.h"
@@ -21,7 +23,7 @@ static void test_txt2img_matches_reference(void) {
     kiln_image_model *m = NULL;
     if (kiln_image_load(SD_DATA "/tiny-sd15", &o, &m) != KILN_OK) fprintf(stderr, "  %s\n", kiln_last_error());
     kiln_image_params p = kiln_image_default_params();
-    p.prompt = "a photo of a cat in the snow";
+    p.prompt = "a photo of a (cat:1.3) in the [snow]";
     p.negative_prompt = "a dog";
     p.width = p.height = 64;
     p.steps = 3;
@@ -50,7 +52,35 @@ static void test_txt2img_matches_reference(void) {
     free(ref);
 }
 
+/* The emphasis-weighted conditioning, through the loaded model's
+ * encode_text (the image above is too small a model to react to it). */
+static void test_weighted_conditioning(void) {
+    size_t n = 0;
+    float *ref = (float *)test_read_file(SD_DATA "/pipeline/cond.f32", &n);
+    REQUIRE(ref && n == 77 * 32 * sizeof(float));
+    kiln_sd_components c;
+    kiln_status s = kiln__sd_model_load(SD_DATA "/tiny-sd15", SD_DATA "/pipeline/tokenizer", &c);
+    if (s != KILN_OK) fprintf(stderr, "  %s\n", kiln_last_error());
+    float *ctx = NULL, *plain = NULL;
+    int n_ctx = 0, n_plain = 0;
+    if (s == KILN_OK && c.encode_text(c.user, "a photo of a (cat:1.3) in the [snow]", 0, &ctx, &n_ctx) == KILN_OK &&
+        c.encode_text(c.user, "a photo of a cat in the snow", 0, &plain, &n_plain) == KILN_OK) {
+        CHECK_EQ_INT(n_ctx, 77);
+        double e = sd_rel_err(ctx, ref, 77 * 32), e_plain = sd_rel_err(plain, ref, 77 * 32);
+        fprintf(stderr, "  weighted: rel err %.3g (unweighted prompt: %.3g)\n", e, e_plain);
+        CHECK(e < SD_REL_ERR);
+        CHECK(e_plain > 100 * SD_REL_ERR); /* the weights matter at this precision */
+    } else {
+        CHECK(0);
+    }
+    free(ctx);
+    free(plain);
+    free(ref);
+    kiln__sd_model_free(c.user);
+}
+
 int main(void) {
     RUN(test_txt2img_matches_reference);
+    RUN(test_weighted_conditioning);
     return TEST_REPORT();
 }
