@@ -1,13 +1,13 @@
 /* src/image/image_model.c - the public image model: loading, generation
  * through the pipeline, release.
  *
- * The pipeline (pipeline.c) runs over a component interface; the networks
- * it binds to in a loaded model (CLIP text encoder, UNet, VAE) are not in
- * this build yet, so kiln_image_load says so instead of pretending. */
+ * The pipeline (pipeline.c) runs over a component interface; sd_model.c
+ * loads the networks (CLIP text encoder, UNet, VAE) and binds them to it. */
 #include <stdlib.h>
 
 #include "core/error.h"
 #include "image/pipeline.h"
+#include "image/sd_model.h"
 
 /* A loaded image model: its networks behind the pipeline's interface. */
 struct kiln_image_model {
@@ -16,14 +16,19 @@ struct kiln_image_model {
 };
 
 kiln_status kiln_image_load(const char *path, const kiln_image_load_options *options, kiln_image_model **out) {
-    (void)options;
     if (!out) return kiln__fail(KILN_ERR_INVALID_ARG, "image: no output pointer");
     *out = NULL;
     if (!path) return kiln__fail(KILN_ERR_INVALID_ARG, "image: no model path");
-    return kiln__fail(KILN_ERR_UNSUPPORTED,
-                      "image: cannot load %s: the Stable Diffusion networks (CLIP text encoder, UNet, VAE) are "
-                      "not in this build yet (the pipeline, samplers and image I/O are)",
-                      path);
+    kiln_image_model *m = calloc(1, sizeof *m);
+    if (!m) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "image: out of memory");
+    kiln_status s = kiln__sd_model_load(path, options ? options->clip_vocab : NULL, &m->comp);
+    if (s != KILN_OK) {
+        free(m);
+        return s;
+    }
+    m->release = kiln__sd_model_free;
+    *out = m;
+    return KILN_OK;
 }
 
 void kiln_image_model_free(kiln_image_model *m) {

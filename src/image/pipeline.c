@@ -222,7 +222,8 @@ static kiln_status resolve(const kiln_sd_components *c, const kiln_image_params 
     }
     if (p->width == 0) p->width = caps->default_width;
     if (p->height == 0) p->height = caps->default_height;
-    uint32_t mult = caps->size_multiple > KILN_SD_VAE_SCALE ? caps->size_multiple : KILN_SD_VAE_SCALE;
+    uint32_t scale = (uint32_t)kiln__sd_vae_scale(c);
+    uint32_t mult = caps->size_multiple > scale ? caps->size_multiple : scale;
     if (p->width % mult || p->height % mult)
         return kiln__fail(KILN_ERR_INVALID_ARG, "image: size %ux%u is not a multiple of %u", p->width, p->height,
                           mult);
@@ -288,15 +289,16 @@ static void pixels_to_tensor(const uint8_t *px, size_t npx, const uint8_t *zero_
             out[ch * npx + i] = zero_where && zero_where[i] >= 128 ? 0.0f : px[i * 3 + ch] / 127.5f - 1.0f;
 }
 
-/* The mask at latent size: each 8x8 block's mean, rounded to 0 or 1. */
-static void mask_to_latent(const kiln_image *m, int h, int w, float *out) {
+/* The mask at latent size: each scale x scale block's mean (8x8 in SD),
+ * rounded to 0 or 1. */
+static void mask_to_latent(const kiln_image *m, int h, int w, int scale, float *out) {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             unsigned sum = 0;
-            for (int dy = 0; dy < KILN_SD_VAE_SCALE; dy++)
-                for (int dx = 0; dx < KILN_SD_VAE_SCALE; dx++)
-                    sum += m->data[(size_t)(y * KILN_SD_VAE_SCALE + dy) * m->width + x * KILN_SD_VAE_SCALE + dx];
-            out[(size_t)y * w + x] = sum * 2 >= 255u * KILN_SD_VAE_SCALE * KILN_SD_VAE_SCALE ? 1.0f : 0.0f;
+            for (int dy = 0; dy < scale; dy++)
+                for (int dx = 0; dx < scale; dx++)
+                    sum += m->data[(size_t)(y * scale + dy) * m->width + x * scale + dx];
+            out[(size_t)y * w + x] = sum * 2 >= 255u * (unsigned)(scale * scale) ? 1.0f : 0.0f;
         }
 }
 
@@ -356,7 +358,7 @@ static kiln_status prepare(sd_run *r) {
     if (s == KILN_OK && p->mask) {
         r->latent_mask = malloc(r->hw * sizeof(float));
         if (!r->latent_mask) s = oom();
-        else mask_to_latent(p->mask, r->h, r->w, r->latent_mask);
+        else mask_to_latent(p->mask, r->h, r->w, kiln__sd_vae_scale(c), r->latent_mask);
     }
     if (s == KILN_OK && c->unet_in_channels == 9) {
         /* [mask, latent of the image with the masked area zeroed]; without
@@ -538,8 +540,8 @@ kiln_status kiln__sd_generate(const kiln_sd_components *c, const kiln_image_para
     memset(&r, 0, sizeof r);
     r.c = c;
     r.p = &p;
-    r.h = (int)(p.height / KILN_SD_VAE_SCALE);
-    r.w = (int)(p.width / KILN_SD_VAE_SCALE);
+    r.h = (int)(p.height / (uint32_t)kiln__sd_vae_scale(c));
+    r.w = (int)(p.width / (uint32_t)kiln__sd_vae_scale(c));
     r.hw = (size_t)r.h * r.w;
     r.n = KILN_SD_LATENT_CHANNELS * r.hw;
     r.cfg = p.guidance > 1.0f;

@@ -58,17 +58,24 @@ typedef struct kiln_sd_components {
     kiln_status (*unet_eval)(void *user, const float *x, int h, int w, float t, const float *ctx, int n_ctx,
                              float *out);
     /* latent [4][h][w] (already divided by latent_scale) -> rgb
-     * [3][8h][8w], about -1..1 (clamped by the pipeline). */
+     * [3][s*h][s*w] (s = vae_scale), about -1..1 (clamped by the pipeline). */
     kiln_status (*vae_decode)(void *user, const float *latent, int h, int w, float *rgb);
     /* rgb [3][H][W] in -1..1 (H, W pixels) -> posterior mean and log
-     * variance, each [4][H/8][W/8]. NULL: no img2img or inpainting. */
+     * variance, each [4][H/s][W/s]. NULL: no img2img or inpainting. */
     kiln_status (*vae_encode)(void *user, const float *rgb, int height, int width, float *mean, float *logvar);
     int unet_in_channels;     /* 4, or 9 for an inpainting UNet */
     kiln_prediction prediction; /* what the UNet predicts (epsilon or v) */
     float latent_scale;       /* the VAE's scaling factor (0.18215 for SD 1.x/2.x) */
+    int vae_scale;            /* image pixels per latent pixel; 0 means KILN_SD_VAE_SCALE
+                                 (the tiny test VAEs have 2) */
     kiln_image_caps caps;     /* defaults and size limits */
     const char *model_name;   /* the "Model:" of the parameters text (may be NULL) */
 } kiln_sd_components;
+
+/* Pixels per latent pixel of c (its vae_scale, KILN_SD_VAE_SCALE when 0). */
+static inline int kiln__sd_vae_scale(const kiln_sd_components *c) {
+    return c->vae_scale > 0 ? c->vae_scale : KILN_SD_VAE_SCALE;
+}
 
 /* Run a generation with the given components (what kiln_image_generate
  * does for a loaded model). On failure *out is zeroed. */

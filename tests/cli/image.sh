@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `kiln image` end to end: argument errors (exit 2 with usage), bad input
-# images (exit 1 with the decoder's message), and a model that cannot be
-# loaded in this build (exit 1 saying why).
+# images (exit 1 with the decoder's message), a missing model (exit 1 saying
+# why), and txt2img on the tiny SD model of tests/data/sd writing a PNG with
+# its A1111 parameters.
 # usage: image.sh KILN SHARED_DATA_DIR TMP_DIR
 set -u
 kiln=$1 tmp=$3/cli-image
@@ -47,7 +48,27 @@ head -c 300 "$src/tests/data/images/rgb.png" | head -c 60 >"$tmp/truncated.png"
 expect "truncated init" 1 "png: " -- "$kiln" image "${base[@]}" --init "$tmp/truncated.png"
 printf 'not an image' >"$tmp/text.png"
 expect "not an image" 1 "not a PNG, JPEG or WebP" -- "$kiln" image "${base[@]}" --init "$tmp/text.png"
-expect "no networks" 1 "not in this build" -- "$kiln" image "${base[@]}" --sampler "DPM++ 2M" --schedule karras
+expect "no model" 1 "not found" -- "$kiln" image "${base[@]}" --sampler "DPM++ 2M" --schedule karras
+
+# The tiny random-weight SD 1.x model (its merges file as the vocabulary).
+tiny=$src/tests/data/sd/tiny-sd15
+rm -f "$tmp/tiny.png" "$tmp/tiny-2.png"
+expect "tiny txt2img" 0 "sampling" -- "$kiln" image -m "$tiny" --clip-vocab "$tiny/tokenizer/merges.txt" \
+  -p "a (red:1.2) fox" -n "blurry" -W 64 -H 64 --steps 2 --sampler "DPM++ 2M" --schedule karras --seed 7 \
+  --batch 2 -o "$tmp/tiny.png"
+for f in tiny.png tiny-2.png; do
+  if [ "$(head -c 8 "$tmp/$f" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $f is not a PNG"
+  fi
+done
+# Each image's parameters chunk (tEXt, uncompressed) holds its own seed.
+expect "parameters 1" 0 "Steps: 2, Sampler: DPM\+\+ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 7, Size: 64x64, Model: tiny-sd15" \
+  -- grep -a -o "Steps: 2, .*Model: tiny-sd15" "$tmp/tiny.png"
+expect "parameters 2" 0 "Seed: 8, Size: 64x64" -- grep -a -o "Seed: 8, Size: 64x64" "$tmp/tiny-2.png"
+expect "prompt in parameters" 0 "a \(red:1.2\) fox" -- grep -a -o "a (red:1.2) fox" "$tmp/tiny.png"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

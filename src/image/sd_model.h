@@ -1,0 +1,26 @@
+/* src/image/sd_model.h - a Stable Diffusion model (SD 1.x, 2.x and their
+ * inpainting versions) loaded from disk and bound to the pipeline's
+ * component interface (internal).
+ *
+ * Reads a diffusers folder (text_encoder/, unet/, vae/, tokenizer/,
+ * scheduler/), a single-file ldm checkpoint (safetensors) or a GGUF file
+ * holding either naming. The CLIP vocabulary comes from the folder's
+ * tokenizer/ or from `clip_vocab` (a merges file or a tokenizer folder);
+ * single files carry none, so a missing vocabulary is an error that says
+ * how to give one.
+ */
+#ifndef KILN_IMAGE_SD_MODEL_H
+#define KILN_IMAGE_SD_MODEL_H
+
+#include "image/pipeline.h"
+#include "kiln/status.h"
+
+/* Load the model at `path` and fill *comp (comp->user is the loaded model;
+ * release it with kiln__sd_model_free). clip_vocab may be NULL. On failure
+ * *comp is zeroed and kiln_last_error() says why. */
+kiln_status kiln__sd_model_load(const char *path, const char *clip_vocab, kiln_sd_components *comp);
+
+/* Release what kiln__sd_model_load put in comp->user; NULL is fine. */
+void kiln__sd_model_free(void *user);
+
+#endif /* KILN_IMAGE_SD_MODEL_H */

@@ -1,0 +1,12 @@
+#!/bin/sh
+# tools/sd_goldens/make_pipeline.sh - the whole-pipeline golden of
+# tests/data/sd/pipeline (make_pipeline_golden.py) from the tiny model that
+# make.sh builds; same venv as make.sh (tools/sd_goldens/.venv).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt"
+exec "$venv/bin/python" "$here/make_pipeline_golden.py" "$here/../../tests/data/sd"
