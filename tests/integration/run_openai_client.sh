@@ -22,7 +22,7 @@ log=$(mktemp)
 key=integration-$$
 KILN_API_KEY=$key "$kiln" serve "${serve_args[@]}" --port 0 >"$log" 2>&1 &
 pid=$!
-trap 'kill -9 $pid 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill -9 $pid 2>/dev/null || true; rm -f "$log"' EXIT
 port=""
 for _ in $(seq 600); do
   port=$(grep -oE 'listening on http://127\.0\.0\.1:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
