@@ -118,5 +118,30 @@ if [ -f "$model" ]; then
   fi
 fi
 
+# The bundled default model (models/): the rbee job protocol end to end, and
+# a long job cancelled by DELETE.
+model=$(cd "$(dirname "$0")/../.." && pwd)/models/fortune-llama-q8_0.gguf
+if start_server "$tmp/serve-default.log" -m "$model" --port 0 --threads 2; then
+  base=http://127.0.0.1:$port
+  for _ in $(seq 200); do [ "$(code "$base/ready")" = 200 ] && break; sleep 0.05; done
+  job=$(curl -s -d '{"operation":"infer","prompt":"A wise man once said","max_tokens":12,"temperature":0}' "$base/v1/jobs")
+  url=$(grep -oE '"sse_url": *"[^"]*"' <<<"$job" | grep -oE '/v1/jobs/[^"]*')
+  stream=$(curl -s -N --max-time 30 "$base$url")
+  grep -q '"type":"started"' <<<"$stream" && ok || bad "default model: started event: $stream"
+  [ "$(grep -c '"type":"token"' <<<"$stream")" -eq 12 ] && ok || bad "default model: 12 token events"
+  grep -q '"stop_reason":"max_tokens"' <<<"$stream" && ok || bad "default model: end event"
+  grep -q '^data: \[DONE\]' <<<"$stream" && ok || bad "default model: [DONE]"
+  long=$(curl -s -d '{"operation":"infer","prompt":"Q:","max_tokens":200,"temperature":0.8,"seed":3}' "$base/v1/jobs")
+  lid=$(grep -oE '"job_id": *"[^"]*"' <<<"$long" | grep -oE '"[^"]*"$' | tr -d '"')
+  del=$(code -X DELETE "$base/v1/jobs/$lid") # 200 while queued, 202 while running
+  [ "$del" = 200 ] || [ "$del" = 202 ] && ok || bad "default model: DELETE a job gave $del"
+  for _ in $(seq 100); do grep -q '"state":"cancelled"' <<<"$(curl -s "$base/v1/jobs/$lid")" && break; sleep 0.05; done
+  grep -q '"state":"cancelled"' <<<"$(curl -s "$base/v1/jobs/$lid")" && ok || bad "default model: job cancelled: $(curl -s "$base/v1/jobs/$lid")"
+  kill -TERM "$pid"
+  wait "$pid" && ok || bad "default model server exit code"
+else
+  bad "default model server did not start"; cat "$tmp/serve-default.log"
+fi
+
 echo "serve.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
