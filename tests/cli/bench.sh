@@ -9,31 +9,9 @@ set -u
 kiln=$1 tmp=$3/cli-bench
 src=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$tmp"
-passed=0 failed=0
+. "$(dirname "$0")/../cli_lib.sh"
 
-# expect NAME WANT_RC PATTERN -- CMD...: run CMD, check its exit code and that
-# stdout+stderr contain PATTERN (grep -E).
-expect() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: rc=$rc (want $want), pattern '$pattern' in:"
-    echo "$out" | head -20
-  fi
-}
 
-# check NAME CONDITION-CMD...: count a pass when the command succeeds.
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL $name"; fi
-}
 
 expect "without args" 2 "-m MODEL is required" -- "$kiln" bench
 expect "help" 0 "usage: kiln bench" -- "$kiln" bench --help
@@ -53,8 +31,7 @@ expect "not a text model" 1 "cannot load .*not a text model" -- "$kiln" bench -m
 llm=$src/tests/data/llm/llama
 if [ ! -f "$llm/llama-f32.gguf" ]; then
   echo "skipping the model cases: $llm is absent"
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
+  finish
   exit
 fi
 model=$llm/llama-f32.gguf
@@ -123,5 +100,4 @@ stats=$(awk '
 check "json statistics ($stats)" [ "$stats" = "pp8:ok pp5:ok tg4:ok ttft6:ok " ]
 [ "$failed" -eq 0 ] || { echo "$json"; cat "$tmp/bench.err"; }
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,25 +8,21 @@ kiln=$1 tmp=$3/cli-default-model
 src=$(cd "$(dirname "$0")/../.." && pwd)
 model=$src/models/fortune-llama-q8_0.gguf
 mkdir -p "$tmp"
-passed=0 failed=0
-check() { # NAME CONDITION-RESULT
-  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL $1"; fi
-}
+. "$(dirname "$0")/../cli_lib.sh"
 
 "$kiln" generate -m "$model" -p "A wise man once said" -n 48 --seed 7 >"$tmp/s1.txt" 2>"$tmp/s1.err"
-check "sampled run exits 0" $?
-[ -s "$tmp/s1.txt" ]; check "sampled run printed text" $?
-iconv -f UTF-8 -t UTF-8 "$tmp/s1.txt" >/dev/null 2>&1; check "sampled text is valid UTF-8" $?
+check_rc "sampled run exits 0" $?
+[ -s "$tmp/s1.txt" ]; check_rc "sampled run printed text" $?
+iconv -f UTF-8 -t UTF-8 "$tmp/s1.txt" >/dev/null 2>&1; check_rc "sampled text is valid UTF-8" $?
 "$kiln" generate -m "$model" -p "A wise man once said" -n 48 --seed 7 >"$tmp/s2.txt" 2>/dev/null
-cmp -s "$tmp/s1.txt" "$tmp/s2.txt"; check "same seed, same text" $?
+cmp -s "$tmp/s1.txt" "$tmp/s2.txt"; check_rc "same seed, same text" $?
 "$kiln" generate -m "$model" -p "Q: Why" -n 48 --temp 0 >"$tmp/g1.txt" 2>/dev/null
 "$kiln" generate -m "$model" -p "Q: Why" -n 48 --temp 0 -t 1 >"$tmp/g2.txt" 2>/dev/null
-cmp -s "$tmp/g1.txt" "$tmp/g2.txt"; check "greedy output identical across runs and thread counts" $?
-grep -q "tokens/s" "$tmp/s1.err"; check "speed reported on stderr" $?
+cmp -s "$tmp/g1.txt" "$tmp/g2.txt"; check_rc "greedy output identical across runs and thread counts" $?
+grep -q "tokens/s" "$tmp/s1.err"; check_rc "speed reported on stderr" $?
 bash "$src/scripts/run-default.sh" "$kiln" >"$tmp/run.txt" 2>&1
-check "run-default.sh exits 0" $?
+check_rc "run-default.sh exits 0" $?
 grep -q "architecture       llama" "$tmp/run.txt" && grep -q "A wise man once said" "$tmp/run.txt"
-check "run-default.sh describes the model and continues the prompt" $?
+check_rc "run-default.sh describes the model and continues the prompt" $?
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,24 +8,8 @@ set -u
 kiln=$1 tmp=$3/cli-image
 src=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$tmp"
-passed=0 failed=0
+. "$(dirname "$0")/../cli_lib.sh"
 
-# expect NAME WANT_RC PATTERN -- CMD...: run CMD, check its exit code and that
-# stdout+stderr contain PATTERN (grep -E).
-expect() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: rc=$rc (want $want), pattern '$pattern' in:"
-    echo "$out" | head -20
-  fi
-}
 
 base=(-m "$tmp/model.safetensors" -p "a fox" -o "$tmp/out.png")
 expect "help" 0 "usage: kiln image" -- "$kiln" image --help
@@ -57,12 +41,7 @@ expect "tiny txt2img" 0 "sampling" -- "$kiln" image -m "$tiny" --clip-vocab "$ti
   -p "a (red:1.2) fox" -n "blurry" -W 64 -H 64 --steps 2 --sampler "DPM++ 2M" --schedule karras --seed 7 \
   --batch 2 -o "$tmp/tiny.png"
 for f in tiny.png tiny-2.png; do
-  if [ "$(head -c 8 "$tmp/$f" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $f is not a PNG"
-  fi
+  check "$f is a PNG" [ "$(head -c 8 "$tmp/$f" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]
 done
 # Each image's parameters chunk (tEXt, uncompressed) holds its own seed.
 expect "parameters 1" 0 "Steps: 2, Sampler: DPM\+\+ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 7, Size: 64x64, Model: tiny-sd15" \
@@ -70,5 +49,4 @@ expect "parameters 1" 0 "Steps: 2, Sampler: DPM\+\+ 2M, Schedule type: Karras, C
 expect "parameters 2" 0 "Seed: 8, Size: 64x64" -- grep -a -o "Seed: 8, Size: 64x64" "$tmp/tiny-2.png"
 expect "prompt in parameters" 0 "a \(red:1.2\) fox" -- grep -a -o "a (red:1.2) fox" "$tmp/tiny.png"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -6,24 +6,8 @@ set -u
 kiln=$1 shared=$2 tmp=$3/cli-info
 src=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$tmp"
-passed=0 failed=0
+. "$(dirname "$0")/../cli_lib.sh"
 
-# expect NAME WANT_RC PATTERN -- CMD...: run CMD, check its exit code and that
-# stdout+stderr contain PATTERN (grep -E).
-expect() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: rc=$rc (want $want), pattern '$pattern' in:"
-    echo "$out" | head -20
-  fi
-}
 
 expect "no args" 2 "usage: kiln info" -- "$kiln" info
 expect "unknown option" 2 "unknown option" -- "$kiln" info --bogus x
@@ -50,5 +34,4 @@ else
   echo "skipped: $shared/vocab absent (the shared vocabulary checks)"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,24 +8,8 @@ set -u
 kiln=$1 shared=$2 tmp=$3/cli-llm
 src=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$tmp"
-passed=0 failed=0
+. "$(dirname "$0")/../cli_lib.sh"
 
-# expect NAME WANT_RC PATTERN -- CMD...: run CMD, check its exit code and that
-# stdout+stderr contain PATTERN (grep -E).
-expect() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: rc=$rc (want $want), pattern '$pattern' in:"
-    echo "$out" | head -20
-  fi
-}
 
 for cmd in generate tokenize perplexity eval chat; do
   expect "$cmd without args" 2 "usage: kiln $cmd" -- "$kiln" $cmd
@@ -64,7 +48,7 @@ if [ -f "$vocab/ggml-vocab-llama-spm.gguf" ]; then
       n=$((n + 1))
       [ "$got" = "$exp" ] || { bad=$((bad + 1)); [ $bad -le 3 ] && echo "  $v case $i: got '$got' want '$exp'"; }
     done
-    if [ $bad -eq 0 ] && [ $n -gt 10 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL tokenize $v: $bad of $n cases differ"; fi
+    if [ $bad -eq 0 ] && [ $n -gt 10 ]; then pass; else fail "tokenize $v: $bad of $n cases differ"; fi
   done
   expect "tokenize adds BOS" 0 "^1 15043 3186$" -- "$kiln" tokenize -m "$vocab/ggml-vocab-llama-spm.gguf" -p "Hello world"
   expect "tokenize --no-bos" 0 "^15043 3186$" -- "$kiln" tokenize -m "$vocab/ggml-vocab-llama-spm.gguf" -p "Hello world" --no-bos
@@ -84,7 +68,7 @@ if [ -f "$llm/llama/llama-f32.gguf" ]; then
   expect "tokenize golden prompt" 0 "^$ids\$" -- "$kiln" tokenize -m "$model" -p "$text"
   expect "eval writes logits" 0 "$n_ids tokens x 297 logits written" -- "$kiln" eval -m "$model" -p "$text" --logits "$tmp/l.f32" --kv f32
   size=$(stat -c %s "$tmp/l.f32" 2>/dev/null || echo 0)
-  if [ "$size" -eq $((n_ids * 297 * 4)) ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL eval file size $size"; fi
+  if [ "$size" -eq $((n_ids * 297 * 4)) ]; then pass; else fail "eval file size $size"; fi
   expect "eval prints the ids" 0 "^$ids\$" -- "$kiln" eval -m "$model" -p "$text" --logits "$tmp/l.f32"
   expect "generate greedy" 0 "generation: 8 tokens in .* tokens/s\), stop: max_tokens" -- "$kiln" generate -m "$model" -p "$text" -n 8 --temp 0 -t 2
   expect "generate prompt speed" 0 "prompt: $n_ids tokens in .* tokens/s" -- "$kiln" generate -m "$model" -p "$text" -n 2 --temp 0
@@ -111,9 +95,9 @@ if [ -f "$llm/llama/llama-f32.gguf" ]; then
   e2=$(sed -E 's/^\[prompt ([0-9]+) tokens, ([0-9]+) evaluated.*/\2/' <<<"$turn2")
   if grep -q "chat format: plain" <<<"$out" && grep -q "conversation cleared" <<<"$out" &&
      [ "$(grep -cE '^\[prompt' <<<"$out")" -eq 3 ] && [ "${e2:-99}" -lt "${p2:-0}" ]; then
-    passed=$((passed + 1))
+    pass
   else
-    failed=$((failed + 1)); echo "FAIL chat:"; echo "$out" | head
+    fail "chat:"; echo "$out" | head
   fi
   expect "chat bad template name" 2 "llama3" -- "$kiln" chat -m "$model" --chat-template nope
   expect "chat forced template" 0 "chat format: chatml \(--chat-template\)" -- bash -c "printf 'hi\n' | '$kiln' chat -m '$model' -n 2 --chat-template chatml"
@@ -121,5 +105,4 @@ else
   echo "skipping the model cases: $llm is absent"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

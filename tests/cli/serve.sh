@@ -8,24 +8,12 @@ set -u
 kiln=$1 tmp=$3/cli-serve
 mkdir -p "$tmp"
 command -v curl >/dev/null || { echo "curl not installed: skipped"; exit 77; }
-passed=0 failed=0
+. "$(dirname "$0")/../cli_lib.sh"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 
-# expect NAME WANT_RC PATTERN -- CMD...: exit code and output pattern.
-expect() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then ok; else
-    bad "$name: rc=$rc (want $want), pattern '$pattern' in:"; echo "$out" | head -10; fi
-}
 
 expect "help" 0 "usage: kiln serve" -- "$kiln" serve --help
 expect "listed in kiln help" 0 "serve" -- "$kiln" --help
@@ -58,31 +46,31 @@ start_server() {
 
 export KILN_API_KEY=cli-secret
 if ! start_server "$tmp/serve.log" --fake-model --port 0 --log-format json --fake-token-ms 1; then
-  bad "server did not start"; cat "$tmp/serve.log"; exit 1
+  fail "server did not start"; cat "$tmp/serve.log"; exit 1
 fi
 unset KILN_API_KEY
 base=http://127.0.0.1:$port
 auth=(-H "Authorization: Bearer cli-secret")
 
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
-[ "$(code "$base/health")" = 200 ] && ok || bad "/health"
+[ "$(code "$base/health")" = 200 ] && pass || fail "/health"
 for _ in $(seq 100); do [ "$(code "${auth[@]}" "$base/ready")" = 200 ] && break; sleep 0.05; done
-[ "$(code "${auth[@]}" "$base/ready")" = 200 ] && ok || bad "/ready with the key"
-[ "$(code "$base/ready")" = 401 ] && ok || bad "/ready without the key must be 401"
-[ "$(code -H "Authorization: Bearer nope" "$base/v1/models")" = 401 ] && ok || bad "wrong key must be 401"
+[ "$(code "${auth[@]}" "$base/ready")" = 200 ] && pass || fail "/ready with the key"
+[ "$(code "$base/ready")" = 401 ] && pass || fail "/ready without the key must be 401"
+[ "$(code -H "Authorization: Bearer nope" "$base/v1/models")" = 401 ] && pass || fail "wrong key must be 401"
 
 job=$(curl -s "${auth[@]}" -d '{"operation":"infer","prompt":"hello","max_tokens":4}' "$base/v1/jobs")
 id=$(grep -oE 'job-[0-9a-f]{32}' <<<"$job" | head -1)
-[ -n "$id" ] && ok || bad "POST /v1/jobs: $job"
+[ -n "$id" ] && pass || fail "POST /v1/jobs: $job"
 stream=$(curl -sN "${auth[@]}" "$base/v1/jobs/$id/stream")
-[ "$(grep -c '"type":"token"' <<<"$stream")" = 4 ] && ok || bad "stream tokens: $stream"
-grep -q '"stop_reason":"max_tokens"' <<<"$stream" && grep -q '^data: \[DONE\]' <<<"$stream" && ok || bad "stream end: $stream"
-[ "$(code "${auth[@]}" "$base/v1/jobs/$id/stream")" = 409 ] && ok || bad "second reader must get 409"
+[ "$(grep -c '"type":"token"' <<<"$stream")" = 4 ] && pass || fail "stream tokens: $stream"
+grep -q '"stop_reason":"max_tokens"' <<<"$stream" && grep -q '^data: \[DONE\]' <<<"$stream" && pass || fail "stream end: $stream"
+[ "$(code "${auth[@]}" "$base/v1/jobs/$id/stream")" = 409 ] && pass || fail "second reader must get 409"
 
 chat=$(curl -s "${auth[@]}" -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}' "$base/v1/chat/completions")
-grep -q '"object":"chat.completion"' <<<"$chat" && grep -q '"completion_tokens":2' <<<"$chat" && ok || bad "chat: $chat"
-[ "$(code "${auth[@]}" -d '{"prompt":' "$base/v1/completions")" = 400 ] && ok || bad "malformed JSON must be 400"
-curl -s "${auth[@]}" "$base/metrics" | grep -q 'kiln_http_requests_total{route="/v1/jobs",status="200"} 1' && ok || bad "metrics"
+grep -q '"object":"chat.completion"' <<<"$chat" && grep -q '"completion_tokens":2' <<<"$chat" && pass || fail "chat: $chat"
+[ "$(code "${auth[@]}" -d '{"prompt":' "$base/v1/completions")" = 400 ] && pass || fail "malformed JSON must be 400"
+curl -s "${auth[@]}" "$base/metrics" | grep -q 'kiln_http_requests_total{route="/v1/jobs",status="200"} 1' && pass || fail "metrics"
 
 # The busy port: a second server fails to start.
 expect "port in use" 1 "cannot listen" -- "$kiln" serve --fake-model --port "$port"
@@ -93,14 +81,14 @@ t0=$(date +%s%N)
 wait "$pid"
 rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-[ "$rc" -eq 0 ] && ok || bad "exit code after SIGTERM: $rc"
-[ "$ms" -lt 5000 ] && ok || bad "stop took $ms ms"
+[ "$rc" -eq 0 ] && pass || fail "exit code after SIGTERM: $rc"
+[ "$ms" -lt 5000 ] && pass || fail "stop took $ms ms"
 # Every log line is JSON with ts, level and msg; each request was logged.
 if grep -vqE '^\{"ts":"[^"]+","level":"[a-z]+","msg":".*"\}$' "$tmp/serve.log"; then
-  bad "a log line is not JSON:"; grep -vE '^\{"ts":' "$tmp/serve.log" | head -3
-else ok; fi
-grep -q 'request id=[0-9]* POST /v1/jobs status=200 tokens_in=2' "$tmp/serve.log" && ok || bad "request log line"
-grep -q 'stopped after' "$tmp/serve.log" && ok || bad "stop log line"
+  fail "a log line is not JSON:"; grep -vE '^\{"ts":' "$tmp/serve.log" | head -3
+else pass; fi
+grep -q 'request id=[0-9]* POST /v1/jobs status=200 tokens_in=2' "$tmp/serve.log" && pass || fail "request log line"
+grep -q 'stopped after' "$tmp/serve.log" && pass || fail "stop log line"
 
 # A real (tiny, random) model from the repository's LLM goldens, if present.
 model=$(cd "$(dirname "$0")/../.." && pwd)/tests/data/llm/llama/llama-q8_0.gguf
@@ -108,13 +96,13 @@ if [ -f "$model" ]; then
   if start_server "$tmp/serve-model.log" -m "$model" --port 0 --threads 2; then
     base=http://127.0.0.1:$port
     for _ in $(seq 200); do [ "$(code "$base/ready")" = 200 ] && break; sleep 0.05; done
-    curl -s "$base/ready" | grep -q '"id":"llama-q8_0","family":"llama"' && ok || bad "model /ready: $(curl -s "$base/ready")"
+    curl -s "$base/ready" | grep -q '"id":"llama-q8_0","family":"llama"' && pass || fail "model /ready: $(curl -s "$base/ready")"
     out=$(curl -s -d '{"prompt":"the cat sat","max_tokens":5,"temperature":0}' "$base/v1/completions")
-    grep -q '"completion_tokens":5' <<<"$out" && ok || bad "model completion: $out"
+    grep -q '"completion_tokens":5' <<<"$out" && pass || fail "model completion: $out"
     kill -TERM "$pid"
-    wait "$pid" && ok || bad "model server exit code"
+    wait "$pid" && pass || fail "model server exit code"
   else
-    bad "model server did not start"; cat "$tmp/serve-model.log"
+    fail "model server did not start"; cat "$tmp/serve-model.log"
   fi
 fi
 
@@ -127,21 +115,20 @@ if start_server "$tmp/serve-default.log" -m "$model" --port 0 --threads 2; then
   job=$(curl -s -d '{"operation":"infer","prompt":"A wise man once said","max_tokens":12,"temperature":0}' "$base/v1/jobs")
   url=$(grep -oE '"sse_url": *"[^"]*"' <<<"$job" | grep -oE '/v1/jobs/[^"]*')
   stream=$(curl -s -N --max-time 30 "$base$url")
-  grep -q '"type":"started"' <<<"$stream" && ok || bad "default model: started event: $stream"
-  [ "$(grep -c '"type":"token"' <<<"$stream")" -eq 12 ] && ok || bad "default model: 12 token events"
-  grep -q '"stop_reason":"max_tokens"' <<<"$stream" && ok || bad "default model: end event"
-  grep -q '^data: \[DONE\]' <<<"$stream" && ok || bad "default model: [DONE]"
+  grep -q '"type":"started"' <<<"$stream" && pass || fail "default model: started event: $stream"
+  [ "$(grep -c '"type":"token"' <<<"$stream")" -eq 12 ] && pass || fail "default model: 12 token events"
+  grep -q '"stop_reason":"max_tokens"' <<<"$stream" && pass || fail "default model: end event"
+  grep -q '^data: \[DONE\]' <<<"$stream" && pass || fail "default model: [DONE]"
   long=$(curl -s -d '{"operation":"infer","prompt":"Q:","max_tokens":200,"temperature":0.8,"seed":3}' "$base/v1/jobs")
   lid=$(grep -oE '"job_id": *"[^"]*"' <<<"$long" | grep -oE '"[^"]*"$' | tr -d '"')
   del=$(code -X DELETE "$base/v1/jobs/$lid") # 200 while queued, 202 while running
-  [ "$del" = 200 ] || [ "$del" = 202 ] && ok || bad "default model: DELETE a job gave $del"
+  [ "$del" = 200 ] || [ "$del" = 202 ] && pass || fail "default model: DELETE a job gave $del"
   for _ in $(seq 100); do grep -q '"state":"cancelled"' <<<"$(curl -s "$base/v1/jobs/$lid")" && break; sleep 0.05; done
-  grep -q '"state":"cancelled"' <<<"$(curl -s "$base/v1/jobs/$lid")" && ok || bad "default model: job cancelled: $(curl -s "$base/v1/jobs/$lid")"
+  grep -q '"state":"cancelled"' <<<"$(curl -s "$base/v1/jobs/$lid")" && pass || fail "default model: job cancelled: $(curl -s "$base/v1/jobs/$lid")"
   kill -TERM "$pid"
-  wait "$pid" && ok || bad "default model server exit code"
+  wait "$pid" && pass || fail "default model server exit code"
 else
-  bad "default model server did not start"; cat "$tmp/serve-default.log"
+  fail "default model server did not start"; cat "$tmp/serve-default.log"
 fi
 
-echo "serve.sh: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
