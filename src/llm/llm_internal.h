@@ -178,6 +178,13 @@ struct kiln_llm_names {
 kiln_status kiln__llm_bind_tensors(struct kiln_llm *m, const struct kiln_llm_names *gguf,
                                    const struct kiln_llm_names *hf);
 
+/* ---- llama_layout.c ---- */
+
+/* The tensor names of the Llama layout (separate q/k/v, gate/up/down MLP),
+ * which Llama, Mistral and Qwen2 share in GGUF and in HF folders alike. */
+extern const struct kiln_llm_names kiln__llama_layout_gguf_names;
+extern const struct kiln_llm_names kiln__llama_layout_hf_names;
+
 /* ---- forward.c ---- */
 
 /* The shared decoder forward pass for n tokens (n <= n_batch) at positions

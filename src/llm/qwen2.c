@@ -15,23 +15,6 @@
 #include "formats/weights.h"
 #include "llm/llm_internal.h"
 
-static const struct kiln_llm_names gguf_names = {
-    .tok_embd = "token_embd", .out_norm = "output_norm", .output = "output",
-    .attn_norm = "blk.%d.attn_norm", .wq = "blk.%d.attn_q", .wk = "blk.%d.attn_k",
-    .wv = "blk.%d.attn_v", .wo = "blk.%d.attn_output",
-    .ffn_norm = "blk.%d.ffn_norm", .w_gate = "blk.%d.ffn_gate", .w_up = "blk.%d.ffn_up",
-    .w_down = "blk.%d.ffn_down",
-};
-static const struct kiln_llm_names hf_names = {
-    .tok_embd = "model.embed_tokens", .out_norm = "model.norm", .output = "lm_head",
-    .attn_norm = "model.layers.%d.input_layernorm", .wq = "model.layers.%d.self_attn.q_proj",
-    .wk = "model.layers.%d.self_attn.k_proj", .wv = "model.layers.%d.self_attn.v_proj",
-    .wo = "model.layers.%d.self_attn.o_proj",
-    .ffn_norm = "model.layers.%d.post_attention_layernorm",
-    .w_gate = "model.layers.%d.mlp.gate_proj", .w_up = "model.layers.%d.mlp.up_proj",
-    .w_down = "model.layers.%d.mlp.down_proj",
-};
-
 /* Qwen2Config's defaults. */
 static const struct kiln_llm_defaults qwen2_defaults = {
     .n_ctx_train = 32768, .norm_eps = 1e-6f, .rope_theta = 10000.0f, .partial_rotary = 1.0f,
@@ -42,5 +25,5 @@ kiln_status kiln__qwen2_load(struct kiln_llm *m, const struct kiln_weights *w) {
     (void)w;
     kiln_status st = kiln__llm_read_hparams(m, &qwen2_defaults);
     if (st != KILN_OK) return st;
-    return kiln__llm_bind_tensors(m, &gguf_names, &hf_names);
+    return kiln__llm_bind_tensors(m, &kiln__llama_layout_gguf_names, &kiln__llama_layout_hf_names);
 }
