@@ -20,10 +20,11 @@ rewrites tests/data/chat/cases.json. The output is deterministic.
 """
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from venv_reexec import run_in_venv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "tools" / ".venv" / "chat"
@@ -31,19 +32,9 @@ REQUIREMENTS = ROOT / "tools" / "requirements-chat.txt"
 DATA = ROOT / "tests" / "data" / "chat"
 
 
-def ensure_venv() -> None:
-    """Re-exec inside tools/.venv/chat, creating it and installing the pins first."""
-    venv_python = VENV / "bin" / "python"
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not venv_python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(venv_python), "-m", "pip", "install", "--quiet", "-r",
-                        str(REQUIREMENTS)], check=True)
-    os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
 
 
-ensure_venv()
+run_in_venv(VENV, [REQUIREMENTS])
 
 import jinja2  # noqa: E402  (only importable inside the venv)
 import tokenizers  # noqa: E402

@@ -25,12 +25,13 @@ deterministic, so a rerun leaves git clean unless the references changed.
 
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import unicodedata
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from venv_reexec import run_in_venv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "tools" / ".venv"
@@ -38,21 +39,9 @@ REQUIREMENTS = ROOT / "tools" / "requirements-tokenizer.txt"
 OUT = ROOT / "tests" / "data" / "tokenizer"
 
 
-def ensure_venv() -> None:
-    """Re-exec inside tools/.venv with the pinned packages installed."""
-    venv_python = VENV / "bin" / "python"
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not venv_python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    # The venv may be shared with other golden scripts: always make sure
-    # this script's pins are there (pip does nothing when they are).
-    subprocess.run([str(venv_python), "-m", "pip", "install", "--quiet", "-r",
-                    str(REQUIREMENTS)], check=True)
-    os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
 
 
-ensure_venv()
+run_in_venv(VENV, [REQUIREMENTS])
 
 import sentencepiece as spm  # noqa: E402  (only importable inside the venv)
 import tokenizers  # noqa: E402
