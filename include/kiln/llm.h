@@ -8,7 +8,13 @@
  * longest cached prefix of a new prompt, so a chat that re-sends its whole
  * conversation only evaluates the new turn. One handle serves one caller at
  * a time (calls on the same handle must not overlap); separate handles are
- * independent.
+ * independent. The exceptions read only what loading built and keep no
+ * cache, so they may run on any thread while another call (a generation)
+ * runs on the same handle: kiln_llm_tokenize, kiln_llm_detokenize,
+ * kiln_llm_caps, _arch, _n_vocab, _n_ctx, _weight_bytes, _token_bos and
+ * _token_eos (not kiln_llm_n_past, which a generation changes). The worker
+ * daemon counts prompt tokens that way while a job generates. Errors are
+ * per thread (kiln_last_error()).
  */
 #ifndef KILN_LLM_H
 #define KILN_LLM_H
