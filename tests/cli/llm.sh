@@ -75,9 +75,14 @@ if [ -f "$llm/llama/llama-f32.gguf" ]; then
   expect "generate load report" 0 "loaded .*llama-f32.gguf: llama, F32 weights, .* MiB in .* s, context 128" -- "$kiln" generate -m "$model" -p "$text" -n 1
   expect "generate context full" 1 "context full" -- "$kiln" generate -m "$model" -p "$text" -n 0 -c 24 --temp 0
   expect "generate from an HF folder" 0 "generation: 3 tokens" -- "$kiln" generate -m "$llm/llama/hf" -p "$text" -n 3 --temp 0
-  # the golden qwen2 tokenizer.json lacks Qwen2's NFC normalizer: ids only
-  expect "generate with an unusable tokenizer.json" 1 "tokenizer cannot be used: .*NFC" -- "$kiln" generate -m "$llm/qwen2/hf" -p hi
-  expect "tokenize with an unusable tokenizer.json" 1 "tokenizer cannot be used: .*NFC" -- "$kiln" tokenize -m "$llm/qwen2/hf" -p hi
+  # a Qwen2 folder whose tokenizer.json lost its NFC normalizer: the model
+  # loads (ids work) but text is refused with the reason
+  rm -rf "$tmp/qwen2-no-nfc" && cp -r "$llm/qwen2/hf" "$tmp/qwen2-no-nfc"
+  sed -z -i 's/"normalizer": *{[^{}]*"NFC"[^{}]*}/"normalizer": null/' "$tmp/qwen2-no-nfc/tokenizer.json"
+  check "normalizer removed from the copy" [ "$(grep -c NFC "$tmp/qwen2-no-nfc/tokenizer.json")" -eq 0 ]
+  expect "generate with an unusable tokenizer.json" 1 "tokenizer cannot be used: .*NFC" -- "$kiln" generate -m "$tmp/qwen2-no-nfc" -p hi
+  expect "tokenize with an unusable tokenizer.json" 1 "tokenizer cannot be used: .*NFC" -- "$kiln" tokenize -m "$tmp/qwen2-no-nfc" -p hi
+  expect "tokenize from Qwen2's tokenizer.json" 0 "^[0-9 ]+\$" -- "$kiln" tokenize -m "$llm/qwen2/hf" -p hi
   expect "tokenize from tokenizer.json" 0 "^$ids\$" -- "$kiln" tokenize -m "$llm/llama/hf" -p "$text"
   expect "generate ctx too small for the prompt" 1 "context full" -- "$kiln" generate -m "$model" -p "$text" -c 8
   # perplexity: windows of 32 over this script; each window scores all its tokens but the first

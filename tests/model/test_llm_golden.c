@@ -145,11 +145,7 @@ static void check_model(const char *name) {
         snprintf(what, sizeof what, "%s %s", name, variants[v]);
         check_greedy(m, prompt, n_prompt, greedy, n_greedy, what);
 
-        /* llama3 is left out: its golden tokenizer.json has ignore_merges
-         * false, while GGUF pre "llama-bpe" means ignore_merges (as in
-         * llama.cpp and Meta's tokenizer.json), so " on" is one token for
-         * kiln and two for that reference. */
-        if (v == 0 && strcmp(name, "llama3") != 0) {
+        if (v == 0) {
             /* the tokenizer from the GGUF metadata gives the reference prompt */
             const json_t *tok = json_object_get(g, "tokenizer");
             const char *text = json_string_value(json_object_get(tok, "text"));
@@ -166,19 +162,14 @@ static void check_model(const char *name) {
             snprintf(path, sizeof path, DATA "/%s/hf", name);
             kiln_llm *h = load(path);
             REQUIRE(h);
-            /* tokenizer.json, where kiln reads it (the golden llama3 and
-             * qwen2 files lack ignore_merges / NFC and are refused) */
+            /* the tokenizer from tokenizer.json gives the reference prompt */
             const json_t *tok = json_object_get(g, "tokenizer");
             const char *text = json_string_value(json_object_get(tok, "text"));
             int32_t ids[128];
             size_t n = 0;
             kiln_status ts = kiln_llm_tokenize(h, text, strlen(text), true, true, ids, 128, &n);
-            if (strcmp(name, "llama3") == 0 || strcmp(name, "qwen2") == 0) {
-                CHECK_EQ_INT(ts, KILN_ERR_UNSUPPORTED);
-            } else {
-                CHECK_EQ_INT(ts, KILN_OK);
-                CHECK(n == (size_t)n_prompt && memcmp(ids, prompt, n * sizeof *ids) == 0);
-            }
+            CHECK_EQ_INT(ts, KILN_OK);
+            CHECK(n == (size_t)n_prompt && memcmp(ids, prompt, n * sizeof *ids) == 0);
             double eh = check_logits(h, seq, n_seq, ref, n_vocab);
             fprintf(stderr, "  %s hf: logits rel err %.2e\n", name, eh);
             CHECK(eh < REL_ERR);

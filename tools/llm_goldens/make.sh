@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate tests/data/llm (the LLM goldens) and check them.
 #
-# Creates tools/.venv (Debian's python3 with its system torch visible, plus the
+# Creates tools/.venv/llm (Debian's python3 with its system torch visible, plus the
 # pinned packages of requirements.txt), runs make_goldens.py into a scratch
 # folder, checks the result with check_hf_vs_gguf.py, then replaces
 # tests/data/llm. Deterministic: the same package versions give the same files.
@@ -11,7 +11,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-venv="$root/tools/.venv"
+# its own venv (Debian's python3 and system torch), apart from the other tools' ones
+venv="$root/tools/.venv/llm"
 data="$root/tests/data/llm"
 
 # Debian's torch matches Debian's python 3.11; another process may hold the

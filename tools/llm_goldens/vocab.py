@@ -169,7 +169,7 @@ def byte_to_unicode() -> list[tuple[int, str]]:
 
 def build_bpe(tmp_dir: Path, flavour: str) -> Vocab:
     """Byte-level BPE vocabulary for flavour "gpt-2" (Phi-2), "qwen2", "llama-bpe"."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     tokens = [ch for _, ch in byte_to_unicode()]
@@ -185,9 +185,13 @@ def build_bpe(tmp_dir: Path, flavour: str) -> Vocab:
     tokens += specials
     vocab = {t: i for i, t in enumerate(tokens[:n_normal])}
 
+    # Llama 3's tokenizer.json sets ignore_merges (a pre-token that is a
+    # whole vocabulary entry is taken as it is); Qwen2's normalizes to NFC.
     model = models.BPE(vocab=vocab, merges=list(BPE_MERGES), fuse_unk=False,
-                       byte_fallback=False)
+                       byte_fallback=False, ignore_merges=flavour == "llama-bpe")
     tok = Tokenizer(model)
+    if flavour == "qwen2":
+        tok.normalizer = normalizers.NFC()
     if flavour == "gpt-2":
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     else:
