@@ -28,14 +28,14 @@ void kiln__layernorm(float *out, const float *x, const float *w, const float *b,
 }
 
 void kiln__rope(float *x, int n_heads, int head_dim, int rot_dim, int pos, float theta,
-                const float *freq_factors, kiln_rope_mode mode) {
+                const float *freq_factors, float mscale, kiln_rope_mode mode) {
     int half = rot_dim / 2;
     for (int i = 0; i < half; i++) {
         /* Same expression as the references: inv_freq = 1 / theta^(2i/d). */
         float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)rot_dim);
         if (freq_factors) inv_freq /= freq_factors[i];
         float angle = (float)pos * inv_freq;
-        float c = cosf(angle), s = sinf(angle);
+        float c = cosf(angle) * mscale, s = sinf(angle) * mscale;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)h * head_dim;
             int a = mode == KILN_ROPE_MODE_NEOX ? i : 2 * i;

@@ -22,9 +22,11 @@ typedef enum kiln_rope_mode {
 /* Rotary position embedding, in place, on n_heads heads of head_dim floats
  * laid out one after another. The first rot_dim (even, <= head_dim) values
  * of each head rotate; pair i turns by pos * theta^(-2i/rot_dim) /
- * freq_factors[i] (freq_factors may be NULL: all 1). */
+ * freq_factors[i] (freq_factors may be NULL: all 1), and the rotated values
+ * are multiplied by mscale (cos and sin scaled, as Phi-3's longrope does;
+ * 1 for plain rope). */
 void kiln__rope(float *x, int n_heads, int head_dim, int rot_dim, int pos, float theta,
-                const float *freq_factors, kiln_rope_mode mode);
+                const float *freq_factors, float mscale, kiln_rope_mode mode);
 
 /* In place: x = softmax(x) over n values. */
 void kiln__softmax(float *x, size_t n);

@@ -116,9 +116,9 @@ static kiln_status qkv(struct kiln_llm *m, const struct kiln_llm_layer *L, int n
                                                              : KILN_ROPE_MODE_INTERLEAVED;
     for (int t = 0; t < n; t++) {
         kiln__rope(s->q + t * n_q, hp->n_head, hp->head_dim, hp->n_rot, pos + t, hp->rope_theta,
-                   s->rope_ff, mode);
+                   s->rope_ff, hp->rope_attn_factor, mode);
         kiln__rope(s->k + t * n_kv, hp->n_head_kv, hp->head_dim, hp->n_rot, pos + t, hp->rope_theta,
-                   s->rope_ff, mode);
+                   s->rope_ff, hp->rope_attn_factor, mode);
     }
     return KILN_OK;
 }

@@ -101,8 +101,13 @@ static kiln_status read_gguf(struct kiln_llm *m, const struct kiln_gguf *g) {
                               (int)len, s);
         }
     }
-    /* Llama 3.1 writes its per-frequency factors as the rope_freqs tensor
-     * (tensors.c reads it); there is no scaling key to read here. */
+    /* Llama 3.1 writes its per-frequency factors as the rope_freqs tensor,
+     * Phi-3's long-context models their two longrope lists (tensors.c reads
+     * them); the longrope numbers that go with them are keys. 0 = absent. */
+    hp->rope_attn_factor = 0.0f;
+    if ((st = gguf_float(g, arch, "rope.scaling.attn_factor", &hp->rope_attn_factor)) != KILN_OK ||
+        (st = gguf_int(g, arch, "rope.scaling.original_context_length", false, &hp->rope_orig_ctx)) != KILN_OK)
+        return st;
     return KILN_OK;
 }
 
@@ -139,9 +144,17 @@ static kiln_status cfg_float(const json_t *c, const char *key, double def, float
     return KILN_OK;
 }
 
-/* config.json "rope_scaling": null, {"rope_type"|"type": "linear", "factor"}
- * or {"rope_type": "llama3", factor, low_freq_factor, high_freq_factor,
- * original_max_position_embeddings}. */
+float kiln__longrope_attn_factor(int32_t n_ctx_train, int32_t orig_ctx) {
+    double scale = (double)n_ctx_train / (double)orig_ctx;
+    if (scale <= 1.0 || orig_ctx <= 1) return 1.0f;
+    return (float)sqrt(1.0 + log(scale) / log((double)orig_ctx));
+}
+
+/* config.json "rope_scaling": null, {"rope_type"|"type": "linear", "factor"},
+ * {"rope_type": "llama3", factor, low_freq_factor, high_freq_factor,
+ * original_max_position_embeddings} or Phi-3's {"type": "longrope" (or the
+ * older "su"), short_factor, long_factor} with the top-level
+ * original_max_position_embeddings. */
 static kiln_status read_rope_scaling(struct kiln_llm_hparams *hp, const json_t *c) {
     const json_t *rs = json_object_get(c, "rope_scaling");
     if (!rs || json_is_null(rs)) return KILN_OK;
@@ -153,6 +166,16 @@ static kiln_status read_rope_scaling(struct kiln_llm_hparams *hp, const json_t *
     if (st == KILN_OK && !type) st = kiln__json_get_string(rs, "type", NULL, &type);
     if (st != KILN_OK) return config_error(st, "rope_scaling: ");
     if (!type || strcmp(type, "default") == 0) return KILN_OK;
+    if (strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0) {
+        /* the factor lists are read with the tensors (tensors.c) */
+        hp->rope_scaling = KILN_ROPE_SCALING_LONGROPE;
+        if ((st = cfg_int(c, "original_max_position_embeddings", -1, &hp->rope_orig_ctx)) != KILN_OK)
+            return st;
+        if (hp->rope_orig_ctx == 0)
+            return kiln__fail(KILN_ERR_FORMAT, "config.json: original_max_position_embeddings must be > 0");
+        hp->rope_attn_factor = kiln__longrope_attn_factor(hp->n_ctx_train, hp->rope_orig_ctx);
+        return KILN_OK;
+    }
     if ((st = cfg_float(rs, "factor", 1.0, &hp->rope_factor)) != KILN_OK) return st;
     if (!(hp->rope_factor > 0.0f) || !isfinite(hp->rope_factor))
         return kiln__fail(KILN_ERR_FORMAT, "config.json: rope_scaling factor must be > 0");

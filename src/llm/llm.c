@@ -264,6 +264,12 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
         return kiln__fail(KILN_ERR_FORMAT, "inconsistent model: the tokenizer has %d tokens but the "
                           "embedding only %d rows", (int)m->vocab->n_tokens, (int)m->hp.n_vocab);
     if ((st = resolve_params(m, params)) != KILN_OK) return st;
+    /* Longrope: the long factors when the context goes past the pretrained
+     * one (llama.cpp's rule; transformers switches by the current sequence
+     * length instead, which gives the same result for any sequence when the
+     * context fits the pretrained one). */
+    if (m->hp.rope_scaling == KILN_ROPE_SCALING_LONGROPE)
+        m->s.rope_ff = m->params.n_ctx > m->hp.rope_orig_ctx ? m->s.rope_ff_long : m->s.rope_ff_short;
     m->pool = kiln__pool_create(m->params.n_threads);
     if (!m->pool) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "cannot start %d threads", (int)m->params.n_threads);
     if ((st = kiln__kv_init(&m->kv, m->params.kv_type, m->hp.n_layer, m->params.n_ctx,

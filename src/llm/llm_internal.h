@@ -35,6 +35,8 @@ typedef enum kiln_rope_scaling {
     KILN_ROPE_SCALING_NONE,   /* plain rope */
     KILN_ROPE_SCALING_LINEAR, /* positions divided by a factor (every frequency / factor) */
     KILN_ROPE_SCALING_LLAMA3, /* per-frequency factors (Llama 3.1): rope_freqs tensor or config */
+    KILN_ROPE_SCALING_LONGROPE, /* Phi-3 "longrope" (formerly "su"): short or long per-frequency
+                                   factors by context size, rotated values scaled */
 } kiln_rope_scaling;
 
 /* Hyperparameters, from GGUF metadata or config.json with family defaults. */
@@ -54,7 +56,11 @@ struct kiln_llm_hparams {
     float rope_factor;      /* LINEAR and LLAMA3: the scaling factor */
     float rope_low_freq;    /* LLAMA3 from config.json: low_freq_factor */
     float rope_high_freq;   /* LLAMA3 from config.json: high_freq_factor */
-    int32_t rope_orig_ctx;  /* LLAMA3 from config.json: original_max_position_embeddings */
+    int32_t rope_orig_ctx;  /* LLAMA3 from config.json, LONGROPE: the context the model was
+                               pretrained for (original_max_position_embeddings) */
+    float rope_attn_factor; /* multiplier of the rotated values: LONGROPE's
+                               sqrt(1 + ln(n_ctx_train / orig) / ln(orig)) or the GGUF's
+                               rope.scaling.attn_factor; 1 otherwise */
     kiln_rope_pairing rope_pairing; /* effective pairing for this file (see the arch files) */
     int32_t sliding_window; /* attend to at most this many latest positions; 0 = all */
     bool tied_embeddings;   /* config.json says the LM head is the embedding */
@@ -105,7 +111,9 @@ struct kiln_llm_scratch {
     float *ff2;     /* [n_batch][n_ff] up (separate gate/up) */
     float *scores;  /* [n_threads][n_ctx] attention weights */
     float *mm;      /* matmul row scratch [n_threads][largest n_in] */
-    float *rope_ff; /* [n_rot/2] rope frequency divisors, or NULL */
+    const float *rope_ff;       /* [n_rot/2] rope frequency divisors in use, or NULL */
+    const float *rope_ff_short; /* LONGROPE: [n_rot/2] factors for contexts up to rope_orig_ctx */
+    const float *rope_ff_long;  /* LONGROPE: [n_rot/2] factors for longer contexts */
 };
 
 /* A loaded model. */
@@ -156,6 +164,11 @@ struct kiln_llm_defaults {
     bool hf_sliding_window;    /* config.json "sliding_window" applies (mistral, phi3) */
     const char *hf_act;        /* the config.json "hidden_act" the family's forward pass computes */
 };
+
+/* Longrope's multiplier of the rotated values, as transformers computes it:
+ * sqrt(1 + ln(n_ctx_train / orig_ctx) / ln(orig_ctx)), 1 when the model was
+ * not extended. */
+float kiln__longrope_attn_factor(int32_t n_ctx_train, int32_t orig_ctx);
 
 /* Fill m->hp from GGUF metadata "<arch>.*" or from config.json, with the
  * family's defaults; checks the values are consistent. */

@@ -9,8 +9,13 @@
  *     partial_rotary_factor in config.json (GGUF rope.dimension_count).
  *   - Sliding-window attention when config.json sets "sliding_window"
  *     (Phi-3-mini: 2047) or GGUF phi3.attention.sliding_window.
- *   - Long-context "longrope" scaling (the 128k models: rope_factors_long /
- *     short) is refused as unsupported.
+ *   - Long-context "longrope" scaling (Phi-3-*-128k, Phi-3.5): two lists of
+ *     per-frequency divisors, short and long (GGUF rope_factors_short /
+ *     rope_factors_long tensors, config.json rope_scaling short_factor /
+ *     long_factor); the long list when the context kiln runs with exceeds
+ *     original_max_position_embeddings (as llama.cpp picks; transformers
+ *     picks by the current sequence length). cos and sin are multiplied by
+ *     sqrt(1 + ln(max_pos / orig) / ln(orig)) (GGUF rope.scaling.attn_factor).
  *   - Norm epsilon: GGUF attention.layer_norm_rms_epsilon, config rms_norm_eps.
  */
 #include "formats/weights.h"

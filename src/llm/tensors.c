@@ -3,6 +3,7 @@
  * hyperparameters and its type against what the kernels read. Matrices are
  * used in place from the mapping; the few small vectors (norms, biases)
  * stored in a type other than float32 are converted once. */
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -231,6 +232,57 @@ static kiln_status bind_layer(struct kiln_llm *m, const struct kiln_llm_names *n
     return get_linear(m, nm->w_down, il, n_embd, n_ff, qk->proj_bias, &L->w_down, &L->b_down);
 }
 
+/* config.json's rope_scaling[key]: n positive finite numbers into a
+ * buffer the model owns. */
+static kiln_status config_factors(struct kiln_llm *m, const char *key, int n, const float **out) {
+    const json_t *rs = json_object_get(m->w->path.config, "rope_scaling");
+    const json_t *arr = json_object_get(rs, key);
+    if (!json_is_array(arr) || json_array_size(arr) != (size_t)n)
+        return kiln__fail(KILN_ERR_FORMAT, "config.json: rope_scaling '%s' must be a list of %d "
+                          "numbers (half the rotary dimensions)", key, n);
+    float *f = malloc((size_t)n * sizeof *f);
+    kiln_status st;
+    if (!f) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "out of memory for rope factors");
+    if ((st = own(m, f)) != KILN_OK) return st;
+    for (int i = 0; i < n; i++) {
+        const json_t *v = json_array_get(arr, (size_t)i);
+        f[i] = (float)json_number_value(v);
+        if (!json_is_number(v) || !(f[i] > 0.0f) || !isfinite(f[i]))
+            return kiln__fail(KILN_ERR_FORMAT, "config.json: rope_scaling '%s'[%d] must be a "
+                              "positive number", key, i);
+    }
+    *out = f;
+    return KILN_OK;
+}
+
+/* Phi-3's longrope: the short and long factor lists (GGUF tensors
+ * rope_factors_short/long, or config.json's short_factor/long_factor); the
+ * list in use is picked once the context size is known (llm.c). */
+static kiln_status longrope_factors(struct kiln_llm *m) {
+    struct kiln_llm_hparams *hp = &m->hp;
+    int half = hp->n_rot / 2;
+    struct kiln_llm_scratch *s = &m->s;
+    kiln_status st;
+    if (m->from_gguf) {
+        if ((st = get_vec(m, "rope_factors_short.weight", true, half, &s->rope_ff_short)) != KILN_OK ||
+            (st = get_vec(m, "rope_factors_long.weight", true, half, &s->rope_ff_long)) != KILN_OK)
+            return st;
+        for (int i = 0; i < half; i++)
+            if (!(s->rope_ff_short[i] > 0.0f) || !(s->rope_ff_long[i] > 0.0f) ||
+                !isfinite(s->rope_ff_short[i]) || !isfinite(s->rope_ff_long[i]))
+                return kiln__fail(KILN_ERR_FORMAT, "rope factor %d is not a positive number", i);
+        if (hp->rope_orig_ctx <= 0)
+            return kiln__fail(KILN_ERR_FORMAT, "gguf: longrope factors without "
+                              "rope.scaling.original_context_length");
+        /* Files converted before llama.cpp wrote attn_factor: transformers' value. */
+        if (!(hp->rope_attn_factor > 0.0f))
+            hp->rope_attn_factor = kiln__longrope_attn_factor(hp->n_ctx_train, hp->rope_orig_ctx);
+        return KILN_OK;
+    }
+    if ((st = config_factors(m, "short_factor", half, &s->rope_ff_short)) != KILN_OK) return st;
+    return config_factors(m, "long_factor", half, &s->rope_ff_long);
+}
+
 /* Rope frequency divisors for the scaling kind, or none. */
 static kiln_status rope_factors(struct kiln_llm *m) {
     struct kiln_llm_hparams *hp = &m->hp;
@@ -238,13 +290,15 @@ static kiln_status rope_factors(struct kiln_llm *m) {
     const float *from_file = NULL;
     kiln_status st;
     if (m->from_gguf) {
-        /* Llama 3.1 GGUFs carry the factors (llama.cpp's rope_freqs). */
+        /* Llama 3.1 GGUFs carry the factors (llama.cpp's rope_freqs); Phi-3's
+         * long-context files the two longrope lists. */
         if ((st = get_vec(m, "rope_freqs.weight", false, half, &from_file)) != KILN_OK) return st;
-        if (kiln__weights_find(m->w, "rope_factors_long.weight"))
-            return kiln__fail(KILN_ERR_UNSUPPORTED, "long-context rope factors (rope_factors_long) "
-                              "are not supported");
         if (from_file) hp->rope_scaling = KILN_ROPE_SCALING_LLAMA3;
+        if (kiln__weights_find(m->w, "rope_factors_long.weight"))
+            hp->rope_scaling = KILN_ROPE_SCALING_LONGROPE;
     }
+    if (hp->rope_scaling != KILN_ROPE_SCALING_LONGROPE) hp->rope_attn_factor = 1.0f;
+    if (hp->rope_scaling == KILN_ROPE_SCALING_LONGROPE) return longrope_factors(m);
     if (hp->rope_scaling == KILN_ROPE_SCALING_NONE) return KILN_OK;
     float *ff = malloc((size_t)half * sizeof *ff);
     if (!ff || (st = own(m, ff)) != KILN_OK) {
@@ -254,7 +308,7 @@ static kiln_status rope_factors(struct kiln_llm *m) {
     for (int i = 0; i < half; i++) {
         float f = 1.0f;
         switch (hp->rope_scaling) {
-        case KILN_ROPE_SCALING_NONE: break;
+        case KILN_ROPE_SCALING_NONE: case KILN_ROPE_SCALING_LONGROPE: break;
         case KILN_ROPE_SCALING_LINEAR: f = hp->rope_factor; break;
         case KILN_ROPE_SCALING_LLAMA3:
             if (from_file) {

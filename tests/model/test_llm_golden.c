@@ -17,7 +17,7 @@
 /* The tolerance of index.json. */
 #define REL_ERR 1e-4
 
-static const char *const models[] = {"llama", "llama3", "mistral", "qwen2", "phi2", "phi3"};
+static const char *const models[] = {"llama", "llama3", "mistral", "qwen2", "phi2", "phi3", "phi3-longrope"};
 static const char *const variants[] = {"f32", "f16", "q8_0", "q4_0", "q4_k"};
 
 /* ids of a JSON array into out (at most cap); returns the count. */
@@ -40,15 +40,19 @@ static double rel_err(const float *a, const float *ref, size_t n) {
     return den > 0.0 ? num / den : num;
 }
 
-static kiln_llm *load(const char *path) {
+/* A model with the test settings and a context of n_ctx (0 = the model's). */
+static kiln_llm *load_ctx(const char *path, int32_t n_ctx) {
     kiln_llm_params p = kiln_llm_default_params();
     p.n_threads = 2;
+    p.n_ctx = n_ctx;
     p.kv_type = KILN_KV_F32;
     p.n_batch = 16; /* prompts of ~20 tokens: two batches */
     kiln_llm *m = NULL;
     if (kiln_llm_load(path, p, &m) != KILN_OK) fprintf(stderr, "  load %s: %s\n", path, kiln_last_error());
     return m;
 }
+
+static kiln_llm *load(const char *path) { return load_ctx(path, 0); }
 
 /* Logits of rows ids[0..n) against the stored file; returns the error. */
 static double check_logits(kiln_llm *m, const int32_t *ids, int n, const char *ref_path, int n_vocab) {
@@ -197,6 +201,32 @@ static void check_model(const char *name) {
         CHECK(e < REL_ERR);
         kiln_llm_free(m);
     }
+
+    /* longrope: a context within the pretrained one runs the short factors
+     * (the reference: the f32 model over that many tokens); both the GGUF
+     * and the HF folder */
+    const json_t *lr = json_object_get(g, "longrope_short");
+    if (lr) {
+        int32_t n_ctx = (int32_t)json_integer_value(json_object_get(lr, "n_ctx"));
+        int n_short = json_ids(json_object_get(lr, "sequence_ids"), seq, 128);
+        /* the short factors must make a difference the check can see */
+        CHECK(json_real_value(json_object_get(lr, "rel_err_vs_long")) > 100 * REL_ERR);
+        char ref[512];
+        snprintf(ref, sizeof ref, DATA "/%s/%s", name, json_string_value(json_object_get(lr, "logits_file")));
+        const char *files[] = {json_string_value(json_object_get(json_object_get(vars, "f32"), "gguf")), "hf"};
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof path, DATA "/%s/%s", name, files[i]);
+            kiln_llm *m = load_ctx(path, n_ctx);
+            REQUIRE(m);
+            CHECK_EQ_INT(kiln_llm_n_ctx(m), n_ctx);
+            CHECK_EQ_INT(n_short, n_ctx);
+            double e = check_logits(m, seq, n_short, ref, n_vocab);
+            fprintf(stderr, "  %s %s, context %d (short factors): logits rel err %.2e\n", name, files[i],
+                    (int)n_ctx, e);
+            CHECK(e < REL_ERR);
+            kiln_llm_free(m);
+        }
+    }
     json_decref(g);
 }
 
@@ -206,6 +236,7 @@ static void test_mistral(void) { check_model(models[2]); }
 static void test_qwen2(void) { check_model(models[3]); }
 static void test_phi2(void) { check_model(models[4]); }
 static void test_phi3(void) { check_model(models[5]); }
+static void test_phi3_longrope(void) { check_model(models[6]); }
 
 int main(void) {
     RUN(test_llama);
@@ -214,5 +245,6 @@ int main(void) {
     RUN(test_qwen2);
     RUN(test_phi2);
     RUN(test_phi3);
+    RUN(test_phi3_longrope);
     return TEST_REPORT();
 }

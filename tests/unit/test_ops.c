@@ -19,7 +19,7 @@ static void test_rmsnorm_and_layernorm(void) {
 static void test_rope_rotates_pairs(void) {
     /* One head of 6 with rot_dim 4: pairs (0,1),(2,3) interleaved; dims 4,5 untouched. */
     float v[6] = {1, 2, 3, 4, 5, 6};
-    kiln__rope(v, 1, 6, 4, 3, 10000.0f, NULL, KILN_ROPE_MODE_INTERLEAVED);
+    kiln__rope(v, 1, 6, 4, 3, 10000.0f, NULL, 1.0f, KILN_ROPE_MODE_INTERLEAVED);
     float a0 = 3.0f, a1 = 3.0f / 100.0f; /* theta^(-2i/4) for i = 0, 1 */
     CHECK_NEAR(v[0], 1 * cosf(a0) - 2 * sinf(a0), 1e-5);
     CHECK_NEAR(v[1], 1 * sinf(a0) + 2 * cosf(a0), 1e-5);
@@ -29,15 +29,15 @@ static void test_rope_rotates_pairs(void) {
 
     /* NeoX pairs (i, i + half); position 0 is the identity. */
     float n[4] = {1, 2, 3, 4};
-    kiln__rope(n, 1, 4, 4, 0, 10000.0f, NULL, KILN_ROPE_MODE_NEOX);
+    kiln__rope(n, 1, 4, 4, 0, 10000.0f, NULL, 1.0f, KILN_ROPE_MODE_NEOX);
     CHECK(n[0] == 1 && n[1] == 2 && n[2] == 3 && n[3] == 4);
-    kiln__rope(n, 1, 4, 4, 2, 10000.0f, NULL, KILN_ROPE_MODE_NEOX);
+    kiln__rope(n, 1, 4, 4, 2, 10000.0f, NULL, 1.0f, KILN_ROPE_MODE_NEOX);
     CHECK_NEAR(n[0], 1 * cosf(2) - 3 * sinf(2), 1e-5);
     CHECK_NEAR(n[2], 1 * sinf(2) + 3 * cosf(2), 1e-5);
 
     /* Frequency factors divide the frequency. */
     float f[2] = {1, 0}, ff[1] = {4.0f};
-    kiln__rope(f, 1, 2, 2, 8, 10000.0f, ff, KILN_ROPE_MODE_INTERLEAVED);
+    kiln__rope(f, 1, 2, 2, 8, 10000.0f, ff, 1.0f, KILN_ROPE_MODE_INTERLEAVED);
     CHECK_NEAR(f[0], cosf(2.0f), 1e-5);
 }
 

@@ -88,6 +88,8 @@ def check_tensors(reader: gguf.GGUFReader, spec: specs.Spec, cfg, st: dict, type
         shape = tuple(int(n) for n in reversed(t.shape))
         if t.name == "rope_freqs.weight":
             assert shape == (cfg.head_dim // 2,)
+        elif t.name.startswith("rope_factors_"):
+            assert shape == gguf_io.longrope_factors(cfg)[t.name].shape, (t.name, shape)
         elif ".attn_qkv." in t.name and spec.gguf_arch == "phi2":
             q = st[gguf_io.hf_name("phi2", t.name.replace("attn_qkv", "attn_q"))].shape
             assert shape[0] == q[0] * 3 and shape[1:] == q[1:], (t.name, shape)

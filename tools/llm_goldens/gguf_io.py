@@ -9,6 +9,7 @@ a file are computed by transformers on the weights that file really holds
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -218,6 +219,8 @@ def _add_metadata(w: gguf.GGUFWriter, spec: Spec, cfg, vocab: Vocab, variant: st
         w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
         w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
         w.add_rope_freq_base(cfg.rope_theta)
+        if longrope_factors(cfg) is not None:
+            w.add_rope_scaling_attn_factors(longrope_attn_factor(cfg))
         w.add_file_type(ftype)
         w.add_sliding_window(cfg.sliding_window or 0)
     else:  # llama (also mistral) and qwen2: TextModel.set_gguf_parameters
@@ -261,6 +264,25 @@ def _add_metadata(w: gguf.GGUFWriter, spec: Spec, cfg, vocab: Vocab, variant: st
         w.add_add_eos_token(False)
 
 
+def longrope_factors(cfg) -> dict[str, np.ndarray] | None:
+    """Phi-3 longrope: the GGUF tensors convert_hf_to_gguf.py writes for
+    rope_scaling type "longrope" (the config's factor lists as float32)."""
+    rs = getattr(cfg, "rope_scaling", None)
+    if not rs or rs.get("type") != "longrope":
+        return None
+    return {"rope_factors_long.weight": np.asarray(rs["long_factor"], dtype=np.float32),
+            "rope_factors_short.weight": np.asarray(rs["short_factor"], dtype=np.float32)}
+
+
+def longrope_attn_factor(cfg) -> float:
+    """The phi3.rope.scaling.attn_factor convert_hf_to_gguf.py writes:
+    sqrt(1 + ln(max_pos / orig) / ln(orig)), 1 when not extended."""
+    scale = cfg.max_position_embeddings / cfg.original_max_position_embeddings
+    if scale <= 1.0:
+        return 1.0
+    return math.sqrt(1 + math.log(scale) / math.log(cfg.original_max_position_embeddings))
+
+
 def export_gguf(spec: Spec, cfg, state: dict[str, np.ndarray], vocab: Vocab,
                 path: Path, variant: str, fuse_qkv: bool = False) -> dict[str, str]:
     """Write one GGUF file; returns {gguf tensor name: type name} in file order.
@@ -272,6 +294,7 @@ def export_gguf(spec: Spec, cfg, state: dict[str, np.ndarray], vocab: Vocab,
     tensors: list[tuple[str, np.ndarray]] = [("token_embd.weight", state["model.embed_tokens.weight"])]
     if getattr(cfg, "rope_scaling", None) and cfg.rope_scaling.get("rope_type") == "llama3":
         tensors.append(("rope_freqs.weight", llama3_rope_factors(cfg)))
+    tensors += list((longrope_factors(cfg) or {}).items())
     for i in range(cfg.num_hidden_layers):
         pre = f"model.layers.{i}."
         for suffix in layer_map(arch):
@@ -352,6 +375,10 @@ def import_gguf(spec: Spec, cfg, path: Path) -> tuple[dict[str, np.ndarray], dic
         if name == "rope_freqs.weight":
             expect = llama3_rope_factors(cfg)
             assert np.array_equal(v, expect), (v, expect)
+            continue
+        if name.startswith("rope_factors_"):
+            expect = longrope_factors(cfg)[name]
+            assert np.array_equal(v, expect), (name, v, expect)
             continue
         m = re.fullmatch(r"blk\.(\d+)\.attn_qkv\.(weight|bias)", name)
         if m and arch == "phi2":  # fused qkv: split back into q, k, v rows

@@ -212,6 +212,18 @@ def make_with_seed(spec: specs.Spec, seed: int, vocabs: dict, out_root: Path) ->
         }
         if ggml_like is not None:
             result["variants"][variant]["ggml_like_activations"] = ggml_like
+    if gguf_io.longrope_factors(cfg) is not None:
+        # Contexts up to the pretrained one use the short factors: the f32
+        # model over the first LONGROPE_ORIG tokens of its sequence.
+        n = cfg.original_max_position_embeddings
+        assert n <= n_prompt, (n, n_prompt)
+        seq = result["variants"]["f32"]["sequence_ids"][:n]
+        short = forward_logits(ref_model, seq)
+        short.astype("<f4").tofile(out / "logits-f32-short.f32")
+        result["longrope_short"] = {
+            "n_ctx": n, "sequence_ids": seq, "logits_file": "logits-f32-short.f32",
+            "logits_shape": list(short.shape),
+            "rel_err_vs_long": rel_err(short, _f32_prompt(out, result)[:n])}
     if spec.arch == "phi2":
         # The other phi2 layout llama.cpp loads: fused attn_qkv (convert --fuse-qkv).
         path = out / f"{spec.name}-f32-fused-qkv.gguf"

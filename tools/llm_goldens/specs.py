@@ -17,6 +17,7 @@ import torch
 
 MAX_POS = 128   # max_position_embeddings of every model
 N_NEW = 32      # greedy continuation length
+LONGROPE_ORIG = 16  # original_max_position_embeddings of the longrope model (< every prompt)
 
 
 @dataclasses.dataclass
@@ -83,6 +84,20 @@ SPECS = [
         "Phi-3: fused qkv (attn_qkv: 32 q + 16 k + 16 v rows) and gate+up (ffn_up = "
         "[gate; up], 192 rows), GQA 2/1, "
         "sliding window 24 (< prompt + continuation)"),
+    Spec("phi3-longrope", "phi3", "phi3", "Phi3ForCausalLM", "spm", dict(
+        hidden_size=32, intermediate_size=96, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1,
+        rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        hidden_act="silu", sliding_window=None, original_max_position_embeddings=LONGROPE_ORIG,
+        rope_scaling={"type": "longrope",
+                      "short_factor": [1.0, 1.05, 1.1, 1.3, 1.6, 2.0, 2.5, 3.0],
+                      "long_factor": [1.0, 1.5, 2.5, 4.0, 6.0, 9.0, 12.0, 16.0]},
+        bos_token_id=1, eos_token_id=2, pad_token_id=None,
+        resid_pdrop=0.0, embd_pdrop=0.0, attention_dropout=0.0), 707,
+        "Phi-3 128k style longrope: pretrained context 16 of 128 (attn_factor "
+        "sqrt(1 + ln 8 / ln 16)); the prompt is longer than 16, so transformers uses "
+        "the long factors throughout, as kiln does with a context over 16; "
+        "longrope_short holds the logits of the first 16 tokens (short factors)"),
 ]
 
 
