@@ -35,7 +35,7 @@ static json_t *model_json(const struct kiln__backend_info *info) {
                           (json_int_t)info->context_length, "capabilities", list);
     const kiln_image_caps *ic = &info->image;
     if (m && ic->max_size)
-        json_object_set_new(m, "image", json_pack("{s:i, s:i, s:i, s:f, s:i, s:i, s:i, s:i}", "default_width",
+        json_object_set_new(m, "image", json_pack("{s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I}", "default_width",
                                                   (json_int_t)ic->default_width, "default_height",
                                                   (json_int_t)ic->default_height, "default_steps",
                                                   (json_int_t)ic->default_steps, "default_guidance",
