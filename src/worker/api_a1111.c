@@ -220,7 +220,7 @@ enum MHD_Result kiln__api_a1111_options_set(struct kiln__worker *w, struct MHD_C
     if (bad_format)
         return kiln__http_fail(c, rq, 400, "invalid_request_error", "invalid_value",
                                "samples_format: only png is supported");
-    return kiln__http_send_json(c, rq, 200, json_null());
+    return kiln__http_send_json(c, rq, 200, json_object());
 }
 
 /* The infotext's last line "Key: value, Key: value" as an object, plus

@@ -21,6 +21,19 @@ static const uint8_t *find(const uint8_t *hay, size_t len, const char *needle, s
     return NULL;
 }
 
+/* The next delimiter (CR LF "--" boundary) in [p, end) that is followed by
+ * "--" or CR LF, as a real delimiter is; NULL when there is none. */
+static const uint8_t *find_delim(const uint8_t *p, const uint8_t *end, const char *delim, size_t dl) {
+    for (;;) {
+        const uint8_t *d = find(p, (size_t)(end - p), delim, dl);
+        if (!d) return NULL;
+        const uint8_t *after = d + dl;
+        if (end - after >= 2 && ((after[0] == '-' && after[1] == '-') || (after[0] == '\r' && after[1] == '\n')))
+            return d;
+        p = d + 1;
+    }
+}
+
 kiln_status kiln__multipart_boundary(const char *ct, char *out, size_t cap) {
     if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0)
         return kiln__fail(KILN_ERR_FORMAT, "multipart: Content-Type is not multipart/form-data");
@@ -126,7 +139,7 @@ kiln_status kiln__multipart_parse(const uint8_t *body, size_t len, const char *b
     /* The first boundary may open the body (without the CR LF before it). */
     const uint8_t *p;
     if (len >= dl - 2 && memcmp(body, delim + 2, dl - 2) == 0) p = body + dl - 2;
-    else if ((p = find(body, len, delim, dl))) p += dl;
+    else if ((p = find_delim(body, body + len, delim, dl))) p += dl;
     else return kiln__fail(KILN_ERR_FORMAT, "multipart: no opening boundary");
     const uint8_t *end = body + len;
     for (size_t i = 0;; i++) {
@@ -143,7 +156,7 @@ kiln_status kiln__multipart_parse(const uint8_t *body, size_t len, const char *b
         kiln_status st = part_headers((const char *)p, (const char *)hend, part, i);
         if (st != KILN_OK) return st;
         const uint8_t *data = hend + 4;
-        const uint8_t *next = find(data, (size_t)(end - data), delim, dl);
+        const uint8_t *next = find_delim(data, end, delim, dl);
         if (!next) return kiln__fail(KILN_ERR_FORMAT, "multipart: part %zu has no closing boundary", i);
         part->data = data;
         part->len = (size_t)(next - data);
