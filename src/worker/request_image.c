@@ -318,6 +318,40 @@ int kiln__image_request_from_job(json_t *obj, enum kiln__operation op, const kil
     return 0;
 }
 
+/* Resize an 8-bit image to w x h in place, bilinear with pixel centres
+ * aligned (A1111's "Just resize" mode, which uses Lanczos: close, not
+ * identical). */
+static kiln_status resize(kiln_image *img, uint32_t w, uint32_t h) {
+    uint32_t c = img->channels;
+    uint8_t *out = malloc((size_t)w * h * c);
+    if (!out) return KILN_ERR_OUT_OF_MEMORY;
+    for (uint32_t y = 0; y < h; y++) {
+        double sy = ((double)y + 0.5) * img->height / h - 0.5;
+        if (sy < 0) sy = 0;
+        uint32_t y0 = (uint32_t)sy, y1 = y0 + 1 < img->height ? y0 + 1 : y0;
+        double fy = sy - y0;
+        for (uint32_t x = 0; x < w; x++) {
+            double sx = ((double)x + 0.5) * img->width / w - 0.5;
+            if (sx < 0) sx = 0;
+            uint32_t x0 = (uint32_t)sx, x1 = x0 + 1 < img->width ? x0 + 1 : x0;
+            double fx = sx - x0;
+            for (uint32_t k = 0; k < c; k++) {
+                const uint8_t *d = img->data;
+                double v = (1 - fy) * ((1 - fx) * d[((size_t)y0 * img->width + x0) * c + k] +
+                                       fx * d[((size_t)y0 * img->width + x1) * c + k]) +
+                           fy * ((1 - fx) * d[((size_t)y1 * img->width + x0) * c + k] +
+                                 fx * d[((size_t)y1 * img->width + x1) * c + k]);
+                out[((size_t)y * w + x) * c + k] = (uint8_t)(v + 0.5);
+            }
+        }
+    }
+    free(img->data);
+    img->data = out;
+    img->width = w;
+    img->height = h;
+    return KILN_OK;
+}
+
 int kiln__image_request_from_a1111(json_t *obj, int img2img, const kiln_image_caps *caps,
                                    struct kiln__image_request **out, struct kiln__api_error *err) {
     *out = NULL;
@@ -325,6 +359,9 @@ int kiln__image_request_from_a1111(json_t *obj, int img2img, const kiln_image_ca
     if (!r) return oom(err);
     static const struct names nm = {"cfg_scale", "sampler_name", "scheduler", "batch_size", "denoising_strength"};
     int rc = parse_common(obj, &nm, r, caps, err);
+    if (rc == 0 && json_is_true(json_object_get(obj, "enable_hr")))
+        kiln__api_error_set(err, 400, "invalid_request_error", "unsupported", "enable_hr",
+                            "enable_hr: the hires fix is not supported by this worker"), rc = -1;
     long long n_iter = 1;
     int given = 0;
     if (rc == 0) rc = get_int(obj, "n_iter", 1, KILN__IMAGE_MAX_BATCH, &n_iter, &given, err);
@@ -346,6 +383,11 @@ int kiln__image_request_from_a1111(json_t *obj, int img2img, const kiln_image_ca
             rc = kiln__image_request_set_image_b64(r, "init_images", json_string_value(s), json_string_length(s), 0,
                                                    KILN__MASK_A1111, caps, err);
         if (rc == 0) rc = image_field(obj, "mask", 0, 1, KILN__MASK_A1111, r, caps, err);
+        /* A1111 resizes the input (and mask) to the size asked for. */
+        uint32_t w = r->p.width ? r->p.width : r->init.width, h = r->p.height ? r->p.height : r->init.height;
+        if (rc == 0 && (w != r->init.width || h != r->init.height) &&
+            (resize(&r->init, w, h) != KILN_OK || (r->mask.data && resize(&r->mask, w, h) != KILN_OK)))
+            rc = oom(err);
         long long inv = 0;
         if (rc == 0) rc = get_int(obj, "inpainting_mask_invert", 0, 1, &inv, &given, err);
         if (rc == 0 && inv && r->mask.data) {
