@@ -1,7 +1,9 @@
 /* src/worker/job_image.c - running an image job on the runner thread: the
  * engine's step callback becomes progress and preview events (pieces of the
  * job, read by its stream), and the images are encoded (PNG with the A1111
- * parameters chunk, or JPEG / WebP) and base64'd for the APIs. */
+ * parameters chunk, or JPEG / WebP) and base64'd for the APIs. The text
+ * stats stay at zero tokens (the token counters are not image counters);
+ * prompt_ms is the text encoder's time, decode_ms the whole generation's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,7 +113,6 @@ kiln_status kiln__job_run_image(const struct kiln__backend *b, struct kiln__job 
         kiln__image_output_free(out);
         return st;
     }
-    stats->completion_tokens = (int32_t)out->count;
     stats->stop_reason = KILN__STOP_MAX_TOKENS;
     return KILN_OK;
 }

@@ -249,10 +249,15 @@ static void run_job(struct kiln__jobs *jobs, struct kiln__job *j) {
     jobs->avg_job_s = jobs->avg_job_s > 0 ? 0.8 * jobs->avg_job_s + 0.2 * took : took;
     jobs->running = NULL;
     finish_locked(jobs, j, state);
-    KILN_LOG_INFO("job %s %s: %d prompt + %d generated tokens, %.1f ms prompt, %.1f ms decode, stop %s%s%s", j->id,
-                  kiln__job_state_name(state), stats.prompt_tokens, stats.completion_tokens, stats.prompt_ms,
-                  stats.decode_ms, kiln__stop_reason_name(stats.stop_reason), j->cancel ? ", cancelled by " : "",
-                  j->cancel ? j->cancel_why : "");
+    if (j->req->image)
+        KILN_LOG_INFO("job %s %s: %s, %u image(s), %.1f ms text encoder, %.1f ms in all%s%s", j->id,
+                      kiln__job_state_name(state), kiln__operation_name(j->req->op), out.count, stats.prompt_ms,
+                      stats.decode_ms, j->cancel ? ", cancelled by " : "", j->cancel ? j->cancel_why : "");
+    else
+        KILN_LOG_INFO("job %s %s: %d prompt + %d generated tokens, %.1f ms prompt, %.1f ms decode, stop %s%s%s",
+                      j->id, kiln__job_state_name(state), stats.prompt_tokens, stats.completion_tokens,
+                      stats.prompt_ms, stats.decode_ms, kiln__stop_reason_name(stats.stop_reason),
+                      j->cancel ? ", cancelled by " : "", j->cancel ? j->cancel_why : "");
     if (state == KILN__JOB_FAILED) KILN_LOG_WARN("job %s failed: %s", j->id, j->error);
     kiln__metrics_job(jobs->metrics, outcome, &stats); /* lock order: jobs, then metrics */
     pthread_mutex_unlock(&jobs->lock);

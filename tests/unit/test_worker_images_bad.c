@@ -8,7 +8,10 @@
  *     the server still serving afterwards;
  *   - the A1111 lists and options, png-info reading back a PNG's parameters;
  *   - the multipart parser on well-formed and broken bodies;
- *   - the JPEG and WebP encoders, checked by decoding their output. */
+ *   - the JPEG and WebP encoders, checked by decoding their output;
+ *   - one cheap generation (1 step, no guidance) through AUTOMATIC1111's
+ *     txt2img with previews, so the sanitizer build covers the image job
+ *     path (events, encoding, the answer) for leaks and overflows. */
 #include "image_server.h" /* first: it sets _GNU_SOURCE */
 
 #include <stdlib.h>
@@ -378,6 +381,30 @@ static void test_encoders(void) {
     CHECK(kiln__image_encode(&empty, KILN_IMAGE_FORMAT_JPEG, 90, NULL, &data, &n) != KILN_OK);
 }
 
+static void test_one_generation(void) {
+    struct kiln__buf raw = {0};
+    const char *body = "{\"prompt\":\"a fox\",\"width\":64,\"height\":64,\"steps\":1,\"cfg_scale\":0,"
+                       "\"seed\":2,\"preview_every\":1}";
+    kiln__buf_printf(&raw,
+                     "POST /sdapi/v1/txt2img HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+                     "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    struct tc_resp r;
+    tc_raw(port, raw.data, raw.len, 300000, &r); /* minutes under the sanitizers on a busy machine */
+    CHECK_EQ_INT(r.status, 200);
+    json_t *j = img_body_json(&r);
+    size_t n = 0;
+    uint8_t *png = img_unb64(json_string_value(json_array_get(json_object_get(j, "images"), 0)), &n);
+    CHECK(png && kiln__image_detect(png, n) == KILN_IMAGE_FORMAT_PNG);
+    json_t *info = json_loads(json_string_value(json_object_get(j, "info")), 0, NULL);
+    CHECK_EQ_INT(json_integer_value(json_object_get(info, "seed")), 2);
+    json_decref(info);
+    json_decref(j);
+    free(png);
+    tc_resp_free(&r);
+    kiln__buf_free(&raw);
+}
+
 int main(void) {
     if (!getenv("KILN_LOG_LEVEL")) kiln__log_set_level(KILN_LOG_ERROR);
     srv = img_server_start(4, &port);
@@ -390,6 +417,7 @@ int main(void) {
     RUN(test_a1111_lists);
     RUN(test_multipart_parser);
     RUN(test_encoders);
+    RUN(test_one_generation);
     kiln__worker_stop(srv);
     return TEST_REPORT();
 }
