@@ -106,7 +106,7 @@ static kiln_status part_headers(const char *p, const char *end, struct kiln__mul
             while (v < eol && *v == ' ') v++;
             if ((size_t)(eol - v) < 9 || strncasecmp(v, "form-data", 9) != 0)
                 return kiln__fail(KILN_ERR_FORMAT, "multipart: part %zu is not form-data", index);
-            if (disposition_param(v, eol, "name", part->name, sizeof part->name) != 1 ||
+            if (disposition_param(v, eol, "name", part->name, sizeof part->name) != 1 || !part->name[0] ||
                 disposition_param(v, eol, "filename", part->filename, sizeof part->filename) < 0)
                 return kiln__fail(KILN_ERR_FORMAT, "multipart: part %zu has a missing or bad name or filename",
                                   index);

@@ -31,7 +31,7 @@ kiln_status kiln__multipart_boundary(const char *content_type, char *out, size_t
  * how many). KILN_ERR_FORMAT (with kiln_last_error() saying where) for a
  * malformed body: no opening boundary, a part without the blank line after
  * its headers, a header without Content-Disposition form-data and a name,
- * header lines over 1 KiB, no closing boundary; KILN_ERR_TOO_LARGE for
+ * header lines over 1 KiB, an empty name, no closing boundary; KILN_ERR_TOO_LARGE for
  * more than max_parts parts. */
 kiln_status kiln__multipart_parse(const uint8_t *body, size_t len, const char *boundary,
                                   struct kiln__multipart_part *parts, size_t max_parts, size_t *n_parts);

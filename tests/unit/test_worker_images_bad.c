@@ -343,6 +343,7 @@ static void test_multipart_parser(void) {
         "--zz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated",
         "--zz\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--zz--",
         "--zz\r\nContent-Disposition: form-data\r\n\r\nx\r\n--zz--",
+        "--zz\r\nContent-Disposition: form-data; name=\"\"\r\n\r\nx\r\n--zz--",
         "--zz\r\nContent-Disposition: form-data; name=\"a\"\r\nx\r\n--zz--",
         "--zzjunk",
     };
