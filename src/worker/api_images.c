@@ -83,7 +83,7 @@ static int output_fields(const char *response_format, const char *output_format,
 }
 
 /* The answer: {"created","data":[{"b64_json"}],"output_format","size"}. */
-static enum MHD_Result answer(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq,
+static enum MHD_Result answer(struct MHD_Connection *c, struct kiln__http_req *rq,
                               const struct kiln__image_request *ir) {
     const struct kiln__image_output *o = &rq->job->image_out;
     json_t *data = json_array();
@@ -91,7 +91,6 @@ static enum MHD_Result answer(struct kiln__worker *w, struct MHD_Connection *c, 
         json_array_append_new(data, json_pack("{s:s, s:s}", "b64_json", o->b64[i], "revised_prompt", ir->prompt));
     char size[32];
     snprintf(size, sizeof size, "%ux%u", o->width, o->height);
-    (void)w;
     return kiln__http_send_json(c, rq, 200,
                                 json_pack("{s:I, s:o*, s:s, s:s}", "created", (json_int_t)rq->job->created_unix,
                                           "data", data, "output_format", kiln__image_format_name(ir->out_format),
@@ -106,7 +105,7 @@ static enum MHD_Result run_and_answer(struct kiln__worker *w, struct MHD_Connect
     int rc = kiln__image_job_run(w, c, rq, op, root, r, &info, &err);
     if (rc == -2) return MHD_NO;
     if (rc != 0) return kiln__http_send_error(c, rq, &err);
-    return answer(w, c, rq, rq->job->req->image);
+    return answer(c, rq, rq->job->req->image);
 }
 
 /* Read the extension fields kiln adds to the OpenAI shape (a JSON object,
