@@ -3,7 +3,8 @@
 #   make test  - install packages, build, run ctest (unit + model), the
 #                ASan/UBSan build of the unit tests (with the 30-second,
 #                16-client daemon load test), a short fuzz run, and the
-#                official OpenAI Python client against `kiln serve`
+#                official OpenAI Python client (and for images webuiapi)
+#                against `kiln serve`
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -42,10 +43,12 @@ test-fuzz: deps
 	ctest --test-dir $(FUZZ_BUILD) -L fuzz --output-on-failure
 
 # The openai package (PyPI, into a venv under the build folder) talks to
-# kiln serve running the default model.
+# kiln serve running the default model; then webuiapi (AUTOMATIC1111's
+# client) and openai talk to kiln serve running the tiny SD test model.
 test-clients: build
 	bash tests/integration/run_openai_client.sh $(BUILD)/kiln $(BUILD)/openai-venv -- \
 	  -m models/fortune-llama-q8_0.gguf
+	bash tests/integration/run_image_clients.sh $(BUILD)/kiln $(BUILD)/image-clients-venv
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -145,6 +145,11 @@ KILN_API kiln_status kiln_image_load(const char *path, const kiln_image_load_opt
 /* Release a model; NULL is fine. */
 KILN_API void kiln_image_model_free(kiln_image_model *m);
 
+/* What a loaded model can do and the sizes, steps and guidance it takes
+ * (the variant's capabilities, adjusted to the loaded networks: the size
+ * multiple its UNet needs, no img2img without a VAE encoder). */
+KILN_API kiln_status kiln_image_model_caps(const kiln_image_model *m, kiln_image_caps *caps);
+
 /* Generate images. On success *out holds them (release with
  * kiln_image_result_free); on failure *out is zeroed. */
 KILN_API kiln_status kiln_image_generate(kiln_image_model *m, const kiln_image_params *p,

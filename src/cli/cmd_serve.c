@@ -33,7 +33,13 @@ static int pick_backend(const struct kiln__worker_config *cfg, struct kiln__back
         fprintf(stderr, "kiln serve: no model (give -m MODEL, or set KILN_MODEL)\n");
         return 2;
     }
-    if (kiln__backend_llm_create(cfg->model_path, cfg->threads, cfg->ctx, b) != KILN_OK) {
+    /* The model decides the engine: an image model (a diffusers folder or a
+     * Stable Diffusion checkpoint) gets the image backend, anything else
+     * the LLM engine (which says why when it is not a text model either). */
+    kiln_status st = kiln__backend_is_image_model(cfg->model_path)
+                         ? kiln__backend_image_create(cfg->model_path, cfg->clip_vocab, b)
+                         : kiln__backend_llm_create(cfg->model_path, cfg->threads, cfg->ctx, b);
+    if (st != KILN_OK) {
         fprintf(stderr, "kiln serve: %s\n", kiln_last_error());
         return 1;
     }

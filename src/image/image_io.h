@@ -1,5 +1,5 @@
 /* src/image/image_io.h - reading PNG, JPEG and WebP images and writing PNG
- * with AUTOMATIC1111's "parameters" text chunk (internal).
+ * with AUTOMATIC1111's "parameters" text chunk, JPEG and WebP (internal).
  *
  * Decoding is for untrusted input (API uploads, command-line files): the
  * header is read first and the dimensions checked against limits before any
@@ -84,6 +84,12 @@ kiln_status kiln__image_load_file(const char *path, uint32_t channels, const kil
  * AUTOMATIC1111. It must not contain a NUL (it is a C string) nor be
  * invalid UTF-8 (KILN_ERR_INVALID_ARG). */
 kiln_status kiln__png_encode(const kiln_image *img, const char *parameters, uint8_t **out, size_t *out_size);
+
+/* Encode an 8-bit image as PNG (with `parameters` as above), JPEG or WebP
+ * (lossy, `quality` 1..100, clamped; `parameters` not stored) into a
+ * malloc'ed buffer. */
+kiln_status kiln__image_encode(const kiln_image *img, kiln_image_format format, int quality, const char *parameters,
+                               uint8_t **out, size_t *out_size);
 
 /* kiln__png_encode, then write the file. */
 kiln_status kiln__png_save(const char *path, const kiln_image *img, const char *parameters);

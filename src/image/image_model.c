@@ -37,6 +37,12 @@ void kiln_image_model_free(kiln_image_model *m) {
     free(m);
 }
 
+kiln_status kiln_image_model_caps(const kiln_image_model *m, kiln_image_caps *caps) {
+    if (!m || !caps) return kiln__fail(KILN_ERR_INVALID_ARG, "image: no model or no caps pointer");
+    *caps = m->comp.caps;
+    return KILN_OK;
+}
+
 kiln_status kiln_image_generate(kiln_image_model *m, const kiln_image_params *p, kiln_image_result *out) {
     if (!out) return kiln__fail(KILN_ERR_INVALID_ARG, "image: no result pointer");
     if (!m) {

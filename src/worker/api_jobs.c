@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "worker/request_image.h"
 #include "worker/worker_impl.h"
 
 int kiln__worker_check_ready(struct kiln__worker *w, struct kiln__api_error *err) {
@@ -54,15 +55,23 @@ enum MHD_Result kiln__api_job_submit(struct kiln__worker *w, struct MHD_Connecti
         return kiln__http_send_error(c, rq, &err);
     if (!(w->info->caps & kiln__operation_cap(req->op))) {
         kiln__api_error_set(&err, 400, "invalid_request_error", "unsupported_operation", "operation",
-                            "operation: '%s' is not supported by this worker's model '%s' (a %s model)",
+                            "operation: '%s' is not supported by this worker's model '%s' (%s model)",
                             kiln__operation_name(req->op), w->info->model_id,
-                            (w->info->caps & KILN__CAP_TEXT) ? "text" : "image");
+                            (w->info->caps & KILN__CAP_TEXT) ? "a text" : "an image");
         kiln__gen_request_free(req);
         return kiln__http_send_error(c, rq, &err);
     }
-    int32_t prompt_tokens, max_tokens;
+    int32_t prompt_tokens = 0, max_tokens = 0;
     struct kiln__job *job = NULL;
-    if (kiln__worker_size_request(w, req, &prompt_tokens, &max_tokens, &err) != 0 ||
+    if (req->op != KILN__OP_INFER) {
+        /* An image operation: its fields are checked against the model's limits here. */
+        if (kiln__image_request_from_job(req->root, req->op, &w->info->image, &req->image, &err) == 0)
+            req->seed_given = req->image->seed_given;
+        if (!req->image || kiln__jobs_submit(w->jobs, req, 0, 0, 0, &job, &err) != 0) {
+            kiln__gen_request_free(req);
+            return kiln__http_send_error(c, rq, &err);
+        }
+    } else if (kiln__worker_size_request(w, req, &prompt_tokens, &max_tokens, &err) != 0 ||
         kiln__jobs_submit(w->jobs, req, prompt_tokens, max_tokens, 0, &job, &err) != 0) {
         kiln__gen_request_free(req);
         return kiln__http_send_error(c, rq, &err);

@@ -30,9 +30,20 @@ static json_t *model_json(const struct kiln__backend_info *info) {
     json_t *list = json_array();
     for (size_t i = 0; list && i < sizeof caps / sizeof caps[0]; i++)
         if (info->caps & caps[i].cap) json_array_append_new(list, json_string(caps[i].name));
-    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:o*}", "id", info->model_id, "family", info->family, "device",
-                     info->device, "implementation", info->implementation, "context_length",
-                     (json_int_t)info->context_length, "capabilities", list);
+    json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o*}", "id", info->model_id, "family", info->family, "device",
+                          info->device, "implementation", info->implementation, "context_length",
+                          (json_int_t)info->context_length, "capabilities", list);
+    const kiln_image_caps *ic = &info->image;
+    if (m && ic->max_size)
+        json_object_set_new(m, "image", json_pack("{s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I}", "default_width",
+                                                  (json_int_t)ic->default_width, "default_height",
+                                                  (json_int_t)ic->default_height, "default_steps",
+                                                  (json_int_t)ic->default_steps, "default_guidance",
+                                                  (double)ic->default_guidance, "size_multiple",
+                                                  (json_int_t)ic->size_multiple, "min_size", (json_int_t)ic->min_size,
+                                                  "max_size", (json_int_t)ic->max_size, "max_steps",
+                                                  (json_int_t)ic->max_steps));
+    return m;
 }
 
 enum MHD_Result kiln__api_health(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq) {

@@ -3,12 +3,12 @@
  * The daemon's HTTP routes, job queue and streams never touch a model
  * directly: they go through this table of functions. backend_llm.c adapts the
  * LLM engine, backend_fake.c is a deterministic test backend, and the image
- * engine will plug in here with its own operations. A backend serves one
+ * engine (backend_image.c) plugs in with run_image. A backend serves one
  * loaded model; calls come from these threads:
  *   load       once, on the daemon's loader thread;
  *   info       any thread, after load succeeded;
  *   count_tokens  HTTP threads, concurrently with run_text (tokenizer only);
- *   run_text   the job runner thread, one job at a time;
+ *   run_text, run_image  the job runner thread, one job at a time;
  *   destroy    once, after every other call has returned.
  */
 #ifndef KILN_WORKER_BACKEND_H
@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kiln/image.h"
 #include "kiln/llm.h"
 #include "kiln/status.h"
 
@@ -36,8 +37,9 @@ struct kiln__backend_info {
     const char *family;     /* architecture family, e.g. "llama"; "" when unknown */
     const char *device;     /* where it runs, e.g. "cpu" */
     const char *implementation; /* which backend: "kiln-llm", "kiln-fake" */
-    int32_t context_length; /* tokens of prompt plus output the model can hold */
+    int32_t context_length; /* tokens of prompt plus output the model can hold (0 for image models) */
     unsigned caps;          /* KILN__CAP_* flags */
+    kiln_image_caps image;  /* image models: defaults and limits of sizes, steps, guidance (zeroed otherwise) */
 };
 
 /* One chat message: role ("system", "user", "assistant", ...) and text. */
@@ -104,6 +106,11 @@ struct kiln__backend {
      * every case. Returns KILN_OK when it ended normally or was cancelled. */
     kiln_status (*run_text)(void *ctx, const struct kiln__text_job *job, kiln__token_fn on_token,
                             void *user, struct kiln__text_stats *stats);
+    /* Image models (NULL for text backends): generate with p (every
+     * pointer borrowed for the call; p->on_step carries progress, previews
+     * and cancellation) into *out, as kiln_image_generate does. Returns
+     * KILN_ERR_CANCELLED when on_step asked to stop. */
+    kiln_status (*run_image)(void *ctx, const kiln_image_params *p, kiln_image_result *out);
     /* Release everything; ctx is invalid afterwards. */
     void (*destroy)(void *ctx);
 };
@@ -133,5 +140,17 @@ kiln_status kiln__backend_fake_create(const struct kiln__fake_options *opt, stru
  * documented fallback); the model id is the file or folder name without
  * ".gguf". Nothing is loaded until load(). */
 kiln_status kiln__backend_llm_create(const char *path, int32_t n_threads, int32_t n_ctx, struct kiln__backend *out);
+
+/* The backend for image models: the image engine loading `path` (a
+ * diffusers folder or a single-file checkpoint) with `clip_vocab` (the CLIP
+ * merges file or tokenizer folder for checkpoints that carry none; NULL or
+ * "" = none). The model id is the file or folder name without its
+ * extension. Nothing is loaded until load(). */
+kiln_status kiln__backend_image_create(const char *path, const char *clip_vocab, struct kiln__backend *out);
+
+/* 1 when `path` holds an image model (what `kiln serve` serves with the
+ * image backend), 0 otherwise (a text model, or nothing kiln recognizes:
+ * the LLM backend then reports why). */
+int kiln__backend_is_image_model(const char *path);
 
 #endif /* KILN_WORKER_BACKEND_H */

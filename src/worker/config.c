@@ -38,6 +38,7 @@ struct opt {
 
 static const struct opt opts[] = {
     {"model", 'm', "KILN_MODEL", OPT_STRING, STR(model_path), 0, 0, "PATH", "model file or folder to serve"},
+    {"clip-vocab", 0, "KILN_CLIP_VOCAB", OPT_STRING, STR(clip_vocab), 0, 0, "PATH", "image models: CLIP merges file or tokenizer folder, for checkpoints that carry none"},
     {"host", 0, "KILN_HOST", OPT_STRING, STR(host), 0, 0, "ADDR", "address to listen on (default 127.0.0.1)"},
     {"port", 'p', "KILN_PORT", OPT_INT, FIELD(port), 0, 0, 65535, "N", "TCP port, 0 = any free one (default 8080)"},
     {"api-key", 0, "KILN_API_KEY", OPT_KEY, 0, 0, 0, 0, "KEY", "require Authorization: Bearer KEY (not on /health)"},

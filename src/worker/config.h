@@ -11,6 +11,7 @@
 /* Everything `kiln serve` can be told. */
 struct kiln__worker_config {
     char model_path[1024];    /* -m: the model file or folder ("" = none) */
+    char clip_vocab[1024];    /* image models: CLIP merges file or tokenizer folder ("" = the model's own) */
     char host[256];           /* address to bind (default 127.0.0.1) */
     int port;                 /* TCP port; 0 = any free one (default 8080) */
     char *api_key;            /* required bearer token (owned), or NULL for none */

@@ -35,6 +35,18 @@ static const struct route_entry routes[] = {
     {KILN__ROUTE_JOB_STREAM, "GET", kiln__api_job_stream, 0},
     {KILN__ROUTE_COMPLETIONS, "POST", kiln__api_completions, 1},
     {KILN__ROUTE_CHAT, "POST", kiln__api_chat, 1},
+    {KILN__ROUTE_IMAGES_GENERATIONS, "POST", kiln__api_images_generations, 1},
+    {KILN__ROUTE_IMAGES_EDITS, "POST", kiln__api_images_edits, 1},
+    {KILN__ROUTE_SD_TXT2IMG, "POST", kiln__api_a1111_txt2img, 1},
+    {KILN__ROUTE_SD_IMG2IMG, "POST", kiln__api_a1111_img2img, 1},
+    {KILN__ROUTE_SD_PROGRESS, "GET", kiln__api_a1111_progress, 0},
+    {KILN__ROUTE_SD_INTERRUPT, "POST", kiln__api_a1111_interrupt, 0},
+    {KILN__ROUTE_SD_SAMPLERS, "GET", kiln__api_a1111_samplers, 0},
+    {KILN__ROUTE_SD_SCHEDULERS, "GET", kiln__api_a1111_schedulers, 0},
+    {KILN__ROUTE_SD_MODELS, "GET", kiln__api_a1111_models, 0},
+    {KILN__ROUTE_SD_OPTIONS, "GET", kiln__api_a1111_options_get, 0},
+    {KILN__ROUTE_SD_OPTIONS, "POST", kiln__api_a1111_options_set, 1},
+    {KILN__ROUTE_SD_PNG_INFO, "POST", kiln__api_a1111_png_info, 1},
 };
 
 /* Which route a path is; fills the job id of job routes. */
@@ -47,6 +59,17 @@ static enum kiln__route match_path(const char *url, struct kiln__http_req *rq) {
         {"/metrics", KILN__ROUTE_METRICS},    {"/v1/models", KILN__ROUTE_MODELS},
         {"/v1/jobs", KILN__ROUTE_JOBS},       {"/v1/completions", KILN__ROUTE_COMPLETIONS},
         {"/v1/chat/completions", KILN__ROUTE_CHAT},
+        {"/v1/images/generations", KILN__ROUTE_IMAGES_GENERATIONS},
+        {"/v1/images/edits", KILN__ROUTE_IMAGES_EDITS},
+        {"/sdapi/v1/txt2img", KILN__ROUTE_SD_TXT2IMG},
+        {"/sdapi/v1/img2img", KILN__ROUTE_SD_IMG2IMG},
+        {"/sdapi/v1/progress", KILN__ROUTE_SD_PROGRESS},
+        {"/sdapi/v1/interrupt", KILN__ROUTE_SD_INTERRUPT},
+        {"/sdapi/v1/samplers", KILN__ROUTE_SD_SAMPLERS},
+        {"/sdapi/v1/schedulers", KILN__ROUTE_SD_SCHEDULERS},
+        {"/sdapi/v1/sd-models", KILN__ROUTE_SD_MODELS},
+        {"/sdapi/v1/options", KILN__ROUTE_SD_OPTIONS},
+        {"/sdapi/v1/png-info", KILN__ROUTE_SD_PNG_INFO},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(url, fixed[i].path) == 0) return fixed[i].route;

@@ -126,6 +126,8 @@ kiln_status kiln__jobs_create(const struct kiln__jobs_config *cfg, struct kiln__
 
 static void job_free(struct kiln__job *j) {
     kiln__gen_request_free(j->req);
+    kiln__image_output_free(&j->image_out);
+    free(j->preview_b64);
     kiln__buf_free(&j->text);
     free(j->piece_end);
     pthread_cond_destroy(&j->changed);
@@ -178,8 +180,7 @@ static void finish_locked(struct kiln__jobs *jobs, struct kiln__job *j, enum kil
     pthread_cond_broadcast(&jobs->idle);
 }
 
-/* The runner's token callback: append the piece, report cancellation. */
-static int on_piece(void *user, const char *text, size_t len) {
+int kiln__job_append_piece(void *user, const char *text, size_t len) {
     struct kiln__job *j = user;
     struct kiln__jobs *jobs = j->registry;
     pthread_mutex_lock(&jobs->lock);
@@ -228,10 +229,13 @@ static void run_job(struct kiln__jobs *jobs, struct kiln__job *j) {
     struct kiln__text_stats stats;
     memset(&stats, 0, sizeof stats);
     kiln__clear_error();
-    kiln_status st = jobs->backend->run_text(jobs->backend->ctx, &tj, on_piece, j, &stats);
+    struct kiln__image_output out = {0};
+    kiln_status st = j->req->image ? kiln__job_run_image(jobs->backend, j, &out, &stats)
+                                   : jobs->backend->run_text(jobs->backend->ctx, &tj, kiln__job_append_piece, j, &stats);
     if (st != KILN_OK) stats.stop_reason = KILN__STOP_ERROR;
     pthread_mutex_lock(&jobs->lock);
     j->stats = stats;
+    j->image_out = out;
     enum kiln__job_state state = KILN__JOB_COMPLETED;
     enum kiln__job_outcome outcome = KILN__OUTCOME_COMPLETED;
     if (stats.stop_reason == KILN__STOP_ERROR) {
@@ -245,10 +249,15 @@ static void run_job(struct kiln__jobs *jobs, struct kiln__job *j) {
     jobs->avg_job_s = jobs->avg_job_s > 0 ? 0.8 * jobs->avg_job_s + 0.2 * took : took;
     jobs->running = NULL;
     finish_locked(jobs, j, state);
-    KILN_LOG_INFO("job %s %s: %d prompt + %d generated tokens, %.1f ms prompt, %.1f ms decode, stop %s%s%s", j->id,
-                  kiln__job_state_name(state), stats.prompt_tokens, stats.completion_tokens, stats.prompt_ms,
-                  stats.decode_ms, kiln__stop_reason_name(stats.stop_reason), j->cancel ? ", cancelled by " : "",
-                  j->cancel ? j->cancel_why : "");
+    if (j->req->image)
+        KILN_LOG_INFO("job %s %s: %s, %u image(s), %.1f ms text encoder, %.1f ms in all%s%s", j->id,
+                      kiln__job_state_name(state), kiln__operation_name(j->req->op), out.count, stats.prompt_ms,
+                      stats.decode_ms, j->cancel ? ", cancelled by " : "", j->cancel ? j->cancel_why : "");
+    else
+        KILN_LOG_INFO("job %s %s: %d prompt + %d generated tokens, %.1f ms prompt, %.1f ms decode, stop %s%s%s",
+                      j->id, kiln__job_state_name(state), stats.prompt_tokens, stats.completion_tokens,
+                      stats.prompt_ms, stats.decode_ms, kiln__stop_reason_name(stats.stop_reason),
+                      j->cancel ? ", cancelled by " : "", j->cancel ? j->cancel_why : "");
     if (state == KILN__JOB_FAILED) KILN_LOG_WARN("job %s failed: %s", j->id, j->error);
     kiln__metrics_job(jobs->metrics, outcome, &stats); /* lock order: jobs, then metrics */
     pthread_mutex_unlock(&jobs->lock);
@@ -464,7 +473,39 @@ void kiln__job_get_info(struct kiln__jobs *jobs, struct kiln__job *job, struct k
     }
     double end = job->started_at > 0 ? job->started_at : job->finished_at > 0 ? job->finished_at : kiln__now();
     info->queue_ms = (end - job->queued_at) * 1e3;
+    info->image_step = job->image_step;
+    info->image_total = job->image_total;
+    info->image_eta_ms = job->image_eta_ms;
     pthread_mutex_unlock(&jobs->lock);
+}
+
+void kiln__job_set_image_progress(struct kiln__job *job, uint32_t step, uint32_t total, double eta_ms,
+                                  char *preview_b64) {
+    struct kiln__jobs *jobs = job->registry;
+    pthread_mutex_lock(&jobs->lock);
+    job->image_step = step;
+    job->image_total = total;
+    job->image_eta_ms = eta_ms;
+    if (preview_b64) {
+        free(job->preview_b64);
+        job->preview_b64 = preview_b64;
+    }
+    pthread_mutex_unlock(&jobs->lock);
+}
+
+char *kiln__job_preview_copy(struct kiln__jobs *jobs, struct kiln__job *job) {
+    pthread_mutex_lock(&jobs->lock);
+    char *p = job->preview_b64 ? strdup(job->preview_b64) : NULL;
+    pthread_mutex_unlock(&jobs->lock);
+    return p;
+}
+
+struct kiln__job *kiln__jobs_running(struct kiln__jobs *jobs) {
+    pthread_mutex_lock(&jobs->lock);
+    struct kiln__job *j = jobs->running;
+    if (j) j->refs++;
+    pthread_mutex_unlock(&jobs->lock);
+    return j;
 }
 
 enum kiln__wait_result kiln__job_wait(struct kiln__jobs *jobs, struct kiln__job *job, size_t have_pieces,

@@ -35,6 +35,17 @@ const char *kiln__job_state_name(enum kiln__job_state s);
 /* 1 when s looks like a job id (the right length and alphabet). */
 int kiln__job_id_valid(const char *s);
 
+/* What an image job made, encoded for the APIs. Set by the runner before
+ * the job is marked finished; read-only afterwards. */
+struct kiln__image_output {
+    uint32_t count;     /* images made */
+    char **b64;         /* [count] the encoded images in base64 (owned) */
+    char **parameters;  /* [count] each image's A1111 infotext (owned) */
+    uint64_t seed;      /* the seed of the first image (image i used seed + i) */
+    uint32_t width;     /* pixels */
+    uint32_t height;    /* pixels */
+};
+
 /* One job. The fields above `refs` are set at submit and never change; the
  * rest are guarded by the registry lock and read through the functions
  * below. */
@@ -61,6 +72,11 @@ struct kiln__job {
     double queued_at;               /* monotonic seconds at submit */
     double started_at;              /* monotonic seconds when it started running (0 = not yet) */
     double finished_at;             /* monotonic seconds when it finished (0 = not yet) */
+    struct kiln__image_output image_out; /* image jobs: the result (once completed) */
+    uint32_t image_step;            /* image jobs: sampler steps done so far, over the whole batch */
+    uint32_t image_total;           /* image jobs: sampler steps in all (0 = not known yet) */
+    double image_eta_ms;            /* image jobs: estimated time left */
+    char *preview_b64;              /* image jobs: the latest preview PNG in base64 (owned), or NULL */
     pthread_cond_t changed;         /* signalled on every new piece and state change */
     struct kiln__job *next;         /* next job in the registry list */
     struct kiln__job *qnext;        /* next job in the queue */
@@ -76,6 +92,9 @@ struct kiln__job_info {
     const char *error_code;         /* when failed (static), else NULL */
     char error[256];                /* when failed */
     double queue_ms;                /* time spent queued so far */
+    uint32_t image_step;            /* image jobs: steps done (over the batch) */
+    uint32_t image_total;           /* image jobs: steps in all (0 = not started) */
+    double image_eta_ms;            /* image jobs: estimated time left */
 };
 
 /* Limits of the registry. */
@@ -133,6 +152,25 @@ enum kiln__wait_result kiln__job_wait(struct kiln__jobs *jobs, struct kiln__job 
  * must only copy). Returns the new cursor (n_pieces). */
 size_t kiln__job_read_pieces(struct kiln__jobs *jobs, struct kiln__job *job, size_t from,
                              void (*fn)(void *user, const char *text, size_t len, size_t index), void *user);
+
+/* The runner's piece callback (also for image events): append a piece,
+ * wake readers; returns nonzero when the job should stop. */
+int kiln__job_append_piece(void *job, const char *text, size_t len);
+/* Record an image job's progress; `preview_b64` (may be NULL) is taken. */
+void kiln__job_set_image_progress(struct kiln__job *job, uint32_t step, uint32_t total, double eta_ms,
+                                  char *preview_b64);
+/* A copy of the latest preview (malloc'ed base64 PNG), or NULL. */
+char *kiln__job_preview_copy(struct kiln__jobs *jobs, struct kiln__job *job);
+/* A new reference to the running job, or NULL when none runs. */
+struct kiln__job *kiln__jobs_running(struct kiln__jobs *jobs);
+/* Run an image job on the backend (the runner thread, without the lock):
+ * progress and preview events become pieces, the images are encoded into
+ * *out. Fills *stats; returns the engine's status (KILN_OK when cancelled,
+ * with stop reason cancelled). */
+kiln_status kiln__job_run_image(const struct kiln__backend *b, struct kiln__job *job, struct kiln__image_output *out,
+                                struct kiln__text_stats *stats);
+/* Release an image output's strings and zero it. */
+void kiln__image_output_free(struct kiln__image_output *o);
 
 /* Stop taking jobs (submit answers 503 from now on). */
 void kiln__jobs_stop_accepting(struct kiln__jobs *jobs);

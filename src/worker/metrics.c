@@ -33,6 +33,17 @@ const char *kiln__route_label(enum kiln__route r) {
     case KILN__ROUTE_JOB_STREAM: return "/v1/jobs/{id}/stream";
     case KILN__ROUTE_COMPLETIONS: return "/v1/completions";
     case KILN__ROUTE_CHAT: return "/v1/chat/completions";
+    case KILN__ROUTE_IMAGES_GENERATIONS: return "/v1/images/generations";
+    case KILN__ROUTE_IMAGES_EDITS: return "/v1/images/edits";
+    case KILN__ROUTE_SD_TXT2IMG: return "/sdapi/v1/txt2img";
+    case KILN__ROUTE_SD_IMG2IMG: return "/sdapi/v1/img2img";
+    case KILN__ROUTE_SD_PROGRESS: return "/sdapi/v1/progress";
+    case KILN__ROUTE_SD_INTERRUPT: return "/sdapi/v1/interrupt";
+    case KILN__ROUTE_SD_SAMPLERS: return "/sdapi/v1/samplers";
+    case KILN__ROUTE_SD_SCHEDULERS: return "/sdapi/v1/schedulers";
+    case KILN__ROUTE_SD_MODELS: return "/sdapi/v1/sd-models";
+    case KILN__ROUTE_SD_OPTIONS: return "/sdapi/v1/options";
+    case KILN__ROUTE_SD_PNG_INFO: return "/sdapi/v1/png-info";
     case KILN__ROUTE_OTHER: return "other";
     case KILN__ROUTE_COUNT: break;
     }

@@ -20,6 +20,17 @@ enum kiln__route {
     KILN__ROUTE_JOB_STREAM,  /* GET /v1/jobs/{id}/stream */
     KILN__ROUTE_COMPLETIONS, /* POST /v1/completions */
     KILN__ROUTE_CHAT,        /* POST /v1/chat/completions */
+    KILN__ROUTE_IMAGES_GENERATIONS, /* POST /v1/images/generations */
+    KILN__ROUTE_IMAGES_EDITS,       /* POST /v1/images/edits */
+    KILN__ROUTE_SD_TXT2IMG,         /* POST /sdapi/v1/txt2img */
+    KILN__ROUTE_SD_IMG2IMG,         /* POST /sdapi/v1/img2img */
+    KILN__ROUTE_SD_PROGRESS,        /* GET /sdapi/v1/progress */
+    KILN__ROUTE_SD_INTERRUPT,       /* POST /sdapi/v1/interrupt */
+    KILN__ROUTE_SD_SAMPLERS,        /* GET /sdapi/v1/samplers */
+    KILN__ROUTE_SD_SCHEDULERS,      /* GET /sdapi/v1/schedulers */
+    KILN__ROUTE_SD_MODELS,          /* GET /sdapi/v1/sd-models */
+    KILN__ROUTE_SD_OPTIONS,         /* GET, POST /sdapi/v1/options */
+    KILN__ROUTE_SD_PNG_INFO,        /* POST /sdapi/v1/png-info */
     KILN__ROUTE_OTHER,       /* anything else (404s) */
     KILN__ROUTE_COUNT        /* number of routes; not a route */
 };

@@ -6,6 +6,7 @@
  * offer (tools, logprobs, n > 1, echo) are refused rather than ignored, since
  * ignoring them would return something other than what was asked. */
 #include "worker/request.h"
+#include "worker/request_image.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -356,6 +357,7 @@ void kiln__gen_request_free(struct kiln__gen_request *r) {
     if (!r) return;
     free(r->messages);
     free(r->stop);
+    kiln__image_request_free(r->image);
     json_decref(r->root);
     free(r);
 }

@@ -10,6 +10,8 @@
 #include "core/error.h"
 #include "worker/backend.h"
 
+struct kiln__image_request;
+
 /* Which API a request came through (decides field rules and output shape). */
 enum kiln__api_kind {
     KILN__API_JOB,        /* rbee POST /v1/jobs */
@@ -55,6 +57,7 @@ struct kiln__gen_request {
     int stream;                         /* the client asked for a streamed answer */
     int seed_given;                     /* the request named a seed (else one is drawn) */
     const char *model;                  /* the model the client named, or NULL */
+    struct kiln__image_request *image;  /* image operations: what to make (owned), else NULL */
 };
 
 /* An error answer: HTTP status and the OpenAI-style error object

@@ -93,3 +93,48 @@ int kiln__sse_openai_error(struct kiln__buf *b, const char *code, const char *me
     kiln__buf_json_string(b, code, strlen(code));
     return kiln__buf_puts(b, "}}\n\n");
 }
+
+int kiln__sse_image_progress(struct kiln__buf *b, uint32_t step, uint32_t total, double eta_ms) {
+    double pct = total ? 100.0 * step / total : 0;
+    return kiln__buf_printf(b,
+                            "event: progress\ndata: {\"step\":%u,\"total\":%u,\"percent\":%.1f,\"eta_ms\":%.0f}\n\n",
+                            step, total, pct, eta_ms);
+}
+
+int kiln__sse_image_preview(struct kiln__buf *b, uint32_t step, uint32_t total, const char *b64) {
+    kiln__buf_printf(b, "event: preview\ndata: {\"step\":%u,\"total\":%u,\"image\":\"", step, total);
+    kiln__buf_puts(b, b64); /* the base64 alphabet needs no escaping */
+    return kiln__buf_puts(b, "\",\"format\":\"png\"}\n\n");
+}
+
+int kiln__sse_image_started(struct kiln__buf *b, const char *job_id, const char *model, double queue_ms) {
+    kiln__buf_puts(b, "event: started\ndata: {\"job_id\":");
+    kiln__buf_json_string(b, job_id, strlen(job_id));
+    kiln__buf_puts(b, ",\"model\":");
+    kiln__buf_json_string(b, model, strlen(model));
+    return kiln__buf_printf(b, ",\"queue_time_ms\":%.1f}\n\n", queue_ms);
+}
+
+int kiln__sse_image_complete(struct kiln__buf *b, const char *const *b64, const char *const *parameters,
+                             uint32_t count, uint64_t seed, uint32_t width, uint32_t height, const char *format) {
+    kiln__buf_puts(b, "event: complete\ndata: {\"images\":[");
+    for (uint32_t i = 0; i < count; i++) {
+        kiln__buf_puts(b, i ? ",\"" : "\"");
+        kiln__buf_puts(b, b64[i]);
+        kiln__buf_puts(b, "\"");
+    }
+    kiln__buf_printf(b, "],\"seed\":%llu,\"parameters\":[", (unsigned long long)seed);
+    for (uint32_t i = 0; i < count; i++) {
+        if (i) kiln__buf_puts(b, ",");
+        kiln__buf_json_string(b, parameters[i], strlen(parameters[i]));
+    }
+    return kiln__buf_printf(b, "],\"width\":%u,\"height\":%u,\"format\":\"%s\"}\n\n", width, height, format);
+}
+
+int kiln__sse_image_error(struct kiln__buf *b, const char *code, const char *message) {
+    kiln__buf_puts(b, "event: error\ndata: {\"code\":");
+    kiln__buf_json_string(b, code, strlen(code));
+    kiln__buf_puts(b, ",\"message\":");
+    kiln__buf_json_string(b, message, strlen(message));
+    return kiln__buf_puts(b, "}\n\n");
+}

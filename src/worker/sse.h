@@ -25,6 +25,19 @@ int kiln__sse_rbee_end(struct kiln__buf *b, const struct kiln__text_stats *s);
 /* rbee: {"type":"error","code","message"} */
 int kiln__sse_rbee_error(struct kiln__buf *b, const char *code, const char *message);
 
+/* Image jobs: named events ("event: NAME\ndata: {...}\n\n").
+ * progress: {"step","total","percent","eta_ms"} */
+int kiln__sse_image_progress(struct kiln__buf *b, uint32_t step, uint32_t total, double eta_ms);
+/* preview: {"step","total","image","format":"png"} (image is base64) */
+int kiln__sse_image_preview(struct kiln__buf *b, uint32_t step, uint32_t total, const char *b64);
+/* started: {"job_id","model","queue_time_ms"} */
+int kiln__sse_image_started(struct kiln__buf *b, const char *job_id, const char *model, double queue_ms);
+/* complete: {"images":[base64...],"seed","parameters":[infotext...],"width","height","format"} */
+int kiln__sse_image_complete(struct kiln__buf *b, const char *const *b64, const char *const *parameters,
+                             uint32_t count, uint64_t seed, uint32_t width, uint32_t height, const char *format);
+/* error: {"code","message"} */
+int kiln__sse_image_error(struct kiln__buf *b, const char *code, const char *message);
+
 /* The OpenAI finish_reason of a stop reason: "length" for max_tokens,
  * "stop" for EOS and stop strings, NULL for cancelled and error. */
 const char *kiln__openai_finish_reason(enum kiln__stop_reason r);

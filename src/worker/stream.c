@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "image/image_io.h"
+#include "worker/request_image.h"
 #include "worker/sse.h"
 #include "worker/worker_impl.h"
 
@@ -36,12 +38,17 @@ struct stream {
 /* kiln__job_read_pieces callback: format one piece. */
 static void format_piece(void *user, const char *text, size_t len, size_t index) {
     struct stream *s = user;
-    if (s->fmt == KILN__STREAM_RBEE) kiln__sse_rbee_token(&s->out, text, len, index);
+    if (s->job->req->image) kiln__buf_append(&s->out, text, len); /* image events are whole SSE messages */
+    else if (s->fmt == KILN__STREAM_RBEE) kiln__sse_rbee_token(&s->out, text, len, index);
     else kiln__sse_openai_chunk(&s->out, &s->sid, text, len, 0, NULL);
 }
 
 /* The start of the stream, once the job left the queue. */
 static void format_start(struct stream *s, const struct kiln__job_info *info) {
+    if (s->job->req->image) {
+        kiln__sse_image_started(&s->out, s->job->id, s->sid.model, info->queue_ms);
+        return;
+    }
     switch (s->fmt) {
     case KILN__STREAM_RBEE:
         kiln__sse_rbee_started(&s->out, s->job->id, s->sid.model, s->job->prompt_tokens, info->queue_ms);
@@ -54,7 +61,18 @@ static void format_start(struct stream *s, const struct kiln__job_info *info) {
 /* The end of the stream: the outcome, then [DONE]. */
 static void format_end(struct stream *s, const struct kiln__job_info *info) {
     const struct kiln__text_stats *st = &info->stats;
-    if (s->fmt == KILN__STREAM_RBEE) {
+    if (s->job->req->image) {
+        /* The result is fixed once the job is final (and this stream holds a reference). */
+        const struct kiln__image_output *o = &s->job->image_out;
+        if (info->state == KILN__JOB_COMPLETED)
+            kiln__sse_image_complete(&s->out, (const char *const *)o->b64, (const char *const *)o->parameters,
+                                     o->count, o->seed, o->width, o->height,
+                                     kiln__image_format_name(s->job->req->image->out_format));
+        else if (info->state == KILN__JOB_FAILED)
+            kiln__sse_image_error(&s->out, info->error_code, info->error);
+        else
+            kiln__sse_image_error(&s->out, "cancelled", "the job was cancelled");
+    } else if (s->fmt == KILN__STREAM_RBEE) {
         if (info->state == KILN__JOB_FAILED) kiln__sse_rbee_error(&s->out, info->error_code, info->error);
         else kiln__sse_rbee_end(&s->out, st);
     } else if (info->state == KILN__JOB_COMPLETED) {

@@ -99,6 +99,32 @@ enum MHD_Result kiln__api_job_stream(struct kiln__worker *w, struct MHD_Connecti
 enum MHD_Result kiln__api_completions(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
 enum MHD_Result kiln__api_chat(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
 
+enum MHD_Result kiln__api_images_generations(struct kiln__worker *w, struct MHD_Connection *c,
+                                             struct kiln__http_req *rq);
+enum MHD_Result kiln__api_images_edits(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_txt2img(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_img2img(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_progress(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_interrupt(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_samplers(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_schedulers(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_models(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_options_get(struct kiln__worker *w, struct MHD_Connection *c,
+                                            struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_options_set(struct kiln__worker *w, struct MHD_Connection *c,
+                                            struct kiln__http_req *rq);
+enum MHD_Result kiln__api_a1111_png_info(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq);
+
+struct kiln__image_request;
+/* Queue an image job for `op` made of `image` and `root` (both taken) with
+ * this request as its only reader, and wait for it to finish (rq->job
+ * holds it). 0 when it completed (*info filled; the result is in
+ * rq->job->image_out); -1 with *err (refused, failed, cancelled); -2 when
+ * the client went away (the job is cancelled). */
+int kiln__image_job_run(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq,
+                        enum kiln__operation op, json_t *root, struct kiln__image_request *image,
+                        struct kiln__job_info *info, struct kiln__api_error *err);
+
 /* The MHD callbacks (http.c). */
 enum MHD_Result kiln__http_on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                       const char *version, const char *upload_data, size_t *upload_data_size,
