@@ -17,11 +17,9 @@ command -v python3 >/dev/null || { echo "python3 not installed: skipped"; exit 7
 # sanitizers (unoptimized convolutions); that build runs the parsers' tests
 # (tests/unit/test_worker_images_bad.c) and skips this one.
 if grep -qa __asan_init "$kiln"; then echo "sanitizer build: skipped (the Release build runs it)"; exit 77; fi
-passed=0 failed=0
+. "$(dirname "$0")/../cli_lib.sh"
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null' EXIT
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 
 "$kiln" serve -m "$model" --clip-vocab "$vocab" --port 0 >"$tmp/serve.log" 2>&1 &
 pid=$!
@@ -54,8 +52,8 @@ for line in sys.stdin:
 
 # compare NAME: the served PNG and the CLI's must be the same bytes.
 compare() {
-  if [ -s "$tmp/$1-served.png" ] && cmp -s "$tmp/$1-served.png" "$tmp/$1-cli.png"; then ok; else
-    bad "$1: served image differs from kiln image's"; fi
+  if [ -s "$tmp/$1-served.png" ] && cmp -s "$tmp/$1-served.png" "$tmp/$1-cli.png"; then pass; else
+    fail "$1: served image differs from kiln image's"; fi
 }
 
 common=(-m "$model" --clip-vocab "$vocab" -n blurry --steps 3 --cfg 6 --sampler euler)
@@ -87,12 +85,11 @@ job inpaint "{\"operation\":\"image_inpaint\",\"prompt\":\"a cat\",\"negative_pr
 compare inpaint
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/jobs" -d '{"operation":"infer","prompt":"x"}')
-[ "$code" = 400 ] && ok || bad "infer on an image model: $code"
+[ "$code" = 400 ] && pass || fail "infer on an image model: $code"
 
 kill -TERM $pid
 wait $pid
 rc=$?
 pid=
-[ $rc -eq 0 ] && ok || bad "SIGTERM: exit $rc"
-echo "serve_image.sh: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+[ $rc -eq 0 ] && pass || fail "SIGTERM: exit $rc"
+finish
