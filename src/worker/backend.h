@@ -149,8 +149,10 @@ kiln_status kiln__backend_llm_create(const char *path, int32_t n_threads, int32_
 kiln_status kiln__backend_image_create(const char *path, const char *clip_vocab, struct kiln__backend *out);
 
 /* 1 when `path` holds an image model (what `kiln serve` serves with the
- * image backend), 0 otherwise (a text model, or nothing kiln recognizes:
- * the LLM backend then reports why). */
+ * image backend): a diffusers folder, or a safetensors or GGUF file whose
+ * tensors have an SD or Flux layout (even one this build cannot run: the
+ * image backend's load then says so). 0 otherwise (a text model, or
+ * nothing kiln recognizes: the LLM backend then reports why). */
 int kiln__backend_is_image_model(const char *path);
 
 #endif /* KILN_WORKER_BACKEND_H */

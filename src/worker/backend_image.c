@@ -5,11 +5,14 @@
  * (info()->image) before they are queued; run_image hands the parameters to
  * kiln_image_generate unchanged, so a job makes exactly what `kiln image`
  * makes with the same settings. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "formats/model_folder.h"
+#include "formats/sd_detect.h"
+#include "formats/weights.h"
 #include "kiln/kiln.h"
 #include "worker/backend.h"
 
@@ -106,6 +109,12 @@ kiln_status kiln__backend_image_create(const char *path, const char *clip_vocab,
     return KILN_OK;
 }
 
+/* Whether detection found an image model's tensor layout (a variant kiln
+ * runs or not: the image backend then names what it cannot run). */
+static bool image_layout(const struct kiln_sd_info *info) {
+    return info->layout && strcmp(info->layout, "unknown") != 0;
+}
+
 int kiln__backend_is_image_model(const char *path) {
     struct kiln_model_path mp;
     if (kiln__model_path_detect(path, &mp) != KILN_OK) {
@@ -113,7 +122,21 @@ int kiln__backend_is_image_model(const char *path) {
         kiln__clear_error();
         return 0;
     }
-    int image = mp.kind == KILN_MODEL_DIFFUSERS || mp.sd.variant != KILN_VARIANT_UNKNOWN;
+    bool image = mp.kind == KILN_MODEL_DIFFUSERS || image_layout(&mp.sd);
+    bool gguf = mp.kind == KILN_MODEL_GGUF;
     kiln__model_path_free(&mp);
+    if (gguf) {
+        /* A GGUF file may hold SD tensors: the path detection reads no
+         * tensors, so look at their names as kiln_image_load does. */
+        struct kiln_weights *w = NULL;
+        if (kiln__weights_open(path, &w) == KILN_OK) {
+            struct kiln_sd_info info;
+            struct kiln_tensor_lookup lk = kiln__weights_lookup(w);
+            kiln__sd_detect_tensors(&lk, &info);
+            image = image_layout(&info);
+        }
+        kiln__weights_free(w);
+        kiln__clear_error();
+    }
     return image;
 }

@@ -19,6 +19,7 @@
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
 #include "test.h"
+#include "worker/backend.h"
 
 #define MODEL "tiny-sd2"
 
@@ -127,6 +128,9 @@ static void test_f16(void) {
     const char *path = KILN_TEST_TMP "/tiny-sd2-f16.gguf";
     REQUIRE(write_gguf(path, 0));
     check_file(path, 3e-3);
+    /* `kiln serve` gives an SD GGUF the image backend, an LLM GGUF not */
+    CHECK_EQ_INT(kiln__backend_is_image_model(path), 1);
+    CHECK_EQ_INT(kiln__backend_is_image_model(KILN_SOURCE_DIR "/tests/data/llm/llama/llama-f32.gguf"), 0);
     remove(path);
 }
 
