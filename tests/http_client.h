@@ -189,7 +189,9 @@ static inline int tc_request(int port, const char *method, const char *path, con
     if (body) n += snprintf(raw + n, cap - (size_t)n, "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
     n += snprintf(raw + n, cap - (size_t)n, "\r\n");
     if (body) memcpy(raw + n, body, blen);
-    int rc = tc_raw(port, raw, (size_t)n + blen, 20000, r);
+    /* A guard against a hung server, not a speed check: generous, since the
+     * sanitizer builds and a loaded machine make answers slow. */
+    int rc = tc_raw(port, raw, (size_t)n + blen, 120000, r);
     free(raw);
     return rc;
 }

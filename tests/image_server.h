@@ -33,7 +33,8 @@ static inline struct kiln__worker *img_server_start(int queue, int *port) {
     if (kiln__backend_image_create(IMG_MODEL, IMG_VOCAB, &b) != KILN_OK) return NULL;
     if (kiln__worker_start(&cfg, &b, &w) != KILN_OK) return NULL;
     *port = kiln__worker_port(w);
-    for (int i = 0; i < 500 && kiln__worker_get_phase(w) == KILN__PHASE_LOADING; i++) tc_sleep_ms(10);
+    /* wait up to 60 s for the load (a hang guard; it takes well under 1 s) */
+    for (int i = 0; i < 6000 && kiln__worker_get_phase(w) == KILN__PHASE_LOADING; i++) tc_sleep_ms(10);
     if (kiln__worker_get_phase(w) != KILN__PHASE_READY) {
         kiln__worker_stop(w);
         return NULL;
