@@ -357,6 +357,7 @@ static kiln_status load_all(struct sd_model *m, const char *path, const char *cl
     c->vae_decode = sd_vae_decode;
     c->vae_encode = kiln__vae_has_encoder(m->vae) ? sd_vae_encode : NULL;
     c->unet_in_channels = kiln__unet_in_channels(m->unet);
+    c->ctx_width = kiln__clip_text_width(m->text);
     c->model_name = m->name;
     c->vae_scale = kiln__vae_scale(m->vae);
     /* The UNet halves the latent at each level: sizes must divide down evenly. */
