@@ -10,7 +10,13 @@
  *             DPM++ 2M with the Karras schedule;
  *   long      tiny-sd15, a prompt of two 75-token chunks (a comma break
  *             and an emphasis weight) with a one-chunk negative prompt,
- *             pad_cond_uncond on.
+ *             pad_cond_uncond on;
+ *   euler_a   tiny-sd15, Euler a (noise from the seed's generator);
+ *   sde       tiny-sd15, DPM++ 2M SDE, Karras (k-diffusion's Brownian tree
+ *             seeded with the seed, as A1111 does).
+ * And the request errors on a loaded model: sizes off the model's multiple
+ * or too large, an unknown sampler, a mask without an init image or of
+ * another size, a grey init image.
  * The images must agree within 1 of 255 levels on almost every value, the
  * long prompt's conditioning closely; unmasked pixels must be the init
  * image's exactly. Each model is loaded with its own tokenizer/ folder
@@ -146,6 +152,57 @@ static void test_v_prediction(void) {
     kiln_image_result_free(&r);
 }
 
+static void test_euler_a(void) {
+    pcase c = {"euler_a", "tiny-sd15", "a cat in the snow", "a dog", 5, 7.0f, 26,
+               KILN_IMAGE_SAMPLER_EULER_A, KILN_IMAGE_SCHEDULE_NORMAL, 0.0f, false, false, false};
+    kiln_image_result r;
+    run_case(&c, &r);
+    kiln_image_result_free(&r);
+}
+
+static void test_dpmpp_2m_sde_brownian(void) {
+    pcase c = {"sde", "tiny-sd15", "a red horse in the forest", "", 6, 7.0f, 27,
+               KILN_IMAGE_SAMPLER_DPMPP_2M_SDE, KILN_IMAGE_SCHEDULE_KARRAS, 0.0f, false, false, false};
+    kiln_image_result r;
+    run_case(&c, &r);
+    kiln_image_result_free(&r);
+}
+
+/* Each bad request fails with KILN_ERR_INVALID_ARG and a message naming
+ * the problem. */
+static void test_bad_requests(void) {
+    kiln_image_model *m = NULL;
+    REQUIRE(kiln_image_load(SD_DATA "/tiny-sd15", NULL, &m) == KILN_OK);
+    uint8_t px[64 * 64 * 3] = {0}, mk[64 * 64] = {0}, small[32 * 32] = {0};
+    kiln_image init = {64, 64, 3, px}, mask = {64, 64, 1, mk}, mask32 = {32, 32, 1, small}, grey = {64, 64, 1, mk};
+    static const struct {
+        uint32_t w, h;      /* size */
+        int sampler;        /* sampler (99: unknown) */
+        int init, mask;     /* 0 none; init: 1 RGB, 2 grey; mask: 1 same size, 2 other size */
+        const char *says;   /* part of the message */
+    } bad[] = {
+        {60, 64, 0, 0, 0, "not a multiple of"},   {64, 66, 0, 0, 0, "not a multiple of"},
+        {100000, 64, 0, 0, 0, "outside"},         {64, 64, 99, 0, 0, "unknown sampler"},
+        {64, 64, 0, 0, 1, "mask"},                {64, 64, 0, 1, 2, "mask"},
+        {64, 64, 0, 2, 0, "RGB"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kiln_image_params p = kiln_image_default_params();
+        p.prompt = "a cat";
+        p.steps = 1;
+        p.width = bad[i].w;
+        p.height = bad[i].h;
+        if (bad[i].sampler) p.sampler = (kiln_image_sampler)bad[i].sampler;
+        if (bad[i].init) p.init_image = bad[i].init == 1 ? &init : &grey;
+        if (bad[i].mask) p.mask = bad[i].mask == 1 ? &mask : &mask32;
+        kiln_image_result r;
+        CHECK_EQ_INT(kiln_image_generate(m, &p, &r), KILN_ERR_INVALID_ARG);
+        CHECK_CONTAINS(kiln_last_error(), bad[i].says);
+        CHECK(r.count == 0 && r.images == NULL);
+    }
+    kiln_image_model_free(m);
+}
+
 /* The prediction type comes from scheduler/scheduler_config.json: v for
  * tiny-sd2v, epsilon for the folders without one. */
 static void test_prediction_from_config(void) {
@@ -216,5 +273,8 @@ int main(void) {
     RUN(test_v_prediction);
     RUN(test_prediction_from_config);
     RUN(test_long_prompt_padded);
+    RUN(test_euler_a);
+    RUN(test_dpmpp_2m_sde_brownian);
+    RUN(test_bad_requests);
     return TEST_REPORT();
 }

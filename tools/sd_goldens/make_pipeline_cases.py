@@ -7,8 +7,11 @@ its length. For tests/model/test_sd_pipeline_cases.c.
 Each run is AUTOMATIC1111's, built from the reference pieces: the tiny
 models' diffusers UNet2DConditionModel and AutoencoderKL, transformers'
 CLIPTokenizer and CLIPTextModel, k-diffusion 0.1.1's CompVisDenoiser /
-CompVisVDenoiser, get_sigmas / get_sigmas_karras and its sample_euler /
-sample_dpmpp_2m loops (the code A1111 calls), and around them what A1111's
+CompVisVDenoiser, get_sigmas / get_sigmas_karras and its sample_euler,
+sample_euler_ancestral, sample_dpmpp_2m and sample_dpmpp_2m_sde loops (the
+code A1111 calls; ancestral noise from the image's generator after the
+initial noise, SDE noise from BrownianTreeNoiseSampler seeded with the
+image seed, as A1111 passes them), and around them what A1111's
 own modules add, written out here (A1111 is not on PyPI):
 
   CFG         (sd_samplers_cfg_denoiser.CFGDenoiser) the model on the
@@ -100,6 +103,12 @@ CASES = [
     {"name": "long", "model": "tiny-sd15", "prompt": LONG_PROMPT, "negative_prompt": "a dog",
      "steps": 3, "guidance": 7.0, "seed": 25, "sampler": "euler", "schedule": "normal",
      "strength": 0, "init": False, "mask": False, "pad_cond_uncond": True},
+    {"name": "euler_a", "model": "tiny-sd15", "prompt": "a cat in the snow", "negative_prompt": "a dog",
+     "steps": 5, "guidance": 7.0, "seed": 26, "sampler": "euler_a", "schedule": "normal",
+     "strength": 0, "init": False, "mask": False},
+    {"name": "sde", "model": "tiny-sd15", "prompt": "a red horse in the forest", "negative_prompt": "",
+     "steps": 6, "guidance": 7.0, "seed": 27, "sampler": "dpmpp_2m_sde", "schedule": "karras",
+     "strength": 0, "init": False, "mask": False},
 ]
 
 
@@ -248,8 +257,18 @@ def run(m: Model, case, init_u8, mask_u8, out: Path):
             d = d * latmask + init_latent * (1 - latmask)
         return d
 
-    sampler = {"euler": K.sample_euler, "dpmpp_2m": K.sample_dpmpp_2m}[case["sampler"]]
-    x = sampler(denoiser, x, sigmas, disable=True)
+    if case["sampler"] == "euler_a":
+        # A1111's sampler noise: the image's generator, after the initial noise.
+        x = K.sample_euler_ancestral(denoiser, x, sigmas, disable=True,
+                                     noise_sampler=lambda s, sn: torch.randn(x.shape, generator=gen))
+    elif case["sampler"] == "dpmpp_2m_sde":
+        # A1111's create_noise_sampler: the Brownian tree seeded with the image seed.
+        pos = sigmas[sigmas > 0]
+        ns = K.BrownianTreeNoiseSampler(x, pos.min(), sigmas.max(), seed=[case["seed"]])
+        x = K.sample_dpmpp_2m_sde(denoiser, x, sigmas, disable=True, noise_sampler=ns)
+    else:
+        sampler = {"euler": K.sample_euler, "dpmpp_2m": K.sample_dpmpp_2m}[case["sampler"]]
+        x = sampler(denoiser, x, sigmas, disable=True)
     img = ((m.vae.decode(x / sf).sample + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy()
     if case["mask"]:
         keep = (mask_u8 < 128)[..., None]
