@@ -21,6 +21,7 @@
  * long prompt's conditioning closely; unmasked pixels must be the init
  * image's exactly. Each model is loaded with its own tokenizer/ folder
  * (vocab.json + merges.txt). */
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,29 @@ static void test_dpmpp_2m_sde_brownian(void) {
     kiln_image_result_free(&r);
 }
 
+/* A1111's v-prediction probe statistic (used for SD 2.x single files)
+ * against diffusers' value for the same UNets (pipeline/v_probe.json). */
+static void test_v_probe(void) {
+    json_t *ref = json_load_file(SD_DATA "/pipeline/v_probe.json", 0, NULL);
+    REQUIRE(ref != NULL);
+    const char *models[] = {"tiny-sd15", "tiny-sd2v"};
+    for (int i = 0; i < 2; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", SD_DATA, models[i]);
+        kiln_sd_components c;
+        double mean = 0.0, want = json_number_value(json_object_get(ref, models[i]));
+        if (kiln__sd_model_load(path, NULL, &c) != KILN_OK || kiln__sd_model_v_probe(c.user, &mean) != KILN_OK) {
+            fprintf(stderr, "  %s: %s\n", models[i], kiln_last_error());
+            CHECK(0);
+            continue;
+        }
+        fprintf(stderr, "  %s: probe %.7f (diffusers %.7f)\n", models[i], mean, want);
+        CHECK(fabs(mean - want) < 1e-5 + 1e-4 * fabs(want));
+        kiln__sd_model_free(c.user);
+    }
+    json_decref(ref);
+}
+
 /* Each bad request fails with KILN_ERR_INVALID_ARG and a message naming
  * the problem. */
 static void test_bad_requests(void) {
@@ -276,5 +300,6 @@ int main(void) {
     RUN(test_euler_a);
     RUN(test_dpmpp_2m_sde_brownian);
     RUN(test_bad_requests);
+    RUN(test_v_probe);
     return TEST_REPORT();
 }

@@ -55,7 +55,8 @@ Writes into tests/data/sd/pipeline/:
   <case>.f32   each run's image, float32 [64][64][3] in 0..1;
   long_cond.f32, long_uncond.f32  the long prompt's conditioning and the
                padded negative prompt's, float32 [154][32];
-  cases.json   the requests.
+  cases.json   the requests;
+  v_probe.json A1111's v-prediction probe statistic of two tiny UNets.
 Usage: python make_pipeline_cases.py TESTS_DATA_SD_DIR
 """
 import importlib
@@ -291,6 +292,17 @@ def main() -> None:
                 models[case["model"]] = Model(root / case["model"])
             run(models[case["model"]], case, init_u8, mask_u8, out)
     (out / "cases.json").write_text(json.dumps(CASES, indent=1) + "\n")
+    # A1111's v-prediction probe for SD 2.x single files
+    # (sd_models_config.is_using_v_parameterization_for_sd2): the mean of
+    # unet(0.5, t=999, context of two tokens of 0.5) - 0.5 on an 8x8 latent.
+    probe = {}
+    with torch.no_grad():
+        for name in ("tiny-sd15", "tiny-sd2v"):
+            m = models[name]
+            x = torch.ones(1, 4, 8, 8) * 0.5
+            ctx = torch.ones(1, 2, m.unet.config.cross_attention_dim) * 0.5
+            probe[name] = float((m.unet(x, torch.tensor([999]), encoder_hidden_states=ctx).sample - x).mean())
+    (out / "v_probe.json").write_text(json.dumps(probe, indent=1) + "\n")
 
 
 if __name__ == "__main__":
