@@ -101,6 +101,10 @@ typedef struct kiln_image_params {
                                     repaint, 0 = keep; NULL for none */
     uint32_t clip_skip;          /* text encoder layers to skip from the end (A1111's
                                     "Clip skip"); 0 or 1 = the model's own layer */
+    bool pad_cond_uncond;        /* A1111's "Pad prompt/negative prompt" (off by default, as
+                                    in A1111): when the prompt and negative prompt take a
+                                    different number of 75-token chunks, the shorter
+                                    conditioning gets empty-prompt chunks appended */
     uint32_t preview_every;      /* a preview every N steps and after the last (0 = none) */
     bool preview_vae;            /* previews through the full VAE decode (full size, slow)
                                     instead of the cheap latent projection (1/8 size) */

@@ -26,6 +26,7 @@ typedef struct sd_run {
     float *uncond;               /* [n_uncond][width] negative prompt (CFG only) */
     int n_uncond;                /* its tokens */
     bool cfg;                    /* guidance > 1: two model calls per evaluation */
+    bool padded;                 /* pad_cond_uncond lengthened cond or uncond */
     float *unet_in;              /* [9][h][w] scratch: a 9-channel UNet's input */
     float *inpaint_extra;        /* [5][h][w] a 9-channel UNet's mask and masked-image latent */
     float *init_mean;            /* [n] the init image's posterior mean, scaled (img2img) */
@@ -262,8 +263,8 @@ static kiln_status model_uncond(void *user, const float *x_in, double t, float *
     return run_unet(r, x_in, t, r->uncond, r->n_uncond, out);
 }
 
-/* The samplers' denoiser: prompt (and negative prompt with CFG), then, for
- * a 4-channel model with a mask, the init latent outside the mask. */
+/* The samplers' denoiser: prompt (and negative prompt with CFG), then, with
+ * a mask, the init latent outside it (A1111 blends for every model). */
 static kiln_status sd_denoise(void *user, const float *x, double sigma, double t, float *denoised, size_t n) {
     sd_run *r = user;
     kiln_status s = kiln__compvis_denoise(&r->dc, x, sigma, t, denoised, n);
@@ -273,7 +274,7 @@ static kiln_status sd_denoise(void *user, const float *x, double sigma, double t
         if (s != KILN_OK) return s;
         kiln__cfg_combine(denoised, denoised, r->uncond_out, r->p->guidance, n);
     }
-    if (r->latent_mask && r->c->unet_in_channels == 4)
+    if (r->latent_mask)
         for (size_t i = 0; i < n; i++) {
             float m = r->latent_mask[i % r->hw];
             denoised[i] = r->init_latent[i] * (1.0f - m) + denoised[i] * m;
@@ -322,6 +323,40 @@ static kiln_status encode_image(sd_run *r, const float *rgb, float *mean_out, fl
     return s;
 }
 
+/* Append `repeats` copies of the empty prompt's conditioning (empty,
+ * [n_empty][width]) to *ctx ([*n][width]). */
+static kiln_status append_empty(float **ctx, int *n, const float *empty, int n_empty, int repeats, int width) {
+    size_t row = (size_t)width, old = (size_t)*n * row, add = (size_t)n_empty * row;
+    float *grown = realloc(*ctx, (old + (size_t)repeats * add) * sizeof *grown);
+    if (!grown) return oom();
+    for (int k = 0; k < repeats; k++) memcpy(grown + old + (size_t)k * add, empty, add * sizeof *grown);
+    *ctx = grown;
+    *n += repeats * n_empty;
+    return KILN_OK;
+}
+
+/* A1111's pad_cond_uncond: the shorter of cond and uncond gets
+ * (longer - shorter) / (the empty prompt's length) copies of the empty
+ * prompt's conditioning appended (its integer division: with 77-token
+ * chunks the lengths then agree). */
+static kiln_status pad_conds(sd_run *r) {
+    const kiln_sd_components *c = r->c;
+    if (c->ctx_width <= 0)
+        return kiln__fail(KILN_ERR_UNSUPPORTED, "image: pad_cond_uncond needs the model's context width");
+    float *empty = NULL;
+    int n_empty = 0;
+    kiln_status s = c->encode_text(c->user, "", r->p->clip_skip, &empty, &n_empty);
+    if (s == KILN_OK && n_empty <= 0) s = kiln__fail(KILN_ERR_FORMAT, "image: the empty prompt has no tokens");
+    if (s == KILN_OK) {
+        int diff = r->n_cond - r->n_uncond;
+        if (diff > 0) s = append_empty(&r->uncond, &r->n_uncond, empty, n_empty, diff / n_empty, c->ctx_width);
+        else s = append_empty(&r->cond, &r->n_cond, empty, n_empty, -diff / n_empty, c->ctx_width);
+        r->padded = true;
+    }
+    free(empty);
+    return s;
+}
+
 /* Conditioning, init latents, mask: what every image of the batch shares. */
 static kiln_status prepare(sd_run *r) {
     const kiln_sd_components *c = r->c;
@@ -332,6 +367,8 @@ static kiln_status prepare(sd_run *r) {
     if (r->cfg) {
         s = c->encode_text(c->user, p->negative_prompt ? p->negative_prompt : "", p->clip_skip, &r->uncond,
                            &r->n_uncond);
+        if (s != KILN_OK) return s;
+        if (p->pad_cond_uncond && r->n_cond != r->n_uncond) s = pad_conds(r);
         if (s != KILN_OK) return s;
     }
     r->t_text = now() - t0;
@@ -515,6 +552,18 @@ done:
     return s;
 }
 
+/* A1111 records that the conditionings were padded ("Pad conds: True",
+ * appended to its infotext when the padding happened). */
+static kiln_status note_padding(char **text) {
+    static const char note[] = ", Pad conds: True";
+    size_t len = strlen(*text);
+    char *grown = realloc(*text, len + sizeof note);
+    if (!grown) return oom();
+    memcpy(grown + len, note, sizeof note);
+    *text = grown;
+    return KILN_OK;
+}
+
 static void run_free(sd_run *r) {
     free(r->cond);
     free(r->uncond);
@@ -558,6 +607,7 @@ kiln_status kiln__sd_generate(const kiln_sd_components *c, const kiln_image_para
         res.count = i + 1; /* so that a failure frees what was made */
         s = make_image(&r, i, &res.images[i]);
         if (s == KILN_OK) s = kiln__sd_parameters_text(&p, c->model_name, i, &res.parameters[i]);
+        if (s == KILN_OK && r.padded) s = note_padding(&res.parameters[i]);
     }
     run_free(&r);
     if (s != KILN_OK) {

@@ -16,14 +16,17 @@
  *              (A1111's sample_img2img); strength 0 runs no step and decodes
  *              the encoded init image;
  *   inpaint    the mask (255 = repaint) goes to latent size by averaging each
- *              8x8 block and rounding; a 4-channel UNet gets the denoised
- *              estimate blended with the init latent outside the mask after
- *              every model call (A1111's CFGDenoiser), a 9-channel UNet gets
- *              [x, mask, latent of the image with the masked area set to 0]
- *              as input; the decoded image then takes the init image's
- *              pixels back where the mask is 0 (A1111's overlay);
+ *              8x8 block and rounding; the denoised estimate is blended with
+ *              the init latent outside the mask after every model call
+ *              (A1111's CFGDenoiser apply_blend, for 4- and 9-channel UNets);
+ *              a 9-channel UNet also gets [x, mask, latent of the image with
+ *              the masked area set to 0] as input; the decoded image then
+ *              takes the init image's pixels back where the mask is 0
+ *              (A1111's overlay);
  *   CFG        guidance > 1: uncond + (cond - uncond) * guidance on the
- *              denoised estimates (the negative prompt as uncond);
+ *              denoised estimates (the negative prompt as uncond); with
+ *              pad_cond_uncond the shorter conditioning is padded with the
+ *              empty prompt's chunks (A1111's pad_cond_uncond option);
  *   preview    every preview_every steps and after the last: A1111's "Approx
  *              cheap" linear map of the denoised latent to RGB at 1/8 size.
  */
@@ -63,6 +66,8 @@ typedef struct kiln_sd_components {
     /* rgb [3][H][W] in -1..1 (H, W pixels) -> posterior mean and log
      * variance, each [4][H/s][W/s]. NULL: no img2img or inpainting. */
     kiln_status (*vae_encode)(void *user, const float *rgb, int height, int width, float *mean, float *logvar);
+    int ctx_width;            /* values per conditioning token (the text encoder's width);
+                                 needed only by pad_cond_uncond, 0 = unknown */
     int unet_in_channels;     /* 4, or 9 for an inpainting UNet */
     kiln_prediction prediction; /* what the UNet predicts (epsilon or v) */
     float latent_scale;       /* the VAE's scaling factor (0.18215 for SD 1.x/2.x) */

@@ -30,7 +30,7 @@
 static kiln_status oom(void) { return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "sampler: out of memory"); }
 
 kiln_img_sampler_params kiln__img_sampler_default_params(kiln_img_sampler_kind kind) {
-    kiln_img_sampler_params p = {kind, KILN_SCHEDULE_NORMAL, 20, 0.0, 1.0, 50};
+    kiln_img_sampler_params p = {kind, KILN_SCHEDULE_NORMAL, 20, 0.0, 1.0, 50, false};
     switch (kind) {
     case KILN_SAMPLER_EULER_A:
     case KILN_SAMPLER_DPMPP_2M_SDE:
@@ -55,6 +55,7 @@ void kiln__img_sampler_free(kiln_img_sampler *s) {
     free(s->denoised);
     free(s->old_denoised);
     free(s->tmp);
+    kiln__brownian_free(&s->tree);
     memset(s, 0, sizeof *s);
 }
 
@@ -231,7 +232,28 @@ static void step_dpmpp_2m(kiln_img_sampler *s, int i, float *x) {
     s->has_old = true;
 }
 
-static void step_dpmpp_2m_sde(kiln_img_sampler *s, int i, float *x, kiln_rng *rng) {
+/* The SDE noise of step i into s->tmp: randn from the rng, or the
+ * Brownian tree's increment from sigmas[i] to sigmas[i + 1] (the tree made
+ * at the first call: A1111's create_noise_sampler over the sigmas handed
+ * to the sampler, whose largest is the first step's, seeded with the
+ * image's seed). */
+static kiln_status sde_noise(kiln_img_sampler *s, int i, kiln_rng *rng) {
+    if (s->p.sde_noise_from_rng) {
+        kiln__rng_randn(rng, s->tmp, s->n);
+        return KILN_OK;
+    }
+    if (!s->has_tree) {
+        float lo = 0.0f;
+        for (int k = i; k <= s->p.steps; k++)
+            if (s->sigmas[k] > 0 && (lo == 0.0f || (float)s->sigmas[k] < lo)) lo = (float)s->sigmas[k];
+        kiln_status st = kiln__brownian_init(&s->tree, rng->seed, rng->kind, lo, (float)s->sigmas[i], s->n);
+        if (st != KILN_OK) return st;
+        s->has_tree = true;
+    }
+    return kiln__brownian_noise(&s->tree, (float)s->sigmas[i], (float)s->sigmas[i + 1], s->tmp);
+}
+
+static kiln_status step_dpmpp_2m_sde(kiln_img_sampler *s, int i, float *x, kiln_rng *rng) {
     double sigma = s->sigmas[i], next = s->sigmas[i + 1];
     const float *den = s->denoised;
     double h = s->h_last; /* k-diffusion keeps the last h through the final step */
@@ -247,7 +269,8 @@ static void step_dpmpp_2m_sde(kiln_img_sampler *s, int i, float *x, kiln_rng *rn
             for (size_t k = 0; k < s->n; k++) x[k] = (float)(x[k] + c * ((double)den[k] - s->old_denoised[k]));
         }
         if (s->p.eta > 0) {
-            kiln__rng_randn(rng, s->tmp, s->n);
+            kiln_status st = sde_noise(s, i, rng);
+            if (st != KILN_OK) return st;
             double c = next * sqrt(-expm1(-2 * eta_h)) * s->p.s_noise;
             for (size_t k = 0; k < s->n; k++) x[k] = (float)(x[k] + s->tmp[k] * c);
         }
@@ -255,6 +278,7 @@ static void step_dpmpp_2m_sde(kiln_img_sampler *s, int i, float *x, kiln_rng *rn
     memcpy(s->old_denoised, den, s->n * sizeof *den);
     s->has_old = true;
     s->h_last = h;
+    return KILN_OK;
 }
 
 static void step_euler_a(kiln_img_sampler *s, int i, float *x, kiln_rng *rng) {
@@ -327,7 +351,7 @@ kiln_status kiln__img_sampler_step(kiln_img_sampler *s, int i, float *x, kiln_de
         step_dpmpp_2m(s, i, x);
         break;
     case KILN_SAMPLER_DPMPP_2M_SDE:
-        step_dpmpp_2m_sde(s, i, x, rng);
+        st = step_dpmpp_2m_sde(s, i, x, rng);
         break;
     case KILN_SAMPLER_DDIM:
         step_ddim(s, i, x, rng);

@@ -10,10 +10,12 @@
  *   euler_a       sample_euler_ancestral (eta, s_noise)
  *   heun          sample_heun (no churn): two model calls per step but the last
  *   dpmpp_2m      sample_dpmpp_2m
- *   dpmpp_2m_sde  sample_dpmpp_2m_sde, midpoint, with its noise drawn from the
- *                 kiln_rng (k-diffusion's default noise is a Brownian tree of
- *                 torchsde, which kiln does not reproduce; diffusers'
- *                 sde-dpmsolver++ draws plain randn like this)
+ *   dpmpp_2m_sde  sample_dpmpp_2m_sde, midpoint, with k-diffusion's default
+ *                 noise as A1111 seeds it: a Brownian tree (brownian.h) over
+ *                 [smallest nonzero sigma, sigma of the first step taken],
+ *                 seeded with the kiln_rng's seed and drawing from its kind
+ *                 of generator; or, with sde_noise_from_rng, plain randn
+ *                 from the kiln_rng (diffusers' sde-dpmsolver++)
  *   ddim          diffusers' DDIMScheduler (timestep_spacing "leading",
  *                 steps_offset 1, set_alpha_to_one False, eta), rewritten in
  *                 k-diffusion's space: on its own timesteps, DDIM with eta 0
@@ -34,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "image/brownian.h"
 #include "image/rng.h"
 #include "image/schedules.h"
 #include "kiln/status.h"
@@ -71,6 +74,8 @@ typedef struct kiln_img_sampler_params {
                                 ddim (0 by default); others ignore it */
     double s_noise;          /* multiplier of the added noise (1) */
     int lcm_original_steps;  /* LCM's original_inference_steps (50) */
+    bool sde_noise_from_rng; /* dpmpp_2m_sde: noise from randn of the kiln_rng instead of
+                                k-diffusion's Brownian tree (false: the tree, as A1111) */
 } kiln_img_sampler_params;
 
 /* Defaults for a sampler: the normal schedule, 20 steps (LCM: 4), eta 1 for
@@ -91,6 +96,9 @@ typedef struct kiln_img_sampler {
     float *tmp;                /* [n] Heun's midpoint, or noise */
     bool has_old;              /* DPM++: old_denoised and h_last are from the step before */
     double h_last;             /* DPM++ 2M SDE: that step's h */
+    kiln_brownian tree;        /* DPM++ 2M SDE: its Brownian tree (set up at the first noisy
+                                  step, from the rng's seed and kind) */
+    bool has_tree;             /* tree is set up */
     int last_step;             /* the step taken last, or -1 before the first */
 } kiln_img_sampler;
 

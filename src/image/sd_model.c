@@ -274,9 +274,9 @@ static kiln_status load_vae(struct sd_model *m, float *latent_scale) {
 }
 
 /* What the UNet predicts: a diffusers folder's scheduler config says it;
- * single SD 2.x (768) files are taken as the v-prediction model, the
- * 2.x inpainting model and SD 1.x predict the noise. */
-static kiln_status prediction(const struct kiln_weights *w, kiln_variant variant, kiln_prediction *out) {
+ * single files predict the noise, except SD 2.x ones that A1111's probe
+ * finds to be v models (load_all, kiln__sd_model_v_probe). */
+static kiln_status prediction(const struct kiln_weights *w, kiln_prediction *out) {
     *out = KILN_PRED_EPS;
     if (w->path.kind == KILN_MODEL_DIFFUSERS) {
         char path[4096];
@@ -294,8 +294,32 @@ static kiln_status prediction(const struct kiln_weights *w, kiln_variant variant
         json_decref(j);
         return s;
     }
-    if (variant == KILN_VARIANT_SD21) *out = KILN_PRED_V;
-    return KILN_OK;
+    return KILN_OK; /* single files: epsilon, SD 2.x ones probed after loading (sd_v_probe) */
+}
+
+kiln_status kiln__sd_model_v_probe(void *user, double *mean) {
+    struct sd_model *m = user;
+    enum { H = 8, W = 8, N_CTX = 2 };
+    int cin = kiln__unet_in_channels(m->unet), width = kiln__unet_context_dim(m->unet);
+    size_t nx = (size_t)cin * H * W, nout = (size_t)kiln__unet_out_channels(m->unet) * H * W;
+    float *x = malloc(nx * sizeof *x), *ctx = malloc((size_t)N_CTX * width * sizeof *ctx);
+    float *out = malloc(nout * sizeof *out);
+    kiln_status s = KILN_OK;
+    if (!x || !ctx || !out) s = kiln__fail(KILN_ERR_OUT_OF_MEMORY, "image: out of memory for the v probe");
+    if (s == KILN_OK) {
+        for (size_t i = 0; i < nx; i++) x[i] = 0.5f;
+        for (size_t i = 0; i < (size_t)N_CTX * width; i++) ctx[i] = 0.5f;
+        s = kiln__unet_eval(m->unet, m->pool, x, H, W, 999.0f, ctx, N_CTX, out);
+    }
+    if (s == KILN_OK) {
+        double sum = 0.0;
+        for (size_t i = 0; i < nout; i++) sum += (double)out[i] - 0.5;
+        *mean = sum / (double)nout;
+    }
+    free(x);
+    free(ctx);
+    free(out);
+    return s;
 }
 
 /* The variant and the capabilities it starts from; a diffusers folder of
@@ -341,7 +365,7 @@ static kiln_status load_all(struct sd_model *m, const char *path, const char *cl
     if ((s = load_text(m)) != KILN_OK) return s;
     if ((s = load_unet(m, variant)) != KILN_OK) return s;
     if ((s = load_vae(m, &c->latent_scale)) != KILN_OK) return s;
-    if ((s = prediction(m->w, variant, &c->prediction)) != KILN_OK) return s;
+    if ((s = prediction(m->w, &c->prediction)) != KILN_OK) return s;
     if (kiln__unet_context_dim(m->unet) != kiln__clip_text_width(m->text))
         return kiln__fail(KILN_ERR_FORMAT, "image: the UNet attends to width %d but the text encoder gives %d",
                           kiln__unet_context_dim(m->unet), kiln__clip_text_width(m->text));
@@ -350,6 +374,13 @@ static kiln_status load_all(struct sd_model *m, const char *path, const char *cl
                           kiln__unet_out_channels(m->unet));
     m->pool = kiln__pool_create(0);
     if (!m->pool) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "image: cannot start worker threads");
+    if (variant == KILN_VARIANT_SD21 && m->w->path.kind != KILN_MODEL_DIFFUSERS) {
+        /* SD 2.x 768-v and 512-base share their weights' shapes: A1111
+         * tells them apart by the UNet's answer to a fixed input. */
+        double mean;
+        if ((s = kiln__sd_model_v_probe(m, &mean)) != KILN_OK) return s;
+        c->prediction = mean < -1.0 ? KILN_PRED_V : KILN_PRED_EPS;
+    }
     model_name(path, m->name, sizeof m->name);
     c->user = m;
     c->encode_text = sd_encode_text;
@@ -357,6 +388,7 @@ static kiln_status load_all(struct sd_model *m, const char *path, const char *cl
     c->vae_decode = sd_vae_decode;
     c->vae_encode = kiln__vae_has_encoder(m->vae) ? sd_vae_encode : NULL;
     c->unet_in_channels = kiln__unet_in_channels(m->unet);
+    c->ctx_width = kiln__clip_text_width(m->text);
     c->model_name = m->name;
     c->vae_scale = kiln__vae_scale(m->vae);
     /* The UNet halves the latent at each level: sizes must divide down evenly. */

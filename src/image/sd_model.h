@@ -20,6 +20,15 @@
  * *comp is zeroed and kiln_last_error() says why. */
 kiln_status kiln__sd_model_load(const char *path, const char *clip_vocab, kiln_sd_components *comp);
 
+/* AUTOMATIC1111's test of an SD 2.x single file for v-prediction
+ * (sd_models_config.is_using_v_parameterization_for_sd2): the UNet of the
+ * loaded model `user` at timestep 999 on an 8x8 latent of 0.5 with a
+ * context of two tokens of 0.5; *mean gets the mean of (output - input).
+ * The loader takes an SD 2.x single file (variant sd2.1, 768-v and
+ * 512-base look alike) as v-prediction when it is below -1, as A1111 does;
+ * diffusers folders say it in their scheduler config. */
+kiln_status kiln__sd_model_v_probe(void *user, double *mean);
+
 /* Release what kiln__sd_model_load put in comp->user; NULL is fine. */
 void kiln__sd_model_free(void *user);
 

@@ -312,7 +312,12 @@ static kiln_status folder_tokens(const char *path, kiln_vocab **out) {
     json_object_foreach(root, key, val) {
         json_int_t id = json_is_integer(val) ? json_integer_value(val) : -1;
         if (id < 0 || (size_t)id >= n) {
-            st = kiln__fail(KILN_ERR_FORMAT, "clip tokenizer: %s: token '%s' has a bad id", path, key);
+            /* CLIP's ids are dense: the byte symbols, merges, then the start
+             * and end tokens (what simple_tokenizer.py derives from merges). */
+            st = kiln__fail(KILN_ERR_FORMAT,
+                            "clip tokenizer: %s: token '%s' has id %lld, outside 0..%zu (CLIP ids are dense: %zu "
+                            "tokens take ids 0..%zu)",
+                            path, key, (long long)id, n - 1, n, n - 1);
             break;
         }
         int special = strcmp(key, START) == 0 || strcmp(key, END) == 0;

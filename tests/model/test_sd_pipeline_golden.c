@@ -19,7 +19,7 @@ static void test_txt2img_matches_reference(void) {
     size_t size = 0;
     float *ref = (float *)test_read_file(SD_DATA "/pipeline/image.f32", &size);
     REQUIRE(ref && size == 64 * 64 * 3 * sizeof(float));
-    kiln_image_load_options o = {SD_DATA "/pipeline/tokenizer"};
+    kiln_image_load_options o = {SD_DATA "/tiny-sd15/tokenizer"};
     kiln_image_model *m = NULL;
     if (kiln_image_load(SD_DATA "/tiny-sd15", &o, &m) != KILN_OK) fprintf(stderr, "  %s\n", kiln_last_error());
     kiln_image_params p = kiln_image_default_params();
@@ -59,7 +59,7 @@ static void test_weighted_conditioning(void) {
     float *ref = (float *)test_read_file(SD_DATA "/pipeline/cond.f32", &n);
     REQUIRE(ref && n == 77 * 32 * sizeof(float));
     kiln_sd_components c;
-    kiln_status s = kiln__sd_model_load(SD_DATA "/tiny-sd15", SD_DATA "/pipeline/tokenizer", &c);
+    kiln_status s = kiln__sd_model_load(SD_DATA "/tiny-sd15", NULL, &c);
     if (s != KILN_OK) fprintf(stderr, "  %s\n", kiln_last_error());
     float *ctx = NULL, *plain = NULL;
     int n_ctx = 0, n_plain = 0;

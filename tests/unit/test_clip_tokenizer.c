@@ -245,6 +245,18 @@ static void test_tokenizer_folder(void) {
     write_toy_folder(dir, "{\"pad_token\": \"<pad>\"}");
     CHECK_EQ_INT(kiln__clip_tok_load_folder(dir, &t), KILN_ERR_FORMAT);
     CHECK_CONTAINS(kiln_last_error(), "<pad>");
+    /* Sparse ids (the start and end tokens far above the merges, as the
+     * tiny test models once had them) are refused with a message. */
+    write_toy_folder(dir, NULL);
+    char path[600];
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    json_t *vocab = json_load_file(path, 0, NULL);
+    REQUIRE(vocab != NULL);
+    json_object_set_new(vocab, "<|startoftext|>", json_integer(998));
+    json_dump_file(vocab, path, 0);
+    json_decref(vocab);
+    CHECK_EQ_INT(kiln__clip_tok_load_folder(dir, &t), KILN_ERR_FORMAT);
+    CHECK_CONTAINS(kiln_last_error(), "dense");
 }
 
 static void test_padded_sequence(void) {

@@ -113,6 +113,7 @@ static double run_golden(const json_t *run, int *failed) {
         return INFINITY;
     }
     kiln_img_sampler_params p = kiln__img_sampler_default_params(kind);
+    p.sde_noise_from_rng = true; /* the golden's dpmpp_2m_sde draws torch.randn_like (test_brownian.c: the tree) */
     p.steps = (int)json_integer_value(json_object_get(run, "steps"));
     const json_t *sched = json_object_get(run, "schedule");
     if (sched && !kiln__schedule_from_name(json_string_value(sched), &p.schedule)) (*failed)++;
@@ -222,7 +223,7 @@ static void test_errors(void) {
     p = kiln__img_sampler_default_params(KILN_SAMPLER_EULER_A);
     p.eta = -1;
     CHECK_EQ_INT(kiln__img_sampler_init(&s, &p, 16), KILN_ERR_INVALID_ARG);
-    CHECK_EQ_INT(kiln__img_sampler_init(&s, &(kiln_img_sampler_params){p.kind, p.schedule, 5, 1, 1, 50}, 0),
+    CHECK_EQ_INT(kiln__img_sampler_init(&s, &(kiln_img_sampler_params){p.kind, p.schedule, 5, 1, 1, 50, false}, 0),
                  KILN_ERR_INVALID_ARG);
 
     /* Steps go in order; noisy samplers need a generator; a denoiser's

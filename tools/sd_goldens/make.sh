@@ -12,6 +12,7 @@ if [ ! -x "$venv/bin/python" ]; then
     /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt"
+"$venv/bin/python" -m pip install --quiet --no-deps -r "$here/requirements-nodeps.txt"
 # make.sh --full-size DIR: the 860M-parameter UNet check instead (see
 # make_full_size.py); DIR is not part of the repository.
 if [ "${1:-}" = "--full-size" ]; then

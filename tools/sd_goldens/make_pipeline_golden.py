@@ -4,10 +4,6 @@ transformers components and k-diffusion's Euler loop as AUTOMATIC1111 runs
 it, for tests/model/test_sd_pipeline_golden.c to compare kiln's image with.
 
 Writes into tests/data/sd/pipeline/:
-  tokenizer/   the tiny tokenizer with dense ids (its start and end tokens
-               moved from 998/999 to right after the last BPE token, where a
-               vocabulary derived from the merges puts them), so that kiln's
-               tokenizer reads it;
   cond.f32     the prompt's conditioning after the emphasis weighting,
                float32 [77][32] (the tiny image hardly reacts to it);
   image.f32    the decoded image, float32 [64][64][3] in 0..1 (diffusers'
@@ -27,7 +23,6 @@ latents / 0.18215 and the image is clamp((x + 1) / 2).
 Usage: python make_pipeline_golden.py TESTS_DATA_SD_DIR
 """
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -47,26 +42,12 @@ SEED = 11
 SIZE = 64
 
 
-def dense_tokenizer(src: Path, dst: Path) -> CLIPTokenizer:
-    vocab = json.loads((src / "vocab.json").read_text())
-    specials = ["<|startoftext|>", "<|endoftext|>"]
-    plain = {k: v for k, v in vocab.items() if k not in specials}
-    assert sorted(plain.values()) == list(range(len(plain))), "BPE ids are not dense"
-    for i, s in enumerate(specials):
-        plain[s] = len(vocab) - 2 + i
-    dst.mkdir(parents=True, exist_ok=True)
-    (dst / "vocab.json").write_text(json.dumps(plain, ensure_ascii=False))
-    shutil.copyfile(src / "merges.txt", dst / "merges.txt")
-    tok = CLIPTokenizer(str(dst / "vocab.json"), str(dst / "merges.txt"), pad_token="<|endoftext|>")
-    tok.save_pretrained(dst)
-    return tok
-
-
 def main() -> None:
     root = Path(sys.argv[1])
     model = root / "tiny-sd15"
     out = root / "pipeline"
-    tok = dense_tokenizer(model / "tokenizer", out / "tokenizer")
+    out.mkdir(parents=True, exist_ok=True)
+    tok = CLIPTokenizer.from_pretrained(model / "tokenizer")
     te = CLIPTextModel.from_pretrained(model / "text_encoder").eval()
     unet = UNet2DConditionModel.from_pretrained(model / "unet").eval()
     vae = AutoencoderKL.from_pretrained(model / "vae").eval()

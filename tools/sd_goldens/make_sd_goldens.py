@@ -8,8 +8,11 @@ transformers and diffusers themselves:
   tiny-sd2/    SD 2.x-shaped: CLIPTextModel (gelu), UNet with linear
                projections, 8 channels per head, in_channels 9 (inpaint);
                a smaller VAE
+  tiny-sd2v/   SD 2.x 768-v-shaped, smaller still: a 4-channel UNet and a
+               scheduler/scheduler_config.json with prediction_type
+               v_prediction (the whole-pipeline golden's v model)
 saved as diffusers folders (model_index.json + component folders, F32
-safetensors, a tiny CLIP BPE tokenizer whose ids stay below 1000), and records, in golden/ of each, raw little-endian float32
+safetensors, a tiny CLIP BPE tokenizer with dense ids below 1000), and records, in golden/ of each, raw little-endian float32
 files with their shapes in index.json:
   clip ids -> last hidden state, and clip skip 2 (final LayerNorm of the
   penultimate layer's output, as diffusers' clip_skip=1 and AUTOMATIC1111's
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
 from diffusers.loaders.single_file_utils import (convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint,
                                                  convert_open_clip_checkpoint)
 from safetensors.torch import save_file
@@ -79,7 +82,7 @@ def text_encoder(gen, hidden_act, layers, heads):
     cfg = CLIPTextConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=37,
                          num_hidden_layers=layers, num_attention_heads=heads,
                          max_position_embeddings=77, hidden_act=hidden_act,
-                         bos_token_id=VOCAB - 2, eos_token_id=VOCAB - 1, pad_token_id=VOCAB - 1,
+                         bos_token_id=BOS, eos_token_id=EOS, pad_token_id=EOS,
                          projection_dim=32)
     m = CLIPTextModel(cfg).eval()
     randomize(m, gen)
@@ -112,10 +115,11 @@ WORDS = ["a", "photo", "of", "an", "astronaut", "riding", "horse", "cat", "dog",
          "painting", "castle", "in", "the", "snow", "forest", "portrait", "woman", "man"]
 
 
-def tokenizer(folder: Path) -> None:
-    """A CLIP BPE tokenizer with a vocabulary below VOCAB: the 256 byte
-    symbols, each also with "</w>", merges spelling WORDS, and the start and
-    end tokens at VOCAB - 2 and VOCAB - 1 (ids in between are unused)."""
+def tiny_vocab():
+    """The tiny CLIP BPE vocabulary, dense as simple_tokenizer.py lays one
+    out from its merges: the 256 byte symbols, the same with "</w>", one
+    token per merge spelling WORDS, then <|startoftext|> and <|endoftext|>
+    right after the last merge. Returns (vocab, merges)."""
     symbols = list(bytes_to_unicode().values())
     vocab = {c: i for i, c in enumerate(symbols)}
     for c in symbols:
@@ -130,19 +134,30 @@ def tokenizer(folder: Path) -> None:
                 merges.append(pair)
                 vocab[joined] = len(vocab)
             parts = [joined] + parts[2:]
-    assert len(vocab) < VOCAB - 2
-    vocab["<|startoftext|>"] = VOCAB - 2
-    vocab["<|endoftext|>"] = VOCAB - 1
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    assert len(vocab) <= VOCAB and sorted(vocab.values()) == list(range(len(vocab)))
+    return vocab, merges
+
+
+BOS = len(tiny_vocab()[0]) - 2  # <|startoftext|>
+EOS = BOS + 1                   # <|endoftext|>, also the padding token
+
+
+def tokenizer(folder: Path) -> None:
+    """The tiny tokenizer as a diffusers tokenizer/ folder (vocab.json with
+    dense ids consistent with merges.txt)."""
+    vocab, merges = tiny_vocab()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
     tok = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="<|endoftext|>")
     tok.save_pretrained(folder)
-    assert tok("a photo of a cat").input_ids == [VOCAB - 2, vocab["a</w>"], vocab["photo</w>"],
-                                                 vocab["of</w>"], vocab["a</w>"], vocab["cat</w>"], VOCAB - 1]
+    assert tok("a photo of a cat").input_ids == [BOS, vocab["a</w>"], vocab["photo</w>"],
+                                                 vocab["of</w>"], vocab["a</w>"], vocab["cat</w>"], EOS]
 
 
-def save_folder(folder: Path, te, un, va, pipeline: str) -> None:
+def save_folder(folder: Path, te, un, va, pipeline: str, scheduler=None) -> None:
     te.save_pretrained(folder / "text_encoder", safe_serialization=True)
     un.save_pretrained(folder / "unet", safe_serialization=True)
     va.save_pretrained(folder / "vae", safe_serialization=True)
@@ -152,6 +167,9 @@ def save_folder(folder: Path, te, un, va, pipeline: str) -> None:
              "tokenizer": ["transformers", "CLIPTokenizer"],
              "unet": ["diffusers", "UNet2DConditionModel"],
              "vae": ["diffusers", "AutoencoderKL"]}
+    if scheduler is not None:
+        scheduler.save_pretrained(folder / "scheduler")
+        index["scheduler"] = ["diffusers", type(scheduler).__name__]
     (folder / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
 
 
@@ -225,6 +243,27 @@ def micro_seed(path: Path, gen) -> None:
     assert path.stat().st_size < 65536, path.stat().st_size
 
 
+def sd2v(gen):
+    """SD 2.x 768-v shape, smaller: gelu text encoder (2 layers; a diffusers
+    SD 2 folder stores OpenCLIP without its last layer, so the pipeline uses
+    the last hidden state), a 4-channel UNet with linear projections and 4
+    channels per head, widths 8 and 16; the scheduler config says
+    v_prediction, as stabilityai/stable-diffusion-2-1's does."""
+    te = text_encoder(gen, "gelu", 2, 2)
+    un = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(8, 16), layers_per_block=1, cross_attention_dim=32,
+        attention_head_dim=(2, 4), norm_num_groups=4, use_linear_projection=True).eval()
+    randomize(un, gen)
+    va = vae(gen, (8, 8), 1, 4)
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                   prediction_type="v_prediction", steps_offset=1,
+                                   timestep_spacing="linspace")
+    return te, un, va, sched
+
+
 def main() -> None:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1234)
@@ -242,6 +281,9 @@ def main() -> None:
     # The same SD 2.x weights as one ldm single file (OpenCLIP text names).
     save_ldm(OUT / "tiny-sd2-ldm.safetensors", te, un, va, 1)
     micro_seed(OUT.parent.parent.parent / "fuzz" / "corpus" / "fuzz_sd_load" / "micro-ldm-f16.safetensors", gen)
+    # Added last, so that the generator's earlier draws (the models above) stay as they were.
+    te, un, va, sched = sd2v(gen)
+    save_folder(OUT / "tiny-sd2v", te, un, va, "StableDiffusionPipeline", sched)
 
 
 if __name__ == "__main__":
