@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "formats/json_util.h"
 #include "image/sd_blocks.h"
+#include "kernels/flash_attention.h"
 #include "kernels/image_ops.h"
 
 /* Most levels an autoencoder may have. */
@@ -240,7 +241,8 @@ static kiln_status attn_run(kiln_pool *pool, const struct kiln_vae *v, const str
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->k, n, hw, k, scratch);
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->v, n, hw, val, scratch);
     if (st == KILN_OK)
-        st = kiln__mha_fast(pool, n, (size_t)c, q, (size_t)c, k, val, (size_t)c, (int)hw, (int)hw, 1, c, 0);
+        st = kiln__flash_attention(pool, n, (size_t)c, q, (size_t)c, k, val, (size_t)c, (int)hw, (int)hw, 1, c,
+                                   KILN_CONV_ISA_BEST);
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->out, n, hw, q, scratch);
     if (st == KILN_OK)
         for (size_t i = 0; i < hw * (size_t)c; i++) x[i] += q[i];

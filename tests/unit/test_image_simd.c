@@ -3,13 +3,17 @@
  * textbook sum, then the AVX-512 one against the reference) on odd sizes
  * (partial strips and panels, several K blocks, padding on one side,
  * stride 2, F16 and F32 weights, 1 and 2 threads), and the packed linear
- * layer. SIMD checks are skipped where the CPU lacks the feature. */
+ * layer; the blocked attention (reference and AVX-512) against kiln__mha
+ * (scores, softmax, sum: the plain reference) with partial key blocks,
+ * partial query blocks and head sizes off the vector width. SIMD checks are skipped where the CPU lacks the feature. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "core/threadpool.h"
 #include "kernels/conv2d_packed.h"
+#include "kernels/flash_attention.h"
+#include "kernels/image_ops.h"
 #include "kiln/kiln.h"
 #include "tensor/fp16.h"
 #include "test.h"
@@ -145,8 +149,58 @@ static void test_linear_packed(void) {
     free(ref);
 }
 
+/* One attention shape: both paths of kiln__flash_attention against kiln__mha. */
+static void check_flash(int n_q, int n_kv, int heads, int hd, int threads) {
+    size_t d = (size_t)heads * (size_t)hd, stride = d + 3; /* rows padded: strides differ from d */
+    float *q = frand_buf((size_t)n_q * stride), *k = frand_buf((size_t)n_kv * stride);
+    float *v = frand_buf((size_t)n_kv * stride), *ref = malloc((size_t)n_q * d * sizeof *ref);
+    float *out = malloc((size_t)n_q * d * sizeof *out);
+    double *refd = malloc((size_t)n_q * d * sizeof *refd);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(q && k && v && ref && out && refd && pool);
+    /* Larger scores than frand's, so that the running maximum matters. */
+    for (size_t i = 0; i < (size_t)n_q * stride; i++) q[i] *= 3.0f;
+    CHECK(kiln__mha(pool, ref, d, q, stride, k, v, stride, n_q, n_kv, heads, hd, 0) == KILN_OK);
+    for (size_t i = 0; i < (size_t)n_q * d; i++) refd[i] = ref[i];
+    CHECK(kiln__flash_attention(pool, out, d, q, stride, k, v, stride, n_q, n_kv, heads, hd,
+                                KILN_CONV_ISA_SCALAR) == KILN_OK);
+    double ds = max_diff(out, refd, (size_t)n_q * d);
+    CHECK(ds < 1e-5);
+    double dv = 0.0;
+    if (kiln__conv_avx512_available()) {
+        CHECK(kiln__flash_attention(pool, out, d, q, stride, k, v, stride, n_q, n_kv, heads, hd,
+                                    KILN_CONV_ISA_AVX512) == KILN_OK);
+        dv = max_diff(out, refd, (size_t)n_q * d);
+        CHECK(dv < 1e-5);
+    }
+    if (!(ds < 1e-5 && dv < 1e-5))
+        fprintf(stderr, "  flash %d x %d, %d heads of %d: diff %g (scalar) %g (avx512)\n", n_q, n_kv, heads, hd, ds,
+                dv);
+    kiln__pool_free(pool);
+    free(q);
+    free(k);
+    free(v);
+    free(ref);
+    free(out);
+    free(refd);
+}
+
+static void test_flash_attention(void) {
+    check_flash(45, 130, 3, 13, 2);  /* partial query and key blocks, head size 8 + 5 */
+    check_flash(70, 64, 2, 40, 1);   /* SD 1.5's head size, one full key block */
+    check_flash(33, 77, 8, 40, 2);   /* cross-attention shape: 77 keys */
+    check_flash(5, 200, 1, 24, 2);   /* one partial query block, one head */
+    check_flash(40, 9, 1, 3, 1);     /* tiny heads, fewer keys than a chunk of 8 */
+    if (!kiln__conv_avx512_available()) {
+        float x = 0.0f;
+        CHECK(kiln__flash_attention(NULL, &x, 1, &x, 1, &x, &x, 1, 1, 1, 1, 1, KILN_CONV_ISA_AVX512) ==
+              KILN_ERR_UNSUPPORTED);
+    }
+}
+
 int main(void) {
     RUN(test_conv_packed);
     RUN(test_linear_packed);
+    RUN(test_flash_attention);
     return TEST_REPORT();
 }
