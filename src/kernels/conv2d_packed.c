@@ -15,10 +15,10 @@
 
 #define MR KILN_CONV_MR
 #define NR KILN_CONV_NR
-/* Pixels per block of gathered input (16 strips). */
-#define MC (16 * MR)
-/* Values of k per block: MC x KC gathered floats and a KC x NR weight block. */
-#define KC 256
+/* Pixels per block of gathered input (32 strips). */
+#define MC (32 * MR)
+/* Most input channels per K block (a KC x NR weight block: 32 KiB in F32). */
+#define KC 128
 
 kiln_status kiln__conv_pack(struct kiln_conv_packed *p, kiln_dtype wtype, const void *w, int c_out, int c_in,
                             int k) {
@@ -33,36 +33,43 @@ kiln_status kiln__conv_pack(struct kiln_conv_packed *p, kiln_dtype wtype, const 
     if (row_bytes == 0) return kiln__fail(KILN_ERR_UNSUPPORTED, "conv pack: rows of %zu %s values", nk,
                                           kiln_dtype_name(wtype));
     void *data = kiln__aligned_alloc(panels * nk * NR * elem, KILN_ALIGN);
-    float *row = f16 ? NULL : malloc(nk * sizeof *row);
-    if (!data || (!f16 && !row)) {
+    /* Other types than F16 are widened a panel (NR rows) at a time. */
+    float *rows = f16 ? NULL : malloc((size_t)NR * nk * sizeof *rows);
+    if (!data || (!f16 && !rows)) {
         kiln__aligned_free(data);
-        free(row);
+        free(rows);
         return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "conv pack: out of memory for %d x %zu weights", c_out, nk);
     }
     /* Zeros past c_out in the last panel. */
     memset(data, 0, panels * nk * NR * elem);
-    for (int co = 0; co < c_out; co++) {
-        const char *src = (const char *)w + (size_t)co * row_bytes;
-        size_t base = ((size_t)co / NR) * nk * NR + (size_t)co % NR;
-        if (!f16) {
-            kiln_status st = kiln__dequantize(wtype, src, row, nk);
+    for (size_t pn = 0; pn < panels; pn++) {
+        size_t n_rows = (size_t)c_out - pn * NR < NR ? (size_t)c_out - pn * NR : NR;
+        const char *src = (const char *)w + pn * NR * row_bytes;
+        for (size_t r = 0; !f16 && r < n_rows; r++) {
+            kiln_status st = kiln__dequantize(wtype, src + r * row_bytes, rows + r * nk, nk);
             if (st != KILN_OK) {
                 kiln__aligned_free(data);
-                free(row);
+                free(rows);
                 return st;
             }
         }
-        /* Source order (ci, tap); packed order (tap, ci). */
+        /* Source order (ci, tap) per row; packed order (tap, ci) per k,
+         * the NR rows side by side: each destination row of NR values is
+         * written whole, from the NR source rows, whose current cache
+         * lines stay in cache across the taps of one ci. */
         for (size_t ci = 0; ci < (size_t)c_in; ci++)
             for (size_t t = 0; t < kk; t++) {
-                size_t at = base + (t * (size_t)c_in + ci) * NR;
-                if (f16)
-                    ((uint16_t *)data)[at] = ((const uint16_t *)src)[ci * kk + t];
-                else
-                    ((float *)data)[at] = row[ci * kk + t];
+                size_t at = (pn * nk + t * (size_t)c_in + ci) * NR, from = ci * kk + t;
+                if (f16) {
+                    uint16_t *d = (uint16_t *)data + at;
+                    for (size_t r = 0; r < n_rows; r++) d[r] = ((const uint16_t *)(src + r * row_bytes))[from];
+                } else {
+                    float *d = (float *)data + at;
+                    for (size_t r = 0; r < n_rows; r++) d[r] = rows[r * nk + from];
+                }
             }
     }
-    free(row);
+    free(rows);
     *p = (struct kiln_conv_packed){f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32, data, c_in, c_out, k};
     return KILN_OK;
 }
@@ -73,14 +80,14 @@ void kiln__conv_pack_free(struct kiln_conv_packed *p) {
 }
 
 /* The plain-C micro-kernel: the same tile and order as the AVX-512 one. */
-static void micro_scalar(int kc, const float *a, const float *b, float *c, size_t ldc, int first,
+static void micro_scalar(int kc, const float *const *a, const float *b, float *c, size_t ldc, int first,
                          const float *bias) {
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) acc[i][j] = first ? (bias ? bias[j] : 0.0f) : c[(size_t)i * ldc + (size_t)j];
-    for (int k = 0; k < kc; k++, a += MR, b += NR)
+    for (int k = 0; k < kc; k++, b += NR)
         for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];
+            for (int j = 0; j < NR; j++) acc[i][j] += a[i][k] * b[j];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) c[(size_t)i * ldc + (size_t)j] = acc[i][j];
 }
@@ -99,43 +106,28 @@ struct packed_job {
     int n_items;                         /* pixel blocks x panel groups */
     atomic_int next;                     /* next item to take */
     int simd;                            /* use the AVX-512 micro-kernel */
-    float *buf;                          /* per thread: MC * KC gathered + KC * NR widened + MR * NR tile */
+    const float *zeros;                  /* KC zeros: the input of padding taps */
+    float *buf;                          /* per thread: KC * NR widened weights + MR * NR tile */
 };
 
 /* Floats of one thread's buffer. */
-#define THREAD_FLOATS ((size_t)MC * KC + (size_t)KC * NR + (size_t)MR * NR)
+#define THREAD_FLOATS ((size_t)KC * NR + (size_t)MR * NR)
 
-/* Gather values k0 .. k0+kc-1 of the patches of pixels m0 .. m0+rows-1
- * into ap [strip][kc][MR]; rows past the last pixel are zero. */
-static void gather(const struct packed_job *j, size_t m0, int rows, size_t k0, int kc, float *ap) {
+/* Pointers to the runs of input channels c0 .. c0+kc-1 at tap (ky, kx) of
+ * output pixels m0 .. m0+rows-1 (the zero run for padding and for rows
+ * past the last pixel), MR per strip. */
+static void row_pointers(const struct packed_job *j, size_t m0, int rows, int ky, int kx, size_t c0,
+                         const float **ptr) {
     const struct kiln_conv2d_shape *s = j->s;
-    size_t cin = (size_t)s->c_in;
     int strips = (rows + MR - 1) / MR;
-    for (int st = 0; st < strips; st++) {
-        float *dst = ap + (size_t)st * (size_t)kc * MR;
-        for (int i = 0; i < MR; i++) {
-            int r = st * MR + i;
-            if (r >= rows) {
-                for (int k = 0; k < kc; k++) dst[(size_t)k * MR + (size_t)i] = 0.0f;
-                continue;
-            }
-            size_t pix = m0 + (size_t)r;
-            int oy = (int)(pix / (size_t)j->ow), ox = (int)(pix % (size_t)j->ow);
-            for (size_t k = k0; k < k0 + (size_t)kc;) {
-                size_t t = k / cin, c = k % cin;
-                size_t end = (t + 1) * cin < k0 + (size_t)kc ? (t + 1) * cin : k0 + (size_t)kc;
-                int ky = (int)t / s->k, kx = (int)t % s->k;
-                int iy = oy * s->stride + ky - s->pad_top, ix = ox * s->stride + kx - s->pad_left;
-                float *d = dst + (k - k0) * MR + (size_t)i;
-                if (iy < 0 || iy >= j->h || ix < 0 || ix >= j->w) {
-                    for (size_t n = end - k; n--; d += MR) *d = 0.0f;
-                } else {
-                    const float *src = j->x + ((size_t)iy * (size_t)j->w + (size_t)ix) * cin + c;
-                    for (size_t n = end - k; n--; d += MR) *d = *src++;
-                }
-                k = end;
-            }
-        }
+    for (int r = 0; r < strips * MR; r++) {
+        ptr[r] = j->zeros;
+        if (r >= rows) continue;
+        size_t pix = m0 + (size_t)r;
+        int oy = (int)(pix / (size_t)j->ow), ox = (int)(pix % (size_t)j->ow);
+        int iy = oy * s->stride + ky - s->pad_top, ix = ox * s->stride + kx - s->pad_left;
+        if (iy >= 0 && iy < j->h && ix >= 0 && ix < j->w)
+            ptr[r] = j->x + ((size_t)iy * (size_t)j->w + (size_t)ix) * (size_t)s->c_in + c0;
     }
 }
 
@@ -144,18 +136,20 @@ static void packed_run(void *ctx, int ith, int nth) {
     (void)nth;
     struct packed_job *j = ctx;
     const struct kiln_conv_packed *p = j->p;
-    float *ap = j->buf + (size_t)ith * THREAD_FLOATS;
-    float *bw = ap + (size_t)MC * KC, *tile = bw + (size_t)KC * NR;
-    size_t nk = (size_t)p->k * (size_t)p->k * (size_t)p->c_in, ldc = (size_t)p->c_out;
+    float *bw = j->buf + (size_t)ith * THREAD_FLOATS, *tile = bw + (size_t)KC * NR;
+    size_t cin = (size_t)p->c_in, nk = (size_t)p->k * (size_t)p->k * cin, ldc = (size_t)p->c_out;
+    const float *ptr[MC];
     int panels = (p->c_out + NR - 1) / NR;
     for (int item; (item = atomic_fetch_add(&j->next, 1)) < j->n_items;) {
         size_t m0 = (size_t)(item / j->n_groups) * MC;
         int g = item % j->n_groups;
         int p0 = g * j->per_group, p1 = p0 + j->per_group < panels ? p0 + j->per_group : panels;
         int rows = j->n_pix - m0 < MC ? (int)(j->n_pix - m0) : MC;
-        for (size_t k0 = 0; k0 < nk; k0 += KC) {
-            int kc = nk - k0 < KC ? (int)(nk - k0) : KC;
-            gather(j, m0, rows, k0, kc, ap);
+        /* K blocks: taps, and runs of at most KC channels within a tap. */
+        for (size_t k0 = 0; k0 < nk;) {
+            size_t t = k0 / cin, c0 = k0 % cin;
+            int kc = cin - c0 < KC ? (int)(cin - c0) : KC;
+            row_pointers(j, m0, rows, (int)t / p->k, (int)t % p->k, c0, ptr);
             for (int pn = p0; pn < p1; pn++) {
                 const float *b;
                 size_t off = ((size_t)pn * nk + k0) * NR;
@@ -172,7 +166,7 @@ static void packed_run(void *ctx, int ith, int nth) {
                 int cols = p->c_out - pn * NR < NR ? p->c_out - pn * NR : NR;
                 const float *bias = j->bias ? j->bias + (size_t)pn * NR : NULL;
                 for (int r0 = 0; r0 < rows; r0 += MR) {
-                    const float *a = ap + (size_t)(r0 / MR) * (size_t)kc * MR;
+                    const float *const *a = ptr + r0;
                     float *c = j->y + (m0 + (size_t)r0) * ldc + (size_t)pn * NR;
                     int full = rows - r0 >= MR && cols == NR;
                     int first = k0 == 0;
@@ -199,6 +193,7 @@ static void packed_run(void *ctx, int ith, int nth) {
                             memcpy(c + (size_t)i * ldc, tile + (size_t)i * NR, (size_t)cols * sizeof *c);
                 }
             }
+            k0 += (size_t)kc;
         }
     }
 }
@@ -221,7 +216,7 @@ kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape 
         break;
     }
     int nth = kiln__pool_size(pool);
-    float *buf = kiln__aligned_alloc((size_t)nth * THREAD_FLOATS * sizeof *buf, KILN_ALIGN);
+    float *buf = kiln__aligned_alloc(((size_t)nth * THREAD_FLOATS + KC) * sizeof *buf, KILN_ALIGN);
     if (!buf) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "conv: out of memory for block buffers");
     size_t n_pix = (size_t)oh * (size_t)ow;
     int blocks = (int)((n_pix + MC - 1) / MC);
@@ -231,7 +226,9 @@ kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape 
     while (groups < panels && blocks * groups < 4 * nth) groups++;
     int per = (panels + groups - 1) / groups;
     groups = (panels + per - 1) / per;
-    struct packed_job j = {s, p, bias, x, h, w, ow, n_pix, y, groups, per, blocks * groups, 0, simd, buf};
+    float *zeros = buf + (size_t)nth * THREAD_FLOATS;
+    memset(zeros, 0, KC * sizeof *zeros);
+    struct packed_job j = {s, p, bias, x, h, w, ow, n_pix, y, groups, per, blocks * groups, 0, simd, zeros, buf};
     atomic_init(&j.next, 0);
     kiln__pool_run(pool, packed_run, &j);
     kiln__aligned_free(buf);

@@ -3,12 +3,13 @@
  * (internal).
  *
  * The product is out[pixel][co] = sum_k A[pixel][k] * W[k][co] with
- * k = tap * c_in + ci ("tap" = ky * ksize + kx): A is never built whole;
- * blocks of it (MC pixels x KC values) are gathered from the [h][w][c_in]
- * input into a small buffer, interleaved by strips of MR pixels, and a
- * register-blocked micro-kernel (MR pixels x NR output channels) multiplies
- * them with the packed weights: panels of NR output channels, each [K][NR]
- * contiguous, zero-filled past c_out. F16 weights stay F16 in the pack and
+ * k = tap * c_in + ci ("tap" = ky * ksize + kx): A is never built: K is
+ * walked in blocks of at most KC channels of one tap, so the values one
+ * output pixel needs from a block are a contiguous run of one input pixel's
+ * channels (or zeros, for padding), and a register-blocked micro-kernel
+ * (MR pixels x NR output channels) reads them through MR row pointers and
+ * multiplies them with the packed weights: panels of NR output channels,
+ * each [K][NR] contiguous, zero-filled past c_out. F16 weights stay F16 in the pack and
  * are widened one KC x NR block at a time; any other type is widened to
  * F32 when packing. Threads take (pixel block, panel group) items from a
  * shared counter. The micro-kernel exists as plain C (the reference) and
@@ -66,10 +67,10 @@ kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape 
 kiln_status kiln__linear_packed(kiln_pool *pool, const struct kiln_conv_packed *p, const float *bias,
                                 const float *x, size_t n_tok, float *y);
 
-/* The AVX-512F micro-kernel (conv2d_simd.c): acc = (first ? bias or 0 :
- * c) + sum over kc of a[k][MR] * b[k][NR]; c is a full MR x NR tile with
- * rows ldc floats apart; bias NULL means 0. */
-void kiln__conv_micro_avx512(int kc, const float *a, const float *b, float *c, size_t ldc, int first,
+/* The AVX-512F micro-kernel (conv2d_simd.c): for pixel rows i < MR,
+ * c[i][j] = (first ? bias[j] or 0 : c[i][j]) + sum over k < kc of
+ * a[i][k] * b[k][j]; c is a full MR x NR tile with rows ldc floats apart. */
+void kiln__conv_micro_avx512(int kc, const float *const *a, const float *b, float *c, size_t ldc, int first,
                              const float *bias);
 /* n values of binary16 to float32 with AVX-512F (n a multiple of 16). */
 void kiln__conv_widen_avx512(float *out, const uint16_t *in, size_t n);
