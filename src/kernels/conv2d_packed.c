@@ -175,8 +175,9 @@ static void packed_run(void *ctx, int ith, int nth) {
                     size_t ld = full ? ldc : NR;
                     int valid = rows - r0 < MR ? rows - r0 : MR;
                     float bias_tile[NR];
-                    const float *bb = bias;
-                    if (!full && bias && first) {
+                    /* The bias seeds the first K block only. */
+                    const float *bb = first ? bias : NULL;
+                    if (!full && bb) {
                         memset(bias_tile, 0, sizeof bias_tile);
                         memcpy(bias_tile, bias, (size_t)cols * sizeof *bias);
                         bb = bias_tile;
