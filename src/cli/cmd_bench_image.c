@@ -36,6 +36,7 @@ static const char usage[] =
     "  -w N              unmeasured warm-up runs per test (default 1)\n"
     "  --no-cfg          one UNet evaluation per step instead of two\n"
     "  --no-text         do not time the text encoder\n"
+    "  --no-unet         do not time the UNet\n"
     "  --no-vae          do not time the VAE decoder\n"
     "  --vae-tile MODE   auto (default), on or off: tiled VAE decoding (KILN_VAE_TILE)\n"
     "  --json            print one JSON object instead of a markdown table\n";
@@ -53,6 +54,7 @@ struct opts {
     int32_t warmup;             /* -w */
     bool cfg;                   /* two UNet evaluations per step */
     bool text;                  /* time the text encoder */
+    bool unet;                  /* time the UNet */
     bool vae;                   /* time the VAE decoder */
     const char *vae_tile;       /* --vae-tile value, NULL = leave KILN_VAE_TILE as it is */
     bool json;                  /* --json */
@@ -109,7 +111,7 @@ static int parse_sizes(const char *s, struct opts *o) {
 
 /* Fill *o from argv; returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct opts *o) {
-    *o = (struct opts){.reps = 3, .warmup = 1, .cfg = true, .text = true, .vae = true};
+    *o = (struct opts){.reps = 3, .warmup = 1, .cfg = true, .text = true, .unet = true, .vae = true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -126,6 +128,10 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         }
         if (strcmp(a, "--no-text") == 0) {
             o->text = false;
+            continue;
+        }
+        if (strcmp(a, "--no-unet") == 0) {
+            o->unet = false;
             continue;
         }
         if (strcmp(a, "--no-vae") == 0) {
@@ -393,7 +399,8 @@ int kiln_cmd_bench_image(int argc, char **argv) {
             rc = 2;
         }
     if (o.text) tests[n_tests++] = (struct test){TEST_TEXT, 0, NULL, 0};
-    for (int i = 0; i < o.n_sizes; i++) tests[n_tests++] = (struct test){TEST_UNET, o.sizes[i], NULL, 0};
+    if (o.unet)
+        for (int i = 0; i < o.n_sizes; i++) tests[n_tests++] = (struct test){TEST_UNET, o.sizes[i], NULL, 0};
     if (o.vae)
         for (int i = 0; i < o.n_sizes; i++) tests[n_tests++] = (struct test){TEST_VAE, o.sizes[i], NULL, 0};
     /* The two contexts of a guided step: a prompt and the empty one. */

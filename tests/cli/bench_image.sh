@@ -66,13 +66,14 @@ check "vae row" grep -qE "^\| vae16 \| VAE decode \| 16x16 \| $num ± $num \| 2 
 check "footer" grep -qE "^load [0-9.]+ s; peak RSS [0-9]+\.[0-9] MiB .* 2 repetitions after 0 warm-up" <<<"$out"
 [ "$failed" -eq 0 ] || echo "$out"
 
-# --no-cfg, --no-text, --no-vae and forced tiling change what runs.
+# --no-cfg, --no-text, --no-unet, --no-vae and forced tiling change what runs.
 out=$("$kiln" bench-image -m "$tiny" "${vocab[@]}" -s 32 -r 1 --no-cfg --no-text --vae-tile on 2>&1)
 check "no-cfg row" grep -qE "^\| unet32 \| UNet step \(1 evaluation\) \|" <<<"$out"
 check "no text row" [ "$(grep -c '^| text |' <<<"$out")" -eq 0 ]
 check "tiled vae row" grep -qE "^\| vae32 \| VAE decode \|" <<<"$out"
-out=$("$kiln" bench-image -m "$tiny" "${vocab[@]}" -s 32 -r 1 --no-vae 2>&1)
+out=$("$kiln" bench-image -m "$tiny" "${vocab[@]}" -s 32 -r 1 --no-vae --no-unet 2>&1)
 check "no vae row" [ "$(grep -c '^| vae' <<<"$out")" -eq 0 ]
+check "no unet row" [ "$(grep -c '^| unet' <<<"$out")" -eq 0 ] && [ "$(grep -c '^| text' <<<"$out")" -eq 1 ]
 
 # JSON: stdout is one object; statistics recomputed from samples_s.
 "$kiln" bench-image -m "$tiny" "${vocab[@]}" -s 32 -r 3 --json >"$tmp/b.json" 2>"$tmp/b.err"
