@@ -13,5 +13,6 @@ int kiln_cmd_chat(int argc, char **argv);
 int kiln_cmd_serve(int argc, char **argv);
 int kiln_cmd_image(int argc, char **argv);
 int kiln_cmd_bench(int argc, char **argv);
+int kiln_cmd_bench_image(int argc, char **argv);
 
 #endif /* KILN_CLI_COMMANDS_H */

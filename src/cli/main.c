@@ -17,6 +17,7 @@ static const struct command {
     {"tokenize", "print the token ids of a text", kiln_cmd_tokenize},
     {"perplexity", "perplexity of a text model over a text file", kiln_cmd_perplexity},
     {"bench", "prompt and generation speed of a text model (like llama-bench)", kiln_cmd_bench},
+    {"bench-image", "speed of a Stable Diffusion model's text encoder, UNet step and VAE decode", kiln_cmd_bench_image},
     {"eval", "write the logits of every prompt position to a file", kiln_cmd_eval},
     {"image", "make images with a Stable Diffusion model (txt2img, img2img, inpainting)", kiln_cmd_image},
     {"version", "print the version and the CPU features kiln will use", kiln_cmd_version},
@@ -25,7 +26,7 @@ static const struct command {
 static void usage(FILE *out) {
     fprintf(out, "usage: kiln COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun `kiln COMMAND --help` for a command's options.\n");
 }
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "kernels/conv2d.h"
+#include "kernels/conv2d_packed.h"
 #include "kernels/image_ops.h"
 
 kiln_status kiln__sd_alloc(size_t h, size_t w, size_t c, float **out) {
@@ -35,7 +35,7 @@ kiln_status kiln__sd_conv_run(kiln_pool *pool, const struct kiln_sd_conv *c, int
                                   asym ? 0 : pad, asym ? 0 : pad, pad, pad};
     *oh = kiln__conv2d_out(h, s.k, stride, s.pad_top, s.pad_bottom);
     *ow = kiln__conv2d_out(w, s.k, stride, s.pad_left, s.pad_right);
-    return kiln__conv2d(pool, &s, c->w.type, c->w.data, c->b, x, h, w, y);
+    return kiln__conv2d_packed(pool, &s, &c->pk, c->b, x, h, w, y, KILN_CONV_ISA_BEST);
 }
 
 kiln_status kiln__sd_check_groups(const struct kiln_sd_binder *b, const char *name, int c, int groups) {

@@ -18,6 +18,7 @@
 #include "core/threadpool.h"
 #include "formats/weights.h"
 #include "kiln/dtype.h"
+#include "kernels/conv2d_packed.h"
 #include "kiln/status.h"
 
 /* Longest tensor name the binder builds. */
@@ -59,11 +60,13 @@ struct kiln_sd_mat {
 struct kiln_sd_linear {
     struct kiln_sd_mat w; /* weight [n_out][n_in] */
     float *b;             /* bias [n_out] (owned), or NULL when the layer has none */
+    struct kiln_conv_packed pk; /* w packed for kiln__linear_packed (owned) */
 };
 
 /* A 2-D convolution, PyTorch weight layout [c_out][c_in][k][k]. */
 struct kiln_sd_conv {
     struct kiln_sd_mat w; /* weight, n_out = c_out, n_in = c_in * k * k */
+    struct kiln_conv_packed pk; /* w packed for kiln__conv2d_packed (owned) */
     float *b;             /* bias [c_out] (owned) */
     int c_in;             /* input channels */
     int c_out;            /* output channels */

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "formats/json_util.h"
 #include "image/sd_blocks.h"
+#include "kernels/flash_attention.h"
 #include "kernels/image_ops.h"
 #include "kernels/ops.h"
 
@@ -389,7 +390,7 @@ static kiln_status attn_run(kiln_pool *pool, const struct unet_attn *at, const s
     kiln_status st = lin(pool, &at->q, nrm, (size_t)n, q);
     if (st == KILN_OK) st = lin(pool, &at->k, src, (size_t)ns, k);
     if (st == KILN_OK) st = lin(pool, &at->v, src, (size_t)ns, v);
-    if (st == KILN_OK) st = kiln__mha_fast(pool, a, dd, q, dd, k, v, dd, n, ns, heads, d / heads, 0);
+    if (st == KILN_OK) st = kiln__flash_attention(pool, a, dd, q, dd, k, v, dd, n, ns, heads, d / heads, KILN_CONV_ISA_BEST);
     if (st == KILN_OK) st = lin(pool, &at->out, a, (size_t)n, nrm);
     if (st == KILN_OK)
         for (size_t i = 0; i < (size_t)n * dd; i++) t[i] += nrm[i];

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "formats/json_util.h"
 #include "image/sd_blocks.h"
+#include "kernels/flash_attention.h"
 #include "kernels/image_ops.h"
 
 /* Most levels an autoencoder may have. */
@@ -63,6 +64,11 @@ kiln_status kiln__vae_opts_json(const char *config_path, struct kiln_vae_opts *o
     if (st == KILN_OK && (groups < 1 || groups > 4096))
         st = kiln__fail(KILN_ERR_FORMAT, "%s: norm_num_groups %lld out of range", config_path, (long long)groups);
     if (st == KILN_OK) out->norm_groups = (int)groups;
+    int64_t sample = 512;
+    if (st == KILN_OK) st = kiln__json_get_int(cfg, "sample_size", 512, &sample);
+    if (st == KILN_OK && (sample < 1 || sample > 65536))
+        st = kiln__fail(KILN_ERR_FORMAT, "%s: sample_size %lld out of range", config_path, (long long)sample);
+    if (st == KILN_OK) out->sample_size = (int)sample;
     json_decref(cfg);
     return st;
 }
@@ -70,6 +76,7 @@ kiln_status kiln__vae_opts_json(const char *config_path, struct kiln_vae_opts *o
 void kiln__vae_opts_sd(struct kiln_vae_opts *out) {
     out->norm_groups = 32;
     out->norm_eps = 1e-6f;
+    out->sample_size = 512;
 }
 
 static void attn_free(struct vae_attn *a) {
@@ -240,7 +247,8 @@ static kiln_status attn_run(kiln_pool *pool, const struct kiln_vae *v, const str
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->k, n, hw, k, scratch);
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->v, n, hw, val, scratch);
     if (st == KILN_OK)
-        st = kiln__mha_fast(pool, n, (size_t)c, q, (size_t)c, k, val, (size_t)c, (int)hw, (int)hw, 1, c, 0);
+        st = kiln__flash_attention(pool, n, (size_t)c, q, (size_t)c, k, val, (size_t)c, (int)hw, (int)hw, 1, c,
+                                   KILN_CONV_ISA_BEST);
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->out, n, hw, q, scratch);
     if (st == KILN_OK)
         for (size_t i = 0; i < hw * (size_t)c; i++) x[i] += q[i];
@@ -303,10 +311,9 @@ static kiln_status out_run(kiln_pool *pool, const struct kiln_vae *v, const stru
     return conv_step(pool, &cd->conv_out, 1, cd->conv_out.k / 2, 0, x, h, w);
 }
 
-kiln_status kiln__vae_decode(const struct kiln_vae *v, kiln_pool *pool, const float *latent, int h, int w,
-                             float *rgb) {
-    if (h < 1 || w < 1 || h > 4096 || w > 4096)
-        return kiln__fail(KILN_ERR_INVALID_ARG, "vae: latent size %dx%d out of range", h, w);
+/* The whole decode of latent [C][h][w] into rgb [3][h*scale][w*scale]. */
+static kiln_status decode_whole(const struct kiln_vae *v, kiln_pool *pool, const float *latent, int h, int w,
+                                float *rgb) {
     float *x = NULL;
     kiln_status st = kiln__sd_alloc((size_t)h, (size_t)w, (size_t)v->latent_c, &x);
     if (st != KILN_OK) return st;
@@ -334,6 +341,126 @@ kiln_status kiln__vae_decode(const struct kiln_vae *v, kiln_pool *pool, const fl
     if (st == KILN_OK) kiln__sd_hwc_to_chw(rgb, x, 3, h, w);
     free(x);
     return st;
+}
+
+/* Latent pixels above which "auto" tiles: 128 x 128, a 1024 x 1024 SD
+ * image, whose whole decode holds 512 MiB activations at 128 channels. */
+#define KILN_VAE_AUTO_TILE ((size_t)128 * 128)
+
+int kiln__vae_tile(const struct kiln_vae *v) {
+    int t = v->opts.sample_size / v->scale;
+    return t > 0 ? t : 1;
+}
+
+/* A decoded tile: rgb [3][h][w] (owned). */
+struct vae_tile {
+    float *px; /* pixels, channel-first */
+    int h, w;  /* size in pixels */
+};
+
+/* b's first rows (cols == 0) or columns (cols != 0) blended with a's last
+ * ones over min(extent, sizes) pixels: b = a * (1 - t / e) + b * t / e. */
+static void blend(const struct vae_tile *a, struct vae_tile *b, int extent, int cols) {
+    int e = cols ? (a->w < b->w ? a->w : b->w) : (a->h < b->h ? a->h : b->h);
+    if (extent < e) e = extent;
+    for (int c = 0; c < 3; c++) {
+        const float *pa = a->px + (size_t)c * (size_t)a->h * (size_t)a->w;
+        float *pb = b->px + (size_t)c * (size_t)b->h * (size_t)b->w;
+        for (int t = 0; t < e; t++) {
+            float wb = (float)t / (float)e, wa = 1.0f - wb;
+            if (cols) {
+                for (int y = 0; y < b->h; y++) {
+                    float *d = pb + (size_t)y * (size_t)b->w + (size_t)t;
+                    *d = pa[(size_t)y * (size_t)a->w + (size_t)(a->w - e + t)] * wa + *d * wb;
+                }
+            } else {
+                const float *ra = pa + (size_t)(a->h - e + t) * (size_t)a->w;
+                float *rb = pb + (size_t)t * (size_t)b->w;
+                for (int x = 0; x < b->w; x++) rb[x] = ra[x] * wa + rb[x] * wb;
+            }
+        }
+    }
+}
+
+static void free_tiles(struct vae_tile *t, int n) {
+    for (int i = 0; t && i < n; i++) free(t[i].px);
+}
+
+kiln_status kiln__vae_decode_tiled(const struct kiln_vae *v, kiln_pool *pool, const float *latent, int h,
+                                   int w, int tile, float *rgb) {
+    if (h < 1 || w < 1 || h > 4096 || w > 4096 || tile < 2)
+        return kiln__fail(KILN_ERR_INVALID_ARG, "vae: latent size %dx%d or tile %d out of range", h, w, tile);
+    /* diffusers: overlap_size, blend_extent, row_limit (factor 0.25). */
+    int step = (int)(tile * 0.75), s = v->scale, ts = tile * s;
+    int extent = (int)(ts * 0.25), keep = ts - extent, lc = v->latent_c;
+    int n_cols = (w + step - 1) / step;
+    size_t W = (size_t)w * (size_t)s, H = (size_t)h * (size_t)s;
+    struct vae_tile *prev = calloc((size_t)n_cols, sizeof *prev), *cur = calloc((size_t)n_cols, sizeof *cur);
+    float *crop = malloc((size_t)lc * (size_t)tile * (size_t)tile * sizeof *crop);
+    kiln_status st = KILN_OK;
+    if (!prev || !cur || !crop) st = kiln__fail(KILN_ERR_OUT_OF_MEMORY, "vae: out of memory for tiles");
+    for (int i0 = 0, ti = 0; st == KILN_OK && i0 < h; i0 += step, ti++) {
+        int th = h - i0 < tile ? h - i0 : tile;
+        for (int j0 = 0, tj = 0; st == KILN_OK && j0 < w; j0 += step, tj++) {
+            int tw = w - j0 < tile ? w - j0 : tile;
+            for (int c = 0; c < lc; c++)
+                for (int y = 0; y < th; y++)
+                    memcpy(crop + ((size_t)c * (size_t)th + (size_t)y) * (size_t)tw,
+                           latent + ((size_t)c * (size_t)h + (size_t)(i0 + y)) * (size_t)w + (size_t)j0,
+                           (size_t)tw * sizeof *crop);
+            struct vae_tile t = {malloc((size_t)3 * (size_t)th * (size_t)tw * (size_t)s * (size_t)s * sizeof(float)),
+                                 th * s, tw * s};
+            if (!t.px) {
+                st = kiln__fail(KILN_ERR_OUT_OF_MEMORY, "vae: out of memory for a tile");
+                break;
+            }
+            st = decode_whole(v, pool, crop, th, tw, t.px);
+            if (st != KILN_OK) {
+                free(t.px);
+                break;
+            }
+            if (ti > 0) blend(&prev[tj], &t, extent, 0);
+            if (tj > 0) blend(&cur[tj - 1], &t, extent, 1);
+            cur[tj] = t;
+            /* Its first keep x keep pixels go to the image. */
+            size_t y0 = (size_t)ti * (size_t)keep, x0 = (size_t)tj * (size_t)keep;
+            int kh = t.h < keep ? t.h : keep, kw = t.w < keep ? t.w : keep;
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < kh; y++)
+                    memcpy(rgb + ((size_t)c * H + y0 + (size_t)y) * W + x0,
+                           t.px + ((size_t)c * (size_t)t.h + (size_t)y) * (size_t)t.w, (size_t)kw * sizeof *rgb);
+        }
+        /* This row's tiles are the next row's "above". */
+        free_tiles(prev, n_cols);
+        struct vae_tile *swap = prev;
+        prev = cur;
+        cur = swap;
+        if (cur) memset(cur, 0, (size_t)n_cols * sizeof *cur);
+    }
+    free_tiles(prev, n_cols);
+    free_tiles(cur, n_cols);
+    free(prev);
+    free(cur);
+    free(crop);
+    return st;
+}
+
+kiln_status kiln__vae_decode(const struct kiln_vae *v, kiln_pool *pool, const float *latent, int h, int w,
+                             float *rgb) {
+    if (h < 1 || w < 1 || h > 4096 || w > 4096)
+        return kiln__fail(KILN_ERR_INVALID_ARG, "vae: latent size %dx%d out of range", h, w);
+    const char *mode = getenv("KILN_VAE_TILE");
+    int tile = kiln__vae_tile(v), tiled;
+    if (!mode || !*mode || strcmp(mode, "auto") == 0)
+        tiled = (size_t)h * (size_t)w > KILN_VAE_AUTO_TILE && (h > tile || w > tile);
+    else if (strcmp(mode, "on") == 0)
+        tiled = h > tile || w > tile;
+    else if (strcmp(mode, "off") == 0)
+        tiled = 0;
+    else
+        return kiln__fail(KILN_ERR_INVALID_ARG, "vae: KILN_VAE_TILE is '%s', not auto, on or off", mode);
+    if (tiled && tile >= 2) return kiln__vae_decode_tiled(v, pool, latent, h, w, tile, rgb);
+    return decode_whole(v, pool, latent, h, w, rgb);
 }
 
 kiln_status kiln__vae_encode(const struct kiln_vae *v, kiln_pool *pool, const float *rgb, int h, int w,

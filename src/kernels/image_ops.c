@@ -59,14 +59,24 @@ static void gn_run(void *ctx, int ith, int nth) {
     }
 }
 
-void kiln__group_norm(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c,
-                      int n_groups, const float *w, const float *b, float eps, int silu) {
+void kiln__group_norm_ref(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c,
+                          int n_groups, const float *w, const float *b, float eps, int silu) {
     struct gn_job j = {out, x, n_pix, c, n_groups, w, b, eps, silu};
     kiln__pool_run(pool, gn_run, &j);
 }
 
-void kiln__silu(float *x, size_t n) {
+void kiln__group_norm(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c,
+                      int n_groups, const float *w, const float *b, float eps, int silu) {
+    if (!kiln__group_norm_avx512(pool, out, x, n_pix, c, n_groups, w, b, eps, silu))
+        kiln__group_norm_ref(pool, out, x, n_pix, c, n_groups, w, b, eps, silu);
+}
+
+void kiln__silu_ref(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = silu1(x[i]);
+}
+
+void kiln__silu(float *x, size_t n) {
+    if (!kiln__silu_avx512(x, n)) kiln__silu_ref(x, n);
 }
 
 void kiln__quick_gelu(float *x, size_t n) {

@@ -16,9 +16,22 @@
  * in double. When silu is nonzero SiLU follows (the usual norm-act pair). */
 void kiln__group_norm(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c,
                       int n_groups, const float *w, const float *b, float eps, int silu);
+/* The scalar reference of kiln__group_norm, threaded over groups. */
+void kiln__group_norm_ref(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c,
+                          int n_groups, const float *w, const float *b, float eps, int silu);
+/* The AVX-512F GroupNorm (group_norm_simd.c), threaded over pixels; it
+ * allocates small statistics buffers. Returns 1 when done, 0 (nothing
+ * written) when the CPU lacks AVX-512F, c is not a multiple of 16, or
+ * memory is short: the caller then runs the reference. */
+int kiln__group_norm_avx512(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c, int n_groups,
+                            const float *w, const float *b, float eps, int silu);
 
-/* In place x = x * sigmoid(x). */
+/* In place x = x * sigmoid(x): AVX-512F where the CPU has it. */
 void kiln__silu(float *x, size_t n);
+/* The scalar reference of kiln__silu. */
+void kiln__silu_ref(float *x, size_t n);
+/* kiln__silu with AVX-512F; 0 (nothing done) where the CPU lacks it. */
+int kiln__silu_avx512(float *x, size_t n);
 /* In place x = x * sigmoid(1.702 x) (CLIP's quick_gelu). */
 void kiln__quick_gelu(float *x, size_t n);
 /* In place x = x/2 (1 + erf(x / sqrt 2)) (exact GELU). */

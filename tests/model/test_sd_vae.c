@@ -2,8 +2,12 @@
  * the tiny random-weight models of tests/data/sd (two configurations:
  * 16/32 channels with two resnets per level, and 8/8 channels with one):
  * decode of a latent, encode (mean and log-variance) of an image, from the
- * diffusers folder; bad sizes refused. */
+ * diffusers folder; bad sizes refused. Tiled decoding against diffusers'
+ * AutoencoderKL.tiled_decode (tools/sd_goldens/make_tiled_golden.py), and
+ * the KILN_VAE_TILE modes of kiln__vae_decode. */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/threadpool.h"
 #include "formats/weights.h"
@@ -79,9 +83,76 @@ static void test_load_errors(void) {
     kiln__weights_free(w);
 }
 
+/* Tiled decoding of a 13x20 latent (8x8 tiles: partial tiles at the
+ * bottom and the right) against diffusers' tiled decode; the modes. */
+static void test_tiled_decode(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tiny-sd15", SD_DATA);
+    struct kiln_weights *w = NULL;
+    REQUIRE(kiln__weights_open(path, &w) == KILN_OK);
+    struct kiln_vae_opts opts;
+    snprintf(path, sizeof path, "%s/tiny-sd15/vae/config.json", SD_DATA);
+    CHECK(kiln__vae_opts_json(path, &opts) == KILN_OK);
+    CHECK_EQ_INT(opts.sample_size, 16);
+    struct kiln_vae *v = NULL;
+    CHECK(kiln__vae_load(w, "vae/", &opts, &v) == KILN_OK);
+    kiln_pool *pool = kiln__pool_create(2);
+    size_t n_lat = 0, n_dec = 0;
+    float *lat = sd_golden("tiny-sd15", "vae_tiled_latent", &n_lat);
+    float *dec = sd_golden("tiny-sd15", "vae_tiled_decoded", &n_dec);
+    size_t n = 3 * 26 * 40;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    if (v && pool && lat && dec && a && b && n_lat == 4 * 13 * 20 && n_dec == n) {
+        CHECK_EQ_INT(kiln__vae_tile(v), 8);
+        CHECK(kiln__vae_decode_tiled(v, pool, lat, 13, 20, 8, a) == KILN_OK);
+        double e = sd_rel_err(a, dec, n);
+        fprintf(stderr, "  tiled decode: rel err %.3g against diffusers' tiled_decode\n", e);
+        CHECK(e < SD_REL_ERR);
+        /* Untiled: not the same image (GroupNorm statistics per tile). */
+        CHECK(setenv("KILN_VAE_TILE", "off", 1) == 0);
+        CHECK(kiln__vae_decode(v, pool, lat, 13, 20, b) == KILN_OK);
+        fprintf(stderr, "  tiled vs whole decode: rel diff %.3g (tiny random VAE)\n", sd_rel_err(a, b, n));
+        /* "on" tiles, exactly as the tiled call. */
+        CHECK(setenv("KILN_VAE_TILE", "on", 1) == 0);
+        CHECK(kiln__vae_decode(v, pool, lat, 13, 20, b) == KILN_OK);
+        CHECK(memcmp(a, b, n * sizeof *a) == 0);
+        /* "auto" (and unset) tiles only above 128 x 128 latent pixels: not 13x20. */
+        float *c = malloc(n * sizeof *c);
+        REQUIRE(c);
+        CHECK(setenv("KILN_VAE_TILE", "off", 1) == 0);
+        CHECK(kiln__vae_decode(v, pool, lat, 13, 20, c) == KILN_OK);
+        CHECK(setenv("KILN_VAE_TILE", "auto", 1) == 0);
+        CHECK(kiln__vae_decode(v, pool, lat, 13, 20, b) == KILN_OK);
+        CHECK(memcmp(c, b, n * sizeof *c) == 0);
+        free(c);
+        /* A latent no larger than one tile is decoded whole even with
+         * "on" (as diffusers' _decode, which calls tiled_decode only for
+         * larger latents). */
+        CHECK(setenv("KILN_VAE_TILE", "on", 1) == 0);
+        CHECK(kiln__vae_decode(v, pool, lat, 8, 8, a) == KILN_OK);
+        CHECK(setenv("KILN_VAE_TILE", "off", 1) == 0);
+        CHECK(kiln__vae_decode(v, pool, lat, 8, 8, b) == KILN_OK);
+        CHECK(memcmp(a, b, 3 * 16 * 16 * sizeof *a) == 0);
+        CHECK(setenv("KILN_VAE_TILE", "sometimes", 1) == 0);
+        CHECK(kiln__vae_decode(v, pool, lat, 8, 8, b) == KILN_ERR_INVALID_ARG);
+        CHECK(unsetenv("KILN_VAE_TILE") == 0);
+        CHECK(kiln__vae_decode_tiled(v, pool, lat, 8, 8, 1, a) == KILN_ERR_INVALID_ARG);
+    } else {
+        CHECK(0);
+    }
+    free(a);
+    free(b);
+    free(lat);
+    free(dec);
+    kiln__pool_free(pool);
+    kiln__vae_free(v);
+    kiln__weights_free(w);
+}
+
 int main(void) {
     RUN(test_sd15_vae);
     RUN(test_small_vae);
     RUN(test_load_errors);
+    RUN(test_tiled_decode);
     return TEST_REPORT();
 }

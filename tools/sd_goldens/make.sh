@@ -18,4 +18,14 @@ fi
 if [ "${1:-}" = "--full-size" ]; then
     exec "$venv/bin/python" "$here/make_full_size.py" "$2"
 fi
+# make.sh --tiled: the tiled VAE decode golden of tiny-sd15 (make_tiled_golden.py).
+if [ "${1:-}" = "--tiled" ]; then
+    exec "$venv/bin/python" "$here/make_tiled_golden.py" "$here/../../tests/data/sd/tiny-sd15"
+fi
+# make.sh --bench-sd15 DIR [f16|f32]: the SD 1.5-shaped model of
+# `kiln bench-image` (tools/bench_model/make_sd15.py); DIR is outside the
+# repository (e.g. ~/kiln-bench-models/sd15-random-f16).
+if [ "${1:-}" = "--bench-sd15" ]; then
+    exec "$venv/bin/python" "$here/../bench_model/make_sd15.py" "$2" "${3:-f16}"
+fi
 exec "$venv/bin/python" "$here/make_sd_goldens.py" "$here/../../tests/data/sd"

@@ -1,0 +1,265 @@
+/* tests/unit/test_image_simd.c - the image kernels of the fast paths: the
+ * packed convolution (plain-C reference micro-kernel against a direct
+ * textbook sum, then the AVX-512 one against the reference) on odd sizes
+ * (partial strips and panels, several K blocks, padding on one side,
+ * stride 2, F16 and F32 weights, 1 and 2 threads), and the packed linear
+ * layer; the blocked attention (reference and AVX-512) against kiln__mha
+ * (scores, softmax, sum: the plain reference) with partial key blocks,
+ * partial query blocks and head sizes off the vector width; GroupNorm (+
+ * SiLU) and SiLU with AVX-512 against their scalar references. SIMD checks are skipped where the CPU lacks the feature. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "core/threadpool.h"
+#include "kernels/conv2d_packed.h"
+#include "kernels/flash_attention.h"
+#include "kernels/image_ops.h"
+#include "kiln/kiln.h"
+#include "tensor/fp16.h"
+#include "test.h"
+
+/* Deterministic values in [-1, 1). */
+static uint32_t rng_state = 777u;
+static float frand(void) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)(rng_state >> 8) / (float)(1u << 23) - 1.0f;
+}
+static float *frand_buf(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; p && i < n; i++) p[i] = frand();
+    return p;
+}
+
+/* Largest |a - b| (NaN counts as infinite). */
+static double max_diff(const float *a, const double *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > m || d != d) m = d;
+    }
+    return m;
+}
+
+/* One convolution: the reference micro-kernel against the direct sum, the
+ * AVX-512 one (when present) against it too and against the reference. */
+static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, int pb, int pr, int h, int w,
+                       int threads, int f16) {
+    struct kiln_conv2d_shape s = {c_in, c_out, k, stride, pt, pl, pb, pr};
+    int oh = kiln__conv2d_out(h, k, stride, pt, pb), ow = kiln__conv2d_out(w, k, stride, pl, pr);
+    size_t nw = (size_t)c_out * (size_t)c_in * (size_t)(k * k), ny = (size_t)oh * (size_t)ow * (size_t)c_out;
+    float *x = frand_buf((size_t)h * (size_t)w * (size_t)c_in), *wt = frand_buf(nw), *b = frand_buf((size_t)c_out);
+    uint16_t *wh = malloc(nw * sizeof *wh);
+    float *y = malloc(ny * sizeof *y), *y2 = malloc(ny * sizeof *y2);
+    double *ref = malloc(ny * sizeof *ref), *refd = malloc(ny * sizeof *refd);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(x && wt && b && wh && y && y2 && ref && refd && pool);
+    for (size_t i = 0; i < nw; i++) {
+        wh[i] = kiln__f32_to_f16(wt[i]);
+        if (f16) wt[i] = kiln__f16_to_f32(wh[i]);
+    }
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+            for (int co = 0; co < c_out; co++) {
+                double sum = b[co];
+                for (int ci = 0; ci < c_in; ci++)
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy * stride + ky - pt, ix = ox * stride + kx - pl;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                            sum += (double)wt[((size_t)co * (size_t)c_in + (size_t)ci) * (size_t)(k * k) +
+                                              (size_t)(ky * k + kx)] *
+                                   x[((size_t)iy * (size_t)w + (size_t)ix) * (size_t)c_in + (size_t)ci];
+                        }
+                ref[((size_t)oy * (size_t)ow + (size_t)ox) * (size_t)c_out + (size_t)co] = sum;
+            }
+    struct kiln_conv_packed p;
+    REQUIRE(kiln__conv_pack(&p, f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32, f16 ? (const void *)wh : (const void *)wt,
+                            c_out, c_in, k) == KILN_OK);
+    CHECK(p.type == (f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32));
+    double tol = 2e-6 * (double)(c_in * k * k);
+    CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y, KILN_CONV_ISA_SCALAR) == KILN_OK);
+    double d = max_diff(y, ref, ny);
+    if (!(d < tol)) fprintf(stderr, "  scalar conv %d->%d k%d s%d %dx%d: max diff %g\n", c_in, c_out, k, stride, h, w, d);
+    CHECK(d < tol);
+    if (kiln__conv_avx512_available()) {
+        CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y2, KILN_CONV_ISA_AVX512) == KILN_OK);
+        for (size_t i = 0; i < ny; i++) refd[i] = y[i];
+        double d2 = max_diff(y2, ref, ny), d3 = max_diff(y2, refd, ny);
+        if (!(d2 < tol && d3 < tol))
+            fprintf(stderr, "  avx512 conv %d->%d k%d: diff %g (direct) %g (scalar)\n", c_in, c_out, k, d2, d3);
+        CHECK(d2 < tol && d3 < tol);
+    } else {
+        CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y2, KILN_CONV_ISA_AVX512) == KILN_ERR_UNSUPPORTED);
+    }
+    /* Without bias: the same minus the bias. */
+    CHECK(kiln__conv2d_packed(pool, &s, &p, NULL, x, h, w, y2, KILN_CONV_ISA_BEST) == KILN_OK);
+    for (size_t i = 0; i < ny; i++) refd[i] = ref[i] - b[i % (size_t)c_out];
+    CHECK(max_diff(y2, refd, ny) < tol);
+    kiln__conv_pack_free(&p);
+    kiln__pool_free(pool);
+    free(x);
+    free(wt);
+    free(b);
+    free(wh);
+    free(y);
+    free(y2);
+    free(ref);
+    free(refd);
+}
+
+static void test_conv_packed(void) {
+    check_conv(5, 7, 3, 1, 1, 1, 1, 1, 6, 9, 1, 0);     /* one partial panel, partial strips */
+    check_conv(5, 7, 3, 1, 1, 1, 1, 1, 6, 9, 2, 1);     /* threads, F16 weights */
+    check_conv(4, 70, 3, 2, 1, 1, 1, 1, 7, 8, 2, 0);    /* UNet downsampler, two panels */
+    check_conv(4, 6, 3, 2, 0, 0, 1, 1, 8, 8, 1, 0);     /* VAE downsampler: pad right/bottom only */
+    check_conv(37, 129, 3, 1, 1, 1, 1, 1, 11, 13, 2, 1); /* K = 333: two K blocks crossing taps */
+    check_conv(300, 64, 1, 1, 0, 0, 0, 0, 101, 1, 2, 0); /* 1x1: K blocks within a tap, full panel */
+    check_conv(3, 130, 3, 1, 1, 1, 1, 1, 20, 17, 2, 1); /* many pixel blocks */
+}
+
+/* The packed linear layer against a direct sum, F32 weights. */
+static void test_linear_packed(void) {
+    const int n_in = 45, n_out = 67;
+    const size_t n_tok = 13;
+    float *wt = frand_buf((size_t)(n_in * n_out)), *b = frand_buf((size_t)n_out), *x = frand_buf(n_tok * (size_t)n_in);
+    float *y = malloc(n_tok * (size_t)n_out * sizeof *y);
+    double *ref = malloc(n_tok * (size_t)n_out * sizeof *ref);
+    kiln_pool *pool = kiln__pool_create(2);
+    REQUIRE(wt && b && x && y && ref && pool);
+    for (size_t t = 0; t < n_tok; t++)
+        for (int o = 0; o < n_out; o++) {
+            double sum = b[o];
+            for (int i = 0; i < n_in; i++) sum += (double)wt[o * n_in + i] * x[t * (size_t)n_in + (size_t)i];
+            ref[t * (size_t)n_out + (size_t)o] = sum;
+        }
+    struct kiln_conv_packed p;
+    REQUIRE(kiln__conv_pack(&p, KILN_DTYPE_F32, wt, n_out, n_in, 1) == KILN_OK);
+    CHECK(kiln__linear_packed(pool, &p, b, x, n_tok, y) == KILN_OK);
+    CHECK(max_diff(y, ref, n_tok * (size_t)n_out) < 1e-4);
+    CHECK(kiln__linear_packed(pool, &p, b, x, 0, y) == KILN_OK);
+    kiln__conv_pack_free(&p);
+    /* Shape errors. */
+    CHECK(kiln__conv_pack(&p, KILN_DTYPE_F32, wt, 0, n_in, 1) == KILN_ERR_INVALID_ARG);
+    CHECK(p.data == NULL);
+    kiln__pool_free(pool);
+    free(wt);
+    free(b);
+    free(x);
+    free(y);
+    free(ref);
+}
+
+/* One attention shape: both paths of kiln__flash_attention against kiln__mha. */
+static void check_flash(int n_q, int n_kv, int heads, int hd, int threads) {
+    size_t d = (size_t)heads * (size_t)hd, stride = d + 3; /* rows padded: strides differ from d */
+    float *q = frand_buf((size_t)n_q * stride), *k = frand_buf((size_t)n_kv * stride);
+    float *v = frand_buf((size_t)n_kv * stride), *ref = malloc((size_t)n_q * d * sizeof *ref);
+    float *out = malloc((size_t)n_q * d * sizeof *out);
+    double *refd = malloc((size_t)n_q * d * sizeof *refd);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(q && k && v && ref && out && refd && pool);
+    /* Larger scores than frand's, so that the running maximum matters. */
+    for (size_t i = 0; i < (size_t)n_q * stride; i++) q[i] *= 3.0f;
+    CHECK(kiln__mha(pool, ref, d, q, stride, k, v, stride, n_q, n_kv, heads, hd, 0) == KILN_OK);
+    for (size_t i = 0; i < (size_t)n_q * d; i++) refd[i] = ref[i];
+    CHECK(kiln__flash_attention(pool, out, d, q, stride, k, v, stride, n_q, n_kv, heads, hd,
+                                KILN_CONV_ISA_SCALAR) == KILN_OK);
+    double ds = max_diff(out, refd, (size_t)n_q * d);
+    CHECK(ds < 1e-5);
+    double dv = 0.0;
+    if (kiln__conv_avx512_available()) {
+        CHECK(kiln__flash_attention(pool, out, d, q, stride, k, v, stride, n_q, n_kv, heads, hd,
+                                    KILN_CONV_ISA_AVX512) == KILN_OK);
+        dv = max_diff(out, refd, (size_t)n_q * d);
+        CHECK(dv < 1e-5);
+    }
+    if (!(ds < 1e-5 && dv < 1e-5))
+        fprintf(stderr, "  flash %d x %d, %d heads of %d: diff %g (scalar) %g (avx512)\n", n_q, n_kv, heads, hd, ds,
+                dv);
+    kiln__pool_free(pool);
+    free(q);
+    free(k);
+    free(v);
+    free(ref);
+    free(out);
+    free(refd);
+}
+
+static void test_flash_attention(void) {
+    check_flash(45, 130, 3, 13, 2);  /* partial query and key blocks, head size 8 + 5 */
+    check_flash(70, 64, 2, 40, 1);   /* SD 1.5's head size, one full key block */
+    check_flash(33, 77, 8, 40, 2);   /* cross-attention shape: 77 keys */
+    check_flash(5, 200, 1, 24, 2);   /* one partial query block, one head */
+    check_flash(40, 9, 1, 3, 1);     /* tiny heads, fewer keys than a chunk of 8 */
+    if (!kiln__conv_avx512_available()) {
+        float x = 0.0f;
+        CHECK(kiln__flash_attention(NULL, &x, 1, &x, 1, &x, &x, 1, 1, 1, 1, 1, KILN_CONV_ISA_AVX512) ==
+              KILN_ERR_UNSUPPORTED);
+    }
+}
+
+/* GroupNorm: the AVX-512 path against the reference, with and without
+ * SiLU, values off zero (a large mean tests the two-pass variance). */
+static void check_group_norm(size_t n_pix, int c, int groups, int threads) {
+    size_t n = n_pix * (size_t)c;
+    float *x = frand_buf(n), *w = frand_buf((size_t)c), *b = frand_buf((size_t)c);
+    float *y = malloc(n * sizeof *y), *ref = malloc(n * sizeof *ref);
+    double *refd = malloc(n * sizeof *refd);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(x && w && b && y && ref && refd && pool);
+    for (size_t i = 0; i < n; i++) x[i] = 20.0f + 5.0f * x[i];
+    for (int silu = 0; silu < 2; silu++) {
+        kiln__group_norm_ref(pool, ref, x, n_pix, c, groups, w, b, 1e-6f, silu);
+        for (size_t i = 0; i < n; i++) refd[i] = ref[i];
+        CHECK(kiln__group_norm_avx512(pool, y, x, n_pix, c, groups, w, b, 1e-6f, silu) == 1);
+        double d = max_diff(y, refd, n);
+        if (!(d < 2e-5)) fprintf(stderr, "  group norm %zu x %d / %d silu %d: diff %g\n", n_pix, c, groups, silu, d);
+        CHECK(d < 2e-5);
+    }
+    kiln__pool_free(pool);
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(ref);
+    free(refd);
+}
+
+static void test_group_norm_simd(void) {
+    if (!kiln__conv_avx512_available()) SKIP_TEST("no AVX-512F");
+    check_group_norm(37, 32, 8, 2);    /* 4 channels per group: groups inside one vector */
+    check_group_norm(5, 64, 32, 1);    /* 2 channels per group, few pixels */
+    check_group_norm(333, 320, 32, 2); /* SD's shape, odd pixel count */
+    check_group_norm(1, 16, 1, 2);     /* one pixel: a thread without pixels */
+    /* Channels off the vector width: declined, the caller falls back. */
+    float x[12] = {0}, w[12] = {0}, b[12] = {0}, y[12];
+    CHECK(kiln__group_norm_avx512(NULL, y, x, 1, 12, 3, w, b, 1e-5f, 0) == 0);
+}
+
+static void test_silu_simd(void) {
+    if (!kiln__conv_avx512_available()) SKIP_TEST("no AVX-512F");
+    const size_t n = 53; /* three vectors and a masked tail */
+    float *x = frand_buf(n), *y = malloc(n * sizeof *y);
+    double *ref = malloc(n * sizeof *ref);
+    REQUIRE(x && y && ref);
+    for (size_t i = 0; i < n; i++) x[i] *= 120.0f; /* both saturated ends */
+    for (size_t i = 0; i < n; i++) {
+        y[i] = x[i];
+        ref[i] = (double)x[i] / (1.0 + exp(-(double)x[i]));
+    }
+    CHECK(kiln__silu_avx512(y, n) == 1);
+    for (size_t i = 0; i < n; i++) CHECK(fabs(y[i] - ref[i]) <= 1e-6 * (1.0 + fabs(ref[i])));
+    free(x);
+    free(y);
+    free(ref);
+}
+
+int main(void) {
+    RUN(test_conv_packed);
+    RUN(test_linear_packed);
+    RUN(test_flash_attention);
+    RUN(test_group_norm_simd);
+    RUN(test_silu_simd);
+    return TEST_REPORT();
+}
