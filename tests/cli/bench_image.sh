@@ -9,31 +9,9 @@ set -u
 kiln=$1 tmp=$3/cli-bench-image
 src=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$tmp"
-passed=0 failed=0
+. "$(dirname "$0")/../cli_lib.sh"
 
-# expect NAME WANT_RC PATTERN -- CMD...: run CMD, check its exit code and that
-# stdout+stderr contain PATTERN (grep -E).
-expect() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pattern" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name: rc=$rc (want $want), pattern '$pattern' in:"
-    echo "$out" | head -20
-  fi
-}
 
-# check NAME CONDITION-CMD...: count a pass when the command succeeds.
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL $name"; fi
-}
 
 tiny=$src/tests/data/sd/tiny-sd15
 vocab=(--clip-vocab "$tiny/tokenizer/merges.txt")
@@ -103,5 +81,4 @@ stats=$(awk '
 check "json statistics ($stats)" [ "$stats" = "text:ok unet32:ok vae32:ok " ]
 [ "$failed" -eq 0 ] || { echo "$json"; cat "$tmp/b.err"; }
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
