@@ -1,0 +1,55 @@
+/* src/kernels/qmatmul_impl.h - what the files of the quantized matmul
+ * share (internal to src/kernels/qmatmul*.c): the per-level kernels and the
+ * unpacking of weight rows into groups (see qmatmul.h for the formula). */
+#ifndef KILN_KERNELS_QMATMUL_IMPL_H
+#define KILN_KERNELS_QMATMUL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/qmatmul.h"
+
+/* Most tokens one row kernel call takes (kiln__qrow_*). */
+#define KILN_QROW_MAX_TOK 4
+/* Weight rows per panel of the AVX-512 GEMM (one 512-bit register of int32). */
+#define KILN_QPANEL_ROWS 16
+
+/* Values per weight group of a supported type (32, or 16 for Q6_K). */
+int kiln__qgroup_size(kiln_dtype wtype);
+
+/* Unpack one weight row of n_in values: u[i] the unsigned integer of value
+ * i, s[g] and b[g] the scale and bias of group g (value = s * u + b). */
+void kiln__qgroups_row(kiln_dtype wtype, const void *wrow, size_t n_in, uint8_t *u, float *s, float *b);
+
+/* out[k] = row . activation row (t0 + k) for k < nt (1..KILN_QROW_MAX_TOK),
+ * with 256-bit AVX2 (maddubs) or AVX512-VNNI (vpdpbusd) arithmetic; wtype
+ * is one kiln__qmatmul_supports accepts. */
+void kiln__qrow_avx2(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt, float *out);
+void kiln__qrow_vnni256(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
+                        float *out);
+
+/* Activation row quantizer with AVX2 (the same bytes and scales as the
+ * scalar kiln__qact_quantize_row). */
+void kiln__qact_quantize_row_avx2(const kiln_qact *q, size_t t, const float *x);
+
+/* A panel of KILN_QPANEL_ROWS weight rows unpacked for the AVX-512 GEMM. */
+struct kiln_qpanel {
+    uint8_t *u;     /* [n_in / 4][16 rows][4] unsigned integers, four values of a row per int32 */
+    float *s;       /* [n_groups][16] group scales (0 for rows past the matrix) */
+    float *b;       /* [n_groups][16] group biases */
+    uint8_t *row_u; /* [n_in] one row's integers before transposing */
+    float *row_s;   /* [n_groups] one row's scales */
+    float *row_b;   /* [n_groups] one row's biases */
+};
+
+/* Bytes of a panel's arrays for rows of n_in values (each part 64-aligned). */
+size_t kiln__qpanel_bytes(size_t n_in);
+/* Carve a panel out of `mem` (kiln__qpanel_bytes(n_in) bytes, 64-aligned). */
+void kiln__qpanel_init(struct kiln_qpanel *p, void *mem, size_t n_in);
+
+/* y[t][row0 + r] for r < n_rows (<= 16), t < n_tok: rows row0.. of w
+ * (row_bytes apart) times the quantized activations, through panel p. */
+void kiln__qgemm_avx512(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
+                        size_t n_out, const kiln_qact *a, size_t n_tok, float *y, struct kiln_qpanel *p);
+
+#endif /* KILN_KERNELS_QMATMUL_IMPL_H */
