@@ -26,25 +26,58 @@ static int round_q8(float v) {
     return (int)roundf(v);
 }
 
+/* Round half to even, clamped to -127..127; NaN gives 0 (quantize.c's
+ * nearest for Q8_K). */
+static int nearest_q8(float v) {
+    if (isnan(v)) return 0;
+    if (v <= -127.0f) return -127;
+    if (v >= 127.0f) return 127;
+    return (int)lrintf(v);
+}
+
+/* The sums of the 32-value block k of row t (its quants already stored). */
+void kiln__qact_block_sums(const kiln_qact *q, size_t t, size_t k) {
+    size_t nb = q->n_in / KILN_QA_BLOCK;
+    const int8_t *qb = q->qs + t * q->n_in + k * KILN_QA_BLOCK;
+    int half[2] = {0, 0};
+    for (int j = 0; j < KILN_QA_BLOCK; j++) half[j / 16] += qb[j];
+    float d = q->d[t * nb + k];
+    q->ds32[t * nb + k] = d * (float)(half[0] + half[1]);
+    q->ds16[2 * (t * nb + k)] = d * (float)half[0];
+    q->ds16[2 * (t * nb + k) + 1] = d * (float)half[1];
+}
+
 void kiln__qact_quantize_row(const kiln_qact *q, size_t t, const float *x) {
     size_t n_in = q->n_in, nb = n_in / KILN_QA_BLOCK;
     int8_t *qs = q->qs + t * n_in;
+    if (q->k_rule) {
+        for (size_t k = 0; k < n_in / KILN_QK_K; k++) {
+            const float *xb = x + k * KILN_QK_K;
+            float amax = 0.0f, max = 0.0f;
+            for (int j = 0; j < KILN_QK_K; j++) {
+                if (fabsf(xb[j]) > amax) {
+                    amax = fabsf(xb[j]);
+                    max = xb[j];
+                }
+            }
+            float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+            for (int j = 0; j < KILN_QK_K; j++) qs[k * KILN_QK_K + (size_t)j] = (int8_t)nearest_q8(iscale * xb[j]);
+            for (size_t b = 0; b < KILN_QK_K / KILN_QA_BLOCK; b++) {
+                q->d[t * nb + k * 8 + b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
+                kiln__qact_block_sums(q, t, k * 8 + b);
+            }
+        }
+        return;
+    }
     for (size_t k = 0; k < nb; k++) {
         const float *xb = x + k * KILN_QA_BLOCK;
-        int8_t *qb = qs + k * KILN_QA_BLOCK;
         float amax = 0.0f;
         for (int j = 0; j < KILN_QA_BLOCK; j++) amax = fmaxf(amax, fabsf(xb[j]));
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        int half[2] = {0, 0};
-        for (int j = 0; j < KILN_QA_BLOCK; j++) {
-            qb[j] = (int8_t)round_q8(xb[j] * id);
-            half[j / 16] += qb[j];
-        }
-        q->d[t * nb + k] = d;
-        q->ds32[t * nb + k] = d * (float)(half[0] + half[1]);
-        q->ds16[t * 2 * nb + 2 * k] = d * (float)half[0];
-        q->ds16[t * 2 * nb + 2 * k + 1] = d * (float)half[1];
+        for (int j = 0; j < KILN_QA_BLOCK; j++) qs[k * KILN_QA_BLOCK + (size_t)j] = (int8_t)round_q8(xb[j] * id);
+        q->d[t * nb + k] = kiln__f16_to_f32(kiln__f32_to_f16(d)); /* as stored in a Q8_0 block */
+        kiln__qact_block_sums(q, t, k);
     }
 }
 
@@ -52,12 +85,14 @@ void kiln__qact_quantize_row(const kiln_qact *q, size_t t, const float *x) {
 
 int kiln__qgroup_size(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q6_K ? 16 : 32; }
 
+int kiln__qmatmul_k_rule(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q4_K || wtype == KILN_DTYPE_Q6_K; }
+
 int kiln__qmatmul_supports(kiln_dtype wtype, size_t n_in) {
     switch (wtype) {
-    case KILN_DTYPE_Q8_0: case KILN_DTYPE_Q4_0: return n_in > 0 && n_in % KILN_QK == 0;
+    case KILN_DTYPE_Q8_0: case KILN_DTYPE_Q4_0: case KILN_DTYPE_Q5_0: return n_in > 0 && n_in % KILN_QK == 0;
     case KILN_DTYPE_Q4_K: case KILN_DTYPE_Q6_K: return n_in > 0 && n_in % KILN_QK_K == 0;
     case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
-    case KILN_DTYPE_Q5_0: case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
+    case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
     case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
     case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
     case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:
@@ -85,6 +120,20 @@ static void groups_q4_0(const kiln_block_q4_0 *b, size_t nb, uint8_t *u, float *
         }
         s[k] = d;
         bias[k] = -8.0f * d;
+    }
+}
+
+static void groups_q5_0(const kiln_block_q5_0 *b, size_t nb, uint8_t *u, float *s, float *bias) {
+    for (size_t k = 0; k < nb; k++) {
+        float d = kiln__f16_to_f32(b[k].d);
+        uint32_t qh;
+        memcpy(&qh, b[k].qh, 4);
+        for (int i = 0; i < KILN_QK / 2; i++) {
+            u[k * KILN_QK + (size_t)i] = (uint8_t)((b[k].qs[i] & 15) | ((qh >> i) & 1) << 4);
+            u[k * KILN_QK + (size_t)i + 16] = (uint8_t)((b[k].qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
+        }
+        s[k] = d;
+        bias[k] = -16.0f * d;
     }
 }
 
@@ -133,10 +182,11 @@ void kiln__qgroups_row(kiln_dtype wtype, const void *wrow, size_t n_in, uint8_t 
     switch (wtype) {
     case KILN_DTYPE_Q8_0: groups_q8_0(wrow, n_in / KILN_QK, u, s, b); return;
     case KILN_DTYPE_Q4_0: groups_q4_0(wrow, n_in / KILN_QK, u, s, b); return;
+    case KILN_DTYPE_Q5_0: groups_q5_0(wrow, n_in / KILN_QK, u, s, b); return;
     case KILN_DTYPE_Q4_K: groups_q4_K(wrow, n_in / KILN_QK_K, u, s, b); return;
     case KILN_DTYPE_Q6_K: groups_q6_K(wrow, n_in / KILN_QK_K, u, s, b); return;
     case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
-    case KILN_DTYPE_Q5_0: case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
+    case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
     case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
     case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
     case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:
@@ -155,7 +205,7 @@ float kiln__qdot_ref(kiln_dtype wtype, const void *wrow, const kiln_qact *a, siz
     /* unpack a bounded window of the row at a time (256 values) */
     uint8_t u[KILN_QK_K];
     float s[KILN_QK_K / 16], b[KILN_QK_K / 16];
-    size_t win = wtype == KILN_DTYPE_Q8_0 || wtype == KILN_DTYPE_Q4_0 ? KILN_QK : KILN_QK_K;
+    size_t win = kiln__qmatmul_k_rule(wtype) ? KILN_QK_K : KILN_QK;
     size_t win_bytes = kiln__tensor_bytes(wtype, win);
     for (size_t i0 = 0; i0 < n_in; i0 += win) {
         kiln__qgroups_row(wtype, (const char *)wrow + (i0 / win) * win_bytes, win, u, s, b);
@@ -388,7 +438,7 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
         .level = level, .wtype = wtype, .w = w, .row_bytes = kiln__tensor_bytes(wtype, n_in),
         .n_out = n_out, .x = x, .n_tok = n_tok, .y = y,
         .act = {(int8_t *)mem, (float *)(void *)(mem + off_d), (float *)(void *)(mem + off_ds32),
-                (float *)(void *)(mem + off_ds16), n_in},
+                (float *)(void *)(mem + off_ds16), n_in, kiln__qmatmul_k_rule(wtype)},
         .panels = mem + off_panels, .panel_bytes = panel_bytes,
     };
     /* one pass to quantize (shared by all rows), one to multiply */

@@ -2,15 +2,20 @@
  * (internal): the integer matmul that kiln__matmul_fast uses for block-
  * quantized weights.
  *
- * Activations are quantized on the fly, row by row, in blocks of 32 values
- * with one f32 scale each (the Q8_0 rule: d = max|x| / 127, q = round(x/d)),
- * plus the block sums that the offset and minimum terms of the weight types
- * need. Every supported weight type is read as groups of G values (G = 32,
+ * Activations are quantized on the fly, row by row, as llama.cpp does for
+ * the same weight type: for Q8_0, Q4_0 and Q5_0 weights by the Q8_0 rule
+ * (blocks of 32, d = max|x| / 127, q = round(x / d) half away from zero, d
+ * kept rounded to f16), for Q4_K and Q6_K weights by the Q8_K rule (blocks
+ * of 256, the value of largest magnitude maps to -127, q rounded half to
+ * even, d = 1 / (-127 / max) in f32). Either way the result is stored per
+ * block of 32 (a Q8_K scale repeated over its 8 blocks), with the sums that
+ * the offset and minimum terms of the weight types need. Every supported weight type is read as groups of G values (G = 32,
  * or 16 for Q6_K) of unsigned integers u with a float scale s and a float
  * bias b per group, value = s * u + b:
  *
  *   Q8_0: u = q + 128,          s = d,          b = -128 d
  *   Q4_0: u = q (0..15),        s = d,          b = -8 d
+ *   Q5_0: u = q (0..31),        s = d,          b = -16 d
  *   Q4_K: u = q (0..15),        s = d * sc,     b = -dmin * mn   (G = 32)
  *   Q6_K: u = q (0..63),        s = d * sc,     b = -32 d * sc   (G = 16)
  * (the other block types keep the float path of kiln__matmul_fast).
@@ -46,7 +51,7 @@
 #include "kiln/dtype.h"
 #include "kiln/status.h"
 
-/* Values per activation block (one f32 scale each). */
+/* Values per activation block (one scale each in kiln_qact). */
 #define KILN_QA_BLOCK 32
 
 /* Quantized activation rows. All arrays are [n_tok][...] with the row
@@ -56,7 +61,8 @@ typedef struct kiln_qact {
     float *d;      /* [n_tok][n_in / 32] block scales */
     float *ds32;   /* [n_tok][n_in / 32] d * (sum of the block's 32 quants) */
     float *ds16;   /* [n_tok][n_in / 16] d * (sum of each half block's 16 quants) */
-    size_t n_in;   /* values per row (a multiple of 32) */
+    size_t n_in;   /* values per row (a multiple of 32; of 256 with k_rule) */
+    int k_rule;    /* 1: quantized by the Q8_K rule (K-quant weights); 0: the Q8_0 rule */
 } kiln_qact;
 
 /* Code paths, narrowest first. */
@@ -68,14 +74,17 @@ typedef enum kiln_qlevel {
     KILN_QLEVEL_COUNT    /* number of levels */
 } kiln_qlevel;
 
-/* Quantize activation row t of q from the n_in floats at x (n_in a
- * multiple of 32). The quants and the f32 scale are those of
- * kiln__quantize_block_q8_0 before its scale is rounded to f16. */
+/* Quantize activation row t of q from the n_in floats at x by q->k_rule:
+ * the quants and scales of kiln__quantize_block_q8_0 (its f16 scale, as
+ * f32) or of kiln__quantize_block_q8_K, bit for bit. */
 void kiln__qact_quantize_row(const kiln_qact *q, size_t t, const float *x);
 
 /* True when kiln__qmatmul handles weights of this type with rows of n_in
- * values (Q8_0, Q4_0 with n_in % 32 == 0; Q4_K, Q6_K with n_in % 256 == 0). */
+ * values (Q8_0, Q4_0, Q5_0 with n_in % 32 == 0; Q4_K, Q6_K with
+ * n_in % 256 == 0). */
 int kiln__qmatmul_supports(kiln_dtype wtype, size_t n_in);
+/* True when activations for this weight type follow the Q8_K rule. */
+int kiln__qmatmul_k_rule(kiln_dtype wtype);
 
 /* Widest level the CPU runs (KILN_CPU_DISABLE applies). */
 kiln_qlevel kiln__qmatmul_best_level(void);

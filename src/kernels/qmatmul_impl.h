@@ -28,6 +28,10 @@ void kiln__qrow_avx2(kiln_dtype wtype, const void *wrow, const kiln_qact *a, siz
 void kiln__qrow_vnni256(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
                         float *out);
 
+/* Fill the sums ds32 and ds16 of the 32-value block k of activation row t
+ * from its stored quants and scale. */
+void kiln__qact_block_sums(const kiln_qact *q, size_t t, size_t k);
+
 /* Activation row quantizer with AVX2 (the same bytes and scales as the
  * scalar kiln__qact_quantize_row). */
 void kiln__qact_quantize_row_avx2(const kiln_qact *q, size_t t, const float *x);

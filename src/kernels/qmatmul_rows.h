@@ -81,6 +81,42 @@ QR_TARGET __attribute__((always_inline)) static inline void qr_q4_0(const void *
     for (int k = 0; k < nt; k++) out[k] = qr_hsum(acc[k]) + corr[k];
 }
 
+/* Q5_0: as Q4_0 with bit i of qh as bit 4 of value i, minus 16 d (da * sum(a)). */
+QR_TARGET __attribute__((always_inline)) static inline void qr_q5_0(const void *wrow, const kiln_qact *a,
+                                                                     size_t t0, const int nt, float *out) {
+    const kiln_block_q5_0 *b = wrow;
+    size_t nb = a->n_in / KILN_QK;
+    const __m128i low = _mm_set1_epi8(0x0f);
+    /* byte j takes byte j / 8 of qh, then tests its bit j % 8 */
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                            3, 3, 3, 3, 3, 3, 3);
+    const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
+    __m256 acc[KILN_QROW_MAX_TOK];
+    float corr[KILN_QROW_MAX_TOK];
+    for (int k = 0; k < nt; k++) {
+        acc[k] = _mm256_setzero_ps();
+        corr[k] = 0.0f;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)b[i].qs);
+        int32_t qh;
+        memcpy(&qh, b[i].qh, 4);
+        __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32(qh), spread);
+        hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bits), bits), bit4);
+        __m256i u = _mm256_or_si256(
+            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), low), _mm_and_si128(x, low)), hb);
+        float d = kiln__f16_to_f32(b[i].d);
+        for (int k = 0; k < nt; k++) {
+            size_t t = t0 + (size_t)k;
+            __m256i p = QR_DOT(u, qr_act(a, t, i * KILN_QK));
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * a->d[t * nb + i]), acc[k]);
+            corr[k] += -16.0f * d * a->ds32[t * nb + i];
+        }
+    }
+    for (int k = 0; k < nt; k++) out[k] = qr_hsum(acc[k]) + corr[k];
+}
+
 /* Q4_K: per chunk of 64, low nibbles are group 2c and high nibbles group
  * 2c + 1, each scaled by d * sc; minus dmin * mn * (da * sum(a)). */
 QR_TARGET __attribute__((always_inline)) static inline void qr_q4_K(const void *wrow, const kiln_qact *a,
@@ -184,10 +220,11 @@ QR_TARGET void QR_ENTRY(kiln_dtype wtype, const void *wrow, const kiln_qact *a, 
     switch (wtype) {
     case KILN_DTYPE_Q8_0: QR_CASES(qr_q8_0)
     case KILN_DTYPE_Q4_0: QR_CASES(qr_q4_0)
+    case KILN_DTYPE_Q5_0: QR_CASES(qr_q5_0)
     case KILN_DTYPE_Q4_K: QR_CASES(qr_q4_K)
     case KILN_DTYPE_Q6_K: QR_CASES(qr_q6_K)
     case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
-    case KILN_DTYPE_Q5_0: case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
+    case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
     case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
     case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
     case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:

@@ -40,8 +40,11 @@ static double rel_err(const float *a, const float *ref, size_t n) {
     return den > 0.0 ? num / den : num;
 }
 
-static kiln_llm *load(const char *path) {
+/* exact: the f32 matmul path (the reference contract); else the default
+ * quantized-activation path. */
+static kiln_llm *load(const char *path, bool exact) {
     kiln_llm_params p = kiln_llm_default_params();
+    p.exact_matmul = exact;
     p.n_threads = 2;
     p.kv_type = KILN_KV_F32;
     p.n_batch = 16; /* prompts of ~20 tokens: two batches */
@@ -82,9 +85,10 @@ static int collect(const char *text, size_t len, int32_t token, void *user) {
 }
 
 /* Greedy continuation through generate; identical to the reference up to
- * its length or the first end-of-sequence token. */
-static void check_greedy(kiln_llm *m, const int32_t *prompt, int n_prompt, const int32_t *want, int n_want,
-                         const char *what) {
+ * its length or the first end-of-sequence token (strict), or else only run
+ * to its end. Returns how many leading tokens agree with the reference. */
+static int greedy_run(kiln_llm *m, const int32_t *prompt, int n_prompt, const int32_t *want, int n_want,
+                      const char *what, bool strict) {
     kiln_generate_params gp = kiln_generate_default_params();
     gp.prompt_tokens = prompt;
     gp.n_prompt_tokens = n_prompt;
@@ -97,6 +101,11 @@ static void check_greedy(kiln_llm *m, const int32_t *prompt, int n_prompt, const
     kiln_llm_kv_clear(m);
     CHECK_EQ_INT(kiln_llm_generate(m, &gp, &r), KILN_OK);
     int n = got.n;
+    if (!strict) {
+        int same = 0;
+        while (same < n && same < n_want && got.v[same] == want[same]) same++;
+        return same;
+    }
     if (r.stop_reason == KILN_STOP_EOS) {
         /* the end token itself is not streamed; it must be the reference's next */
         CHECK(n < n_want);
@@ -113,6 +122,55 @@ static void check_greedy(kiln_llm *m, const int32_t *prompt, int n_prompt, const
     while (same < n && got.v[same] == want[same]) same++;
     if (same != n) fprintf(stderr, "  %s: greedy differs at step %d\n", what, same);
     CHECK_EQ_INT(same, n);
+    return same;
+}
+
+static void check_greedy(kiln_llm *m, const int32_t *prompt, int n_prompt, const int32_t *want, int n_want,
+                         const char *what) {
+    greedy_run(m, prompt, n_prompt, want, n_want, what, true);
+}
+
+/* The default quantized-activation matmul (exact_matmul false) on a
+ * quantized file, against the goldens' second reference, which rounds every
+ * matmul input as ggml does (logits-<variant>-ggml_act.f32; the same
+ * rounding as kiln's, see docs/llm-goldens.md and qmatmul.h):
+ * - logits within FAST_FLIP_ERR of it. The two agree to ~3e-7 when every
+ *   activation rounds the same way; when a product lands within float
+ *   rounding of a .5 boundary, kiln's summation order can round one
+ *   activation the other way, and these random models amplify that single
+ *   step to up to 1.3e-2 (measured on the AVX2 and AVX-512 levels). A wrong
+ *   scale, offset or group gives errors near 1.
+ * - logits within FAST_VS_REF_FACTOR times the distance the ggml-style
+ *   rounding itself lands from the plain reference (the golden's
+ *   rel_err_vs_reference, 1.4e-2 .. 6e-2 on these models).
+ * - the greedy continuation identical to that reference's. */
+#define FAST_FLIP_ERR 2e-2
+#define FAST_VS_REF_FACTOR 1.5
+static void check_fast(const char *path, const json_t *var, const int32_t *ids, int n, const char *plain_ref,
+                       int n_vocab, const int32_t *prompt, int n_prompt, const char *what) {
+    const json_t *act = json_object_get(var, "ggml_like_activations");
+    REQUIRE(act);
+    double ggml_vs_ref = json_number_value(json_object_get(act, "rel_err_vs_reference"));
+    int32_t greedy[64];
+    int n_greedy = json_ids(json_object_get(act, "greedy_ids"), greedy, 64);
+    char ref[1100], dir[512];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    REQUIRE(slash && ggml_vs_ref > 0.0);
+    *slash = '\0';
+    snprintf(ref, sizeof ref, "%s/%s", dir, json_string_value(json_object_get(act, "logits_file")));
+    kiln_llm *m = load(path, false);
+    REQUIRE(m);
+    double e = check_logits(m, ids, n, ref, n_vocab);
+    double e_plain = check_logits(m, ids, n, plain_ref, n_vocab);
+    fprintf(stderr, "  %s fast: logits rel err %.2e vs the ggml-rounding reference, %.2e vs the plain one "
+            "(ggml rounding: %.2e)\n", what, e, e_plain, ggml_vs_ref);
+    CHECK(e < FAST_FLIP_ERR);
+    CHECK(e_plain < FAST_VS_REF_FACTOR * ggml_vs_ref);
+    char w[96];
+    snprintf(w, sizeof w, "%s fast", what);
+    check_greedy(m, prompt, n_prompt, greedy, n_greedy, w);
+    kiln_llm_free(m);
 }
 
 static void check_model(const char *name) {
@@ -133,7 +191,7 @@ static void check_model(const char *name) {
         int n_greedy = json_ids(json_object_get(var, "greedy_ids"), greedy, 64);
         bool rows_seq = strcmp(json_string_value(json_object_get(var, "logits_rows_are")), "sequence_ids") == 0;
         snprintf(path, sizeof path, DATA "/%s/%s", name, json_string_value(json_object_get(var, "gguf")));
-        kiln_llm *m = load(path);
+        kiln_llm *m = load(path, true);
         REQUIRE(m);
         CHECK_EQ_INT(kiln_llm_n_vocab(m), n_vocab);
         char ref[512];
@@ -144,6 +202,9 @@ static void check_model(const char *name) {
         char what[64];
         snprintf(what, sizeof what, "%s %s", name, variants[v]);
         check_greedy(m, prompt, n_prompt, greedy, n_greedy, what);
+        if (strncmp(variants[v], "q", 1) == 0)
+            check_fast(path, var, rows_seq ? seq : prompt, rows_seq ? n_seq : n_prompt, ref, n_vocab, prompt,
+                       n_prompt, what);
 
         /* llama3 is left out: its golden tokenizer.json has ignore_merges
          * false, while GGUF pre "llama-bpe" means ignore_merges (as in
@@ -164,7 +225,7 @@ static void check_model(const char *name) {
         if (v == 0) {
             /* the same weights from the Hugging Face folder */
             snprintf(path, sizeof path, DATA "/%s/hf", name);
-            kiln_llm *h = load(path);
+            kiln_llm *h = load(path, true);
             REQUIRE(h);
             /* tokenizer.json, where kiln reads it (the golden llama3 and
              * qwen2 files lack ignore_merges / NFC and are refused) */
@@ -197,7 +258,7 @@ static void check_model(const char *name) {
         const json_t *var = json_object_get(vars, "f32");
         int n_seq = json_ids(json_object_get(var, "sequence_ids"), seq, 128);
         snprintf(path, sizeof path, DATA "/%s/%s", name, file);
-        kiln_llm *m = load(path);
+        kiln_llm *m = load(path, true);
         REQUIRE(m);
         char ref[512];
         snprintf(ref, sizeof ref, DATA "/%s/logits-f32.f32", name);

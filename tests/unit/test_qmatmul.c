@@ -43,9 +43,10 @@ static void fill(float *x, size_t n, unsigned seed) {
 struct act {
     kiln_qact q;
 };
-static int act_alloc(struct act *a, size_t n_tok, size_t n_in) {
+static int act_alloc(struct act *a, size_t n_tok, size_t n_in, int k_rule) {
     size_t nb = n_in / 32;
     a->q.n_in = n_in;
+    a->q.k_rule = k_rule;
     a->q.qs = malloc(n_tok * n_in);
     a->q.d = malloc(n_tok * nb * sizeof(float));
     a->q.ds32 = malloc(n_tok * nb * sizeof(float));
@@ -61,67 +62,96 @@ static void act_free(struct act *a) {
 
 static int avx2_available(void) { return kiln__qmatmul_level_available(KILN_QLEVEL_AVX2); }
 
+/* Both rules against quantize.c's Q8_0 and Q8_K blocks, scalar and AVX2. */
 static void test_activation_quantizer(void) {
     const size_t n_in = 1024;
     float *x = malloc(n_in * sizeof *x);
-    kiln_block_q8_0 *ref = malloc(n_in / 32 * sizeof *ref);
+    kiln_block_q8_0 *r0 = malloc(n_in / 32 * sizeof *r0);
+    kiln_block_q8_K *rk = malloc(n_in / 256 * sizeof *rk);
     struct act s, v;
-    REQUIRE(x && ref && act_alloc(&s, 1, n_in) && act_alloc(&v, 1, n_in));
+    REQUIRE(x && r0 && rk && act_alloc(&s, 1, n_in, 0) && act_alloc(&v, 1, n_in, 0));
     fill(x, n_in, 11u);
-    REQUIRE(kiln__quantize(KILN_DTYPE_Q8_0, x, ref, n_in) == KILN_OK);
-    kiln__qact_quantize_row(&s.q, 0, x);
-    int bad = 0;
-    for (size_t k = 0; k < n_in / 32; k++) {
-        /* the quants are Q8_0's; the f32 scale rounds to Q8_0's f16 scale */
-        bad += memcmp(s.q.qs + 32 * k, ref[k].qs, 32) != 0;
-        bad += kiln__f32_to_f16(s.q.d[k]) != ref[k].d;
-        int s0 = 0, s1 = 0;
-        for (int j = 0; j < 16; j++) {
-            s0 += s.q.qs[32 * k + (size_t)j];
-            s1 += s.q.qs[32 * k + 16 + (size_t)j];
+    x[300] = -9.0f; /* a negative largest magnitude for Q8_K's sign rule */
+    REQUIRE(kiln__quantize(KILN_DTYPE_Q8_0, x, r0, n_in) == KILN_OK);
+    REQUIRE(kiln__quantize(KILN_DTYPE_Q8_K, x, rk, n_in) == KILN_OK);
+    for (int k_rule = 0; k_rule < 2; k_rule++) {
+        s.q.k_rule = v.q.k_rule = k_rule;
+        kiln__qact_quantize_row(&s.q, 0, x);
+        int bad = 0;
+        for (size_t k = 0; k < n_in / 32; k++) {
+            const int8_t *qs = k_rule ? rk[k / 8].qs + 32 * (k % 8) : r0[k].qs;
+            float d = k_rule ? rk[k / 8].d : kiln__f16_to_f32(r0[k].d);
+            bad += memcmp(s.q.qs + 32 * k, qs, 32) != 0;
+            bad += s.q.d[k] != d;
+            int s0 = 0, s1 = 0;
+            for (int j = 0; j < 16; j++) {
+                s0 += qs[j];
+                s1 += qs[16 + j];
+            }
+            if (k_rule) bad += s0 != rk[k / 8].bsums[2 * (k % 8)] || s1 != rk[k / 8].bsums[2 * (k % 8) + 1];
+            bad += s.q.ds16[2 * k] != d * (float)s0 || s.q.ds16[2 * k + 1] != d * (float)s1;
+            bad += s.q.ds32[k] != d * (float)(s0 + s1);
         }
-        bad += s.q.ds16[2 * k] != s.q.d[k] * (float)s0 || s.q.ds16[2 * k + 1] != s.q.d[k] * (float)s1;
-        bad += s.q.ds32[k] != s.q.d[k] * (float)(s0 + s1);
-    }
-    CHECK_EQ_INT(bad, 0);
-    CHECK_EQ_INT(s.q.qs[65], 3);  /* 2.5 rounds away from zero */
-    CHECK_EQ_INT(s.q.qs[66], -4); /* -3.5 too */
-    if (avx2_available()) {
-        kiln__qact_quantize_row_avx2(&v.q, 0, x);
-        CHECK(memcmp(v.q.qs, s.q.qs, n_in) == 0);
-        CHECK(memcmp(v.q.d, s.q.d, n_in / 32 * sizeof(float)) == 0);
-        CHECK(memcmp(v.q.ds32, s.q.ds32, n_in / 32 * sizeof(float)) == 0);
-        CHECK(memcmp(v.q.ds16, s.q.ds16, n_in / 16 * sizeof(float)) == 0);
-    } else {
-        fprintf(stderr, "  skipped: the AVX2 quantizer (this CPU lacks AVX2)\n");
+        CHECK_EQ_INT(bad, 0);
+        if (!k_rule) {
+            CHECK_EQ_INT(s.q.qs[65], 3);  /* 2.5 rounds away from zero */
+            CHECK_EQ_INT(s.q.qs[66], -4); /* -3.5 too */
+        }
+        if (avx2_available()) {
+            kiln__qact_quantize_row_avx2(&v.q, 0, x);
+            CHECK(memcmp(v.q.qs, s.q.qs, n_in) == 0);
+            CHECK(memcmp(v.q.d, s.q.d, n_in / 32 * sizeof(float)) == 0);
+            CHECK(memcmp(v.q.ds32, s.q.ds32, n_in / 32 * sizeof(float)) == 0);
+            CHECK(memcmp(v.q.ds16, s.q.ds16, n_in / 16 * sizeof(float)) == 0);
+        } else {
+            fprintf(stderr, "  skipped: the AVX2 quantizer (this CPU lacks AVX2)\n");
+        }
     }
     free(x);
-    free(ref);
+    free(r0);
+    free(rk);
     act_free(&s);
     act_free(&v);
 }
 
-static const kiln_dtype types[] = {KILN_DTYPE_Q8_0, KILN_DTYPE_Q4_0, KILN_DTYPE_Q4_K, KILN_DTYPE_Q6_K};
+static const kiln_dtype types[] = {KILN_DTYPE_Q8_0, KILN_DTYPE_Q4_0, KILN_DTYPE_Q5_0, KILN_DTYPE_Q4_K,
+                                   KILN_DTYPE_Q6_K};
 #define N_TYPES (sizeof types / sizeof types[0])
 
 static int is_k(kiln_dtype t) { return t == KILN_DTYPE_Q4_K || t == KILN_DTYPE_Q6_K; }
 
+/* n values of random weights in type t at wq: quantized from wf, or (Q5_0,
+ * which kiln does not quantize) random blocks with scales near wf's. */
+static int make_weights(kiln_dtype t, const float *wf, void *wq, size_t n, unsigned seed) {
+    if (t != KILN_DTYPE_Q5_0) return kiln__quantize(t, wf, wq, n) == KILN_OK;
+    kiln_block_q5_0 *b = wq;
+    for (size_t k = 0; k < n / 32; k++) {
+        b[k].d = kiln__f32_to_f16(0.02f + 0.05f * fabsf(lcg_unit(&seed)));
+        for (int j = 0; j < 4; j++) b[k].qh[j] = (uint8_t)(lcg_unit(&seed) * 128.0f + 128.0f);
+        for (int j = 0; j < 16; j++) b[k].qs[j] = (uint8_t)(lcg_unit(&seed) * 128.0f + 128.0f);
+    }
+    return 1;
+}
+
 /* The scalar reference against the float product of the decoded weights
- * with the unquantized activations: off by at most sum |w_i| * d_blk / 2. */
+ * with the unquantized activations: off by at most sum |w_i| * e_i, where
+ * e_i = d / 2 for the Q8_K rule, and for the Q8_0 rule d / 2 plus the f16
+ * rounding of d times |q| <= 127 (2^-11 * 127 d < 0.0625 d). */
 static void test_reference_vs_float(void) {
     const size_t n_in = 768, n_out = 9;
     float *wf = malloc(n_out * n_in * sizeof *wf), *wd = malloc(n_out * n_in * sizeof *wd);
     float *x = malloc(n_in * sizeof *x);
     void *wq = malloc(kiln__tensor_bytes(KILN_DTYPE_Q8_0, n_out * n_in));
     struct act a;
-    REQUIRE(wf && wd && x && wq && act_alloc(&a, 1, n_in));
+    REQUIRE(wf && wd && x && wq && act_alloc(&a, 1, n_in, 0));
     fill(x, n_in, 5u);
-    kiln__qact_quantize_row(&a.q, 0, x);
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         kiln_dtype t = types[ti];
         unsigned seed = 3u + (unsigned)t;
+        a.q.k_rule = kiln__qmatmul_k_rule(t);
+        kiln__qact_quantize_row(&a.q, 0, x);
         for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
-        REQUIRE(kiln__quantize(t, wf, wq, n_out * n_in) == KILN_OK);
+        REQUIRE(make_weights(t, wf, wq, n_out * n_in, seed));
         REQUIRE(kiln__dequantize(t, wq, wd, n_out * n_in) == KILN_OK);
         size_t row_bytes = kiln__tensor_bytes(t, n_in);
         int bad = 0;
@@ -131,7 +161,7 @@ static void test_reference_vs_float(void) {
             double exact = 0.0, bound = 0.0, mag = 0.0;
             for (size_t i = 0; i < n_in; i++) {
                 exact += (double)w[i] * x[i];
-                bound += fabs((double)w[i]) * a.q.d[i / 32] * 0.5;
+                bound += fabs((double)w[i] * a.q.d[i / 32]) * (a.q.k_rule ? 0.5 : 0.5625); /* Q8_K d may be negative */
                 mag += fabs((double)w[i] * x[i]);
             }
             float got = kiln__qdot_ref(t, (const char *)wq + j * row_bytes, &a.q, 0);
@@ -163,7 +193,7 @@ static double term_scale(kiln_dtype t, const void *wrow, const kiln_qact *a, siz
         kiln__qgroups_row(t, wrow, n_in, u, s, b);
         for (size_t i = 0; i < n_in; i++)
             m += (fabs((double)s[i / gs]) * u[i] + fabs((double)b[i / gs])) *
-                 (fabs((double)a->qs[tok * n_in + i]) + 1.0) * a->d[tok * (n_in / 32) + i / 32];
+                 (fabs((double)a->qs[tok * n_in + i]) + 1.0) * fabs((double)a->d[tok * (n_in / 32) + i / 32]);
     }
     free(u);
     free(s);
@@ -181,10 +211,10 @@ static void check_level(kiln_qlevel level, kiln_dtype t, size_t n_out, size_t n_
     float *y[3];
     for (int p = 0; p < 3; p++) y[p] = malloc(n_tok * n_out * sizeof(float));
     struct act a;
-    REQUIRE(wf && x && wq && y[0] && y[1] && y[2] && act_alloc(&a, n_tok, n_in));
+    REQUIRE(wf && x && wq && y[0] && y[1] && y[2] && act_alloc(&a, n_tok, n_in, kiln__qmatmul_k_rule(t)));
     for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
     for (size_t tk = 0; tk < n_tok; tk++) fill(x + tk * n_in, n_in, seed + (unsigned)tk);
-    REQUIRE(kiln__quantize(t, wf, wq, n_out * n_in) == KILN_OK);
+    REQUIRE(make_weights(t, wf, wq, n_out * n_in, seed));
     for (int p = 0; p < 3; p++)
         REQUIRE(kiln__qmatmul_level(pools[p], level, t, wq, n_out, n_in, x, n_tok, y[p]) == KILN_OK);
     CHECK(memcmp(y[0], y[1], n_tok * n_out * sizeof(float)) == 0);
@@ -200,8 +230,8 @@ static void check_level(kiln_qlevel level, kiln_dtype t, size_t n_out, size_t n_
             double tol = 2e-6 * term_scale(t, wrow, &a.q, tk) + 1e-6;
             if (!(fabs(got - ref) <= tol)) {
                 if (bad++ < 3)
-                    fprintf(stderr, "  %s %s n_out %zu n_in %zu n_tok %zu: y[%zu][%zu] %.7g vs %.7g\n",
-                            kiln__qlevel_name(level), kiln_dtype_name(t), n_out, n_in, n_tok, tk, j, got, ref);
+                    fprintf(stderr, "  %s %s n_out %zu n_in %zu n_tok %zu: y[%zu][%zu] %.7g vs %.7g tol %g\n",
+                            kiln__qlevel_name(level), kiln_dtype_name(t), n_out, n_in, n_tok, tk, j, got, ref, tol);
             }
         }
     }
@@ -253,6 +283,7 @@ static void test_unsupported(void) {
     CHECK_EQ_INT(kiln__qmatmul(pool, KILN_DTYPE_Q4_K, w, 1, 64, x, 1, y), KILN_ERR_UNSUPPORTED);
     CHECK(kiln__qmatmul_supports(KILN_DTYPE_Q4_0, 64));
     CHECK(!kiln__qmatmul_supports(KILN_DTYPE_Q4_0, 48));
+    CHECK(!kiln__qmatmul_supports(KILN_DTYPE_Q6_K, 288));
     CHECK(!kiln__qmatmul_supports(KILN_DTYPE_Q5_K, 256));
     kiln__pool_free(pool);
 }
