@@ -328,6 +328,27 @@ void kiln__qpanel_init(struct kiln_qpanel *p, void *mem, size_t n_in) {
     p->row_b = (float *)(void *)c;
 }
 
+void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const struct kiln_qtiles *at) {
+    size_t n_in = a->n_in, nb = n_in / KILN_QA_BLOCK, ng = n_in / at->group;
+    int8_t *qs = at->qs + tile * n_in * KILN_QTILE_TOK;
+    float *d = at->d + tile * nb * KILN_QTILE_TOK, *ds = at->ds + tile * ng * KILN_QTILE_TOK;
+    for (size_t t = 0; t < KILN_QTILE_TOK; t++) {
+        size_t tok = tile * KILN_QTILE_TOK + t;
+        if (tok >= n_tok) {
+            /* padding: zero quants and scales give zero results (not stored) */
+            for (size_t s = 0; s < n_in / 4; s++) memset(qs + (s * KILN_QTILE_TOK + t) * 4, 0, 4);
+            for (size_t k = 0; k < nb; k++) d[k * KILN_QTILE_TOK + t] = 0.0f;
+            for (size_t g = 0; g < ng; g++) ds[g * KILN_QTILE_TOK + t] = 0.0f;
+            continue;
+        }
+        const int8_t *src = a->qs + tok * n_in;
+        for (size_t s = 0; s < n_in / 4; s++) memcpy(qs + (s * KILN_QTILE_TOK + t) * 4, src + 4 * s, 4);
+        for (size_t k = 0; k < nb; k++) d[k * KILN_QTILE_TOK + t] = a->d[tok * nb + k];
+        const float *sums = at->group == 16 ? a->ds16 + tok * ng : a->ds32 + tok * ng;
+        for (size_t g = 0; g < ng; g++) ds[g * KILN_QTILE_TOK + t] = sums[g];
+    }
+}
+
 /* ---- the work split ---- */
 
 /* What the threads of one call share. */
@@ -341,6 +362,8 @@ struct qjob {
     size_t n_tok;        /* activation rows */
     float *y;            /* [n_tok][n_out] results */
     kiln_qact act;       /* quantized activations */
+    int gemm;            /* the AVX-512 GEMM runs (else the row kernels) */
+    struct kiln_qtiles tiles; /* AVX-512 GEMM: act regrouped in tiles of 8 tokens */
     char *panels;        /* AVX-512 GEMM: one panel per thread */
     size_t panel_bytes;  /* bytes of each panel */
 };
@@ -354,16 +377,20 @@ static void split(size_t n, size_t unit, int ith, int nth, size_t *begin, size_t
     *end = e < n ? e : n;
 }
 
-/* Quantize this thread's share of the activation rows. */
+/* Quantize this thread's share of the activation rows (whole tiles of 8
+ * for the GEMM, which it then packs). */
 static void quantize_part(void *ctx, int ith, int nth) {
     const struct qjob *job = ctx;
-    size_t t0, t1;
-    split(job->n_tok, 1, ith, nth, &t0, &t1);
+    size_t unit = job->gemm ? KILN_QTILE_TOK : 1, t0, t1;
+    split(job->n_tok, unit, ith, nth, &t0, &t1);
     for (size_t t = t0; t < t1; t++) {
         const float *x = job->x + t * job->act.n_in;
         if (job->level == KILN_QLEVEL_SCALAR) kiln__qact_quantize_row(&job->act, t, x);
         else kiln__qact_quantize_row_avx2(&job->act, t, x);
     }
+    if (job->gemm)
+        for (size_t tile = t0 / KILN_QTILE_TOK; tile * KILN_QTILE_TOK < t1; tile++)
+            kiln__qtiles_pack(&job->act, job->n_tok, tile, &job->tiles);
 }
 
 /* Rows [j0, j1) of every token with a row kernel (scalar, avx2, vnni256). */
@@ -394,7 +421,7 @@ static void rows_part(const struct qjob *job, size_t j0, size_t j1) {
 
 static void matmul_part(void *ctx, int ith, int nth) {
     const struct qjob *job = ctx;
-    if (job->level == KILN_QLEVEL_AVX512 && job->n_tok >= GEMM_MIN_TOK) {
+    if (job->gemm) {
         /* whole panels of 16 rows per thread */
         size_t j0, j1;
         split(job->n_out, KILN_QPANEL_ROWS, ith, nth, &j0, &j1);
@@ -402,7 +429,7 @@ static void matmul_part(void *ctx, int ith, int nth) {
         kiln__qpanel_init(&p, job->panels + (size_t)ith * job->panel_bytes, job->act.n_in);
         for (size_t j = j0; j < j1; j += KILN_QPANEL_ROWS) {
             size_t rows = j1 - j < KILN_QPANEL_ROWS ? j1 - j : KILN_QPANEL_ROWS;
-            kiln__qgemm_avx512(job->wtype, job->w, job->row_bytes, j, rows, job->n_out, &job->act, job->n_tok,
+            kiln__qgemm_avx512(job->wtype, job->w, job->row_bytes, j, rows, job->n_out, &job->tiles, job->n_tok,
                                job->y, &p);
         }
         return;
@@ -421,15 +448,24 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
         return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: this CPU lacks the %s path", kiln__qlevel_name(level));
     if (n_out == 0 || n_tok == 0) return KILN_OK;
     size_t nb = n_in / KILN_QA_BLOCK, nth = (size_t)kiln__pool_size(pool);
-    /* layout: qs, d, ds32, ds16, then the panels; sizes checked for overflow */
+    int gemm = level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK;
+    size_t group = (size_t)kiln__qgroup_size(wtype);
+    /* layout: qs, d, ds32, ds16, [tiles: qs, d, ds], [panels]; sizes checked for overflow */
     size_t qs_bytes, nblk, panel_bytes = kiln__qpanel_bytes(n_in), panels_bytes = 0, total;
-    if (kiln__mul_overflows(n_tok, n_in, &qs_bytes) || kiln__mul_overflows(n_tok, nb, &nblk) ||
-        nblk > SIZE_MAX / 16 || qs_bytes > SIZE_MAX / 4 ||
-        (level == KILN_QLEVEL_AVX512 && kiln__mul_overflows(nth, panel_bytes, &panels_bytes)))
+    if (kiln__mul_overflows(n_tok + KILN_QTILE_TOK, n_in, &qs_bytes) ||
+        kiln__mul_overflows(n_tok + KILN_QTILE_TOK, nb, &nblk) || nblk > SIZE_MAX / 64 ||
+        qs_bytes > SIZE_MAX / 8 || (gemm && kiln__mul_overflows(nth, panel_bytes, &panels_bytes)))
         return kiln__fail(KILN_ERR_TOO_LARGE, "qmatmul: %zu x %zu activations are too many", n_tok, n_in);
+    /* (qs_bytes and nblk include a tile of padding, used by the tiles only) */
     size_t off_d = align64(qs_bytes), off_ds32 = off_d + align64(nblk * sizeof(float));
     size_t off_ds16 = off_ds32 + align64(nblk * sizeof(float));
-    size_t off_panels = off_ds16 + align64(2 * nblk * sizeof(float));
+    size_t off_tiles = off_ds16 + align64(2 * nblk * sizeof(float)), off_panels = off_tiles;
+    size_t off_tile_d = 0, off_tile_ds = 0;
+    if (gemm) {
+        off_tile_d = off_tiles + align64(qs_bytes);
+        off_tile_ds = off_tile_d + align64(nblk * sizeof(float));
+        off_panels = off_tile_ds + align64(2 * nblk * sizeof(float));
+    }
     if (__builtin_add_overflow(off_panels, panels_bytes, &total))
         return kiln__fail(KILN_ERR_TOO_LARGE, "qmatmul: %zu x %zu activations are too many", n_tok, n_in);
     char *mem = qbuf_get(total);
@@ -439,6 +475,9 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
         .n_out = n_out, .x = x, .n_tok = n_tok, .y = y,
         .act = {(int8_t *)mem, (float *)(void *)(mem + off_d), (float *)(void *)(mem + off_ds32),
                 (float *)(void *)(mem + off_ds16), n_in, kiln__qmatmul_k_rule(wtype)},
+        .gemm = gemm,
+        .tiles = {(int8_t *)(mem + off_tiles), (float *)(void *)(mem + off_tile_d),
+                  (float *)(void *)(mem + off_tile_ds), n_in, group},
         .panels = mem + off_panels, .panel_bytes = panel_bytes,
     };
     /* one pass to quantize (shared by all rows), one to multiply */

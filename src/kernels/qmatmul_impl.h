@@ -51,9 +51,26 @@ size_t kiln__qpanel_bytes(size_t n_in);
 /* Carve a panel out of `mem` (kiln__qpanel_bytes(n_in) bytes, 64-aligned). */
 void kiln__qpanel_init(struct kiln_qpanel *p, void *mem, size_t n_in);
 
+/* Tokens per tile of the AVX-512 GEMM. */
+#define KILN_QTILE_TOK 8
+
+/* Quantized activations regrouped for the AVX-512 GEMM: tokens in tiles of
+ * 8 (the last one padded with zero rows), inside a tile four values of each
+ * token per int32, so one pointer serves the 8 broadcasts of a step. */
+struct kiln_qtiles {
+    int8_t *qs;     /* [n_tiles][n_in / 4][8 tokens][4] quants */
+    float *d;       /* [n_tiles][n_in / 32][8] block scales */
+    float *ds;      /* [n_tiles][n_groups][8] d * sum per weight group (ds32 or ds16) */
+    size_t n_in;    /* values per token */
+    size_t group;   /* values per weight group: 32, or 16 (Q6_K) */
+};
+
+/* Pack tile `tile` (tokens 8 * tile .. n_tok - 1 at most) of a into at. */
+void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const struct kiln_qtiles *at);
+
 /* y[t][row0 + r] for r < n_rows (<= 16), t < n_tok: rows row0.. of w
- * (row_bytes apart) times the quantized activations, through panel p. */
+ * (row_bytes apart) times the tiled activations, through panel p. */
 void kiln__qgemm_avx512(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
-                        size_t n_out, const kiln_qact *a, size_t n_tok, float *y, struct kiln_qpanel *p);
+                        size_t n_out, const struct kiln_qtiles *at, size_t n_tok, float *y, struct kiln_qpanel *p);
 
 #endif /* KILN_KERNELS_QMATMUL_IMPL_H */
