@@ -105,7 +105,7 @@ int kiln__qmatmul_supports(kiln_dtype wtype, size_t n_in) {
 static void groups_q8_0(const kiln_block_q8_0 *b, size_t nb, uint8_t *u, float *s, float *bias) {
     for (size_t k = 0; k < nb; k++) {
         float d = kiln__f16_to_f32(b[k].d);
-        for (int i = 0; i < KILN_QK; i++) u[k * KILN_QK + (size_t)i] = (uint8_t)(b[k].qs[i] + 128);
+        for (int i = 0; u && i < KILN_QK; i++) u[k * KILN_QK + (size_t)i] = (uint8_t)(b[k].qs[i] + 128);
         s[k] = d;
         bias[k] = -128.0f * d;
     }
@@ -114,7 +114,7 @@ static void groups_q8_0(const kiln_block_q8_0 *b, size_t nb, uint8_t *u, float *
 static void groups_q4_0(const kiln_block_q4_0 *b, size_t nb, uint8_t *u, float *s, float *bias) {
     for (size_t k = 0; k < nb; k++) {
         float d = kiln__f16_to_f32(b[k].d);
-        for (int i = 0; i < KILN_QK / 2; i++) {
+        for (int i = 0; u && i < KILN_QK / 2; i++) {
             u[k * KILN_QK + (size_t)i] = b[k].qs[i] & 15;
             u[k * KILN_QK + (size_t)i + 16] = b[k].qs[i] >> 4;
         }
@@ -128,7 +128,7 @@ static void groups_q5_0(const kiln_block_q5_0 *b, size_t nb, uint8_t *u, float *
         float d = kiln__f16_to_f32(b[k].d);
         uint32_t qh;
         memcpy(&qh, b[k].qh, 4);
-        for (int i = 0; i < KILN_QK / 2; i++) {
+        for (int i = 0; u && i < KILN_QK / 2; i++) {
             u[k * KILN_QK + (size_t)i] = (uint8_t)((b[k].qs[i] & 15) | ((qh >> i) & 1) << 4);
             u[k * KILN_QK + (size_t)i + 16] = (uint8_t)((b[k].qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
         }
@@ -140,8 +140,8 @@ static void groups_q5_0(const kiln_block_q5_0 *b, size_t nb, uint8_t *u, float *
 static void groups_q4_K(const kiln_block_q4_K *b, size_t nb, uint8_t *u, float *s, float *bias) {
     for (size_t k = 0; k < nb; k++) {
         float d = kiln__f16_to_f32(b[k].d), dmin = kiln__f16_to_f32(b[k].dmin);
-        uint8_t *uk = u + k * KILN_QK_K;
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; u && c < 4; c++) {
+            uint8_t *uk = u + k * KILN_QK_K;
             for (int l = 0; l < 32; l++) {
                 uk[64 * c + l] = b[k].qs[32 * c + l] & 15;
                 uk[64 * c + 32 + l] = b[k].qs[32 * c + l] >> 4;
@@ -159,10 +159,9 @@ static void groups_q4_K(const kiln_block_q4_K *b, size_t nb, uint8_t *u, float *
 static void groups_q6_K(const kiln_block_q6_K *b, size_t nb, uint8_t *u, float *s, float *bias) {
     for (size_t k = 0; k < nb; k++) {
         float d = kiln__f16_to_f32(b[k].d);
-        uint8_t *uk = u + k * KILN_QK_K;
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; u && h < 2; h++) {
             const uint8_t *ql = b[k].ql + 64 * h, *qh = b[k].qh + 32 * h;
-            uint8_t *o = uk + 128 * h;
+            uint8_t *o = u + k * KILN_QK_K + 128 * h;
             for (int l = 0; l < 32; l++) {
                 o[l] = (uint8_t)((ql[l] & 15) | ((qh[l] & 3) << 4));
                 o[l + 32] = (uint8_t)((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
@@ -308,8 +307,9 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t kiln__qpanel_bytes(size_t n_in) {
     size_t ng = n_in / 16; /* the most groups (groups of 16) */
+    /* row_u holds the 16 rows, rounded up to whole 64-byte chunks + 64 */
     return align64(n_in * KILN_QPANEL_ROWS) + 2 * align64(ng * KILN_QPANEL_ROWS * sizeof(float)) +
-           align64(n_in) + 2 * align64(ng * sizeof(float));
+           align64(n_in) * KILN_QPANEL_ROWS + 64 + 2 * align64(ng * sizeof(float));
 }
 
 void kiln__qpanel_init(struct kiln_qpanel *p, void *mem, size_t n_in) {
@@ -322,7 +322,7 @@ void kiln__qpanel_init(struct kiln_qpanel *p, void *mem, size_t n_in) {
     p->b = (float *)(void *)c;
     c += align64(ng * KILN_QPANEL_ROWS * sizeof(float));
     p->row_u = (uint8_t *)c;
-    c += align64(n_in);
+    c += align64(n_in) * KILN_QPANEL_ROWS + 64;
     p->row_s = (float *)(void *)c;
     c += align64(ng * sizeof(float));
     p->row_b = (float *)(void *)c;
@@ -416,8 +416,10 @@ static void rows_part(const struct qjob *job, size_t j0, size_t j1) {
     }
 }
 
-/* Fewest tokens for which the AVX-512 level runs its blocked GEMM. */
-#define GEMM_MIN_TOK 4
+/* Fewest tokens for which the AVX-512 level runs its blocked GEMM: below,
+ * unpacking the panels costs more than the row kernels' extra work
+ * (measured with bench/qmatmul_bench: about even at 16). */
+#define GEMM_MIN_TOK 16
 
 static void matmul_part(void *ctx, int ith, int nth) {
     const struct qjob *job = ctx;

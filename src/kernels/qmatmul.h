@@ -33,7 +33,7 @@
  *   avx2     - per weight row, 256-bit maddubs/madd, up to 4 tokens per
  *              pass over the row;
  *   vnni256  - the same with vpdpbusd on 256-bit registers (AVX512-VNNI+VL);
- *   avx512   - vnni256 for one to three tokens; from four tokens a blocked
+ *   avx512   - vnni256 below 16 tokens; from 16 tokens a blocked
  *              GEMM: 16 weight rows are unpacked into a transposed panel and
  *              multiplied with up to 8 tokens at a time by 512-bit vpdpbusd
  *              with the activations broadcast (AVX512F/BW/VNNI).

@@ -16,27 +16,129 @@
 #include <string.h>
 
 #include "kernels/qmatmul_impl.h"
+#include "tensor/quant_blocks.h"
 
 #define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
+/* The unsigned integers of one weight row (as kiln__qgroups_row's u), with
+ * vector code for the types this level sees most; 0 when the type has none. */
+TARGET static int row_u(kiln_dtype wtype, const char *row, size_t n_in, uint8_t *u) {
+    const __m128i low = _mm_set1_epi8(0x0f);
+    switch (wtype) {
+    case KILN_DTYPE_Q8_0:
+        for (size_t k = 0; k < n_in / KILN_QK; k++) {
+            const kiln_block_q8_0 *b = (const kiln_block_q8_0 *)(const void *)row + k;
+            __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)b->qs);
+            _mm256_storeu_si256((__m256i *)(void *)(u + k * KILN_QK), _mm256_xor_si256(q, _mm256_set1_epi8(-128)));
+        }
+        return 1;
+    case KILN_DTYPE_Q4_0:
+        for (size_t k = 0; k < n_in / KILN_QK; k++) {
+            const kiln_block_q4_0 *b = (const kiln_block_q4_0 *)(const void *)row + k;
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)b->qs);
+            _mm_storeu_si128((__m128i *)(void *)(u + k * KILN_QK), _mm_and_si128(x, low));
+            _mm_storeu_si128((__m128i *)(void *)(u + k * KILN_QK + 16), _mm_and_si128(_mm_srli_epi16(x, 4), low));
+        }
+        return 1;
+    case KILN_DTYPE_Q4_K:
+        for (size_t k = 0; k < n_in / KILN_QK_K; k++) {
+            const kiln_block_q4_K *b = (const kiln_block_q4_K *)(const void *)row + k;
+            for (int c = 0; c < 4; c++) {
+                __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(b->qs + 32 * c));
+                __m256i l4 = _mm256_set1_epi8(0x0f);
+                _mm256_storeu_si256((__m256i *)(void *)(u + k * KILN_QK_K + 64 * (size_t)c), _mm256_and_si256(x, l4));
+                _mm256_storeu_si256((__m256i *)(void *)(u + k * KILN_QK_K + 64 * (size_t)c + 32),
+                                    _mm256_and_si256(_mm256_srli_epi16(x, 4), l4));
+            }
+        }
+        return 1;
+    case KILN_DTYPE_Q6_K:
+        for (size_t k = 0; k < n_in / KILN_QK_K; k++) {
+            const kiln_block_q6_K *b = (const kiln_block_q6_K *)(const void *)row + k;
+            const __m256i l4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(3);
+            for (int h = 0; h < 2; h++) {
+                __m256i q1 = _mm256_loadu_si256((const __m256i *)(const void *)(b->ql + 64 * h));
+                __m256i q2 = _mm256_loadu_si256((const __m256i *)(const void *)(b->ql + 64 * h + 32));
+                __m256i hb = _mm256_loadu_si256((const __m256i *)(const void *)(b->qh + 32 * h));
+                uint8_t *o = u + k * KILN_QK_K + 128 * (size_t)h;
+                _mm256_storeu_si256((__m256i *)(void *)o,
+                                    _mm256_or_si256(_mm256_and_si256(q1, l4), _mm256_slli_epi16(_mm256_and_si256(hb, two), 4)));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 32),
+                                    _mm256_or_si256(_mm256_and_si256(q2, l4),
+                                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), two), 4)));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 64),
+                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q1, 4), l4),
+                                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), two), 4)));
+                _mm256_storeu_si256((__m256i *)(void *)(o + 96),
+                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q2, 4), l4),
+                                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), two), 4)));
+            }
+        }
+        return 1;
+    case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
+    case KILN_DTYPE_Q5_0: case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
+    case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
+    case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
+    case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:
+    case KILN_DTYPE_UNKNOWN:
+        break;
+    }
+    return 0;
+}
+
 /* Unpack rows row0 .. row0 + n_rows - 1 into the panel; rows past them are
- * zero (their results are not stored). */
-static void unpack_panel(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
-                         size_t n_in, struct kiln_qpanel *p) {
+ * zero (their results are not stored). The integers are gathered 64 bytes
+ * per row at a time and transposed in registers, 16 rows x 16 int32. */
+TARGET static void unpack_panel(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
+                                size_t n_in, struct kiln_qpanel *p) {
     size_t gs = (size_t)kiln__qgroup_size(wtype), ng = n_in / gs;
     for (size_t r = 0; r < KILN_QPANEL_ROWS; r++) {
+        uint8_t *ur = p->row_u + r * n_in;
         if (r < n_rows) {
-            kiln__qgroups_row(wtype, w + (row0 + r) * row_bytes, n_in, p->row_u, p->row_s, p->row_b);
+            const char *row = w + (row0 + r) * row_bytes;
+            int vec = row_u(wtype, row, n_in, ur);
+            kiln__qgroups_row(wtype, row, n_in, vec ? NULL : ur, p->row_s, p->row_b);
         } else {
-            memset(p->row_u, 0, n_in);
+            memset(ur, 0, n_in);
             memset(p->row_s, 0, ng * sizeof(float));
             memset(p->row_b, 0, ng * sizeof(float));
         }
-        for (size_t s = 0; s < n_in / 4; s++) memcpy(p->u + s * 64 + r * 4, p->row_u + s * 4, 4);
         for (size_t g = 0; g < ng; g++) {
             p->s[g * KILN_QPANEL_ROWS + r] = p->row_s[g];
             p->b[g * KILN_QPANEL_ROWS + r] = p->row_b[g];
         }
+    }
+    /* 16 rows x 64 bytes -> 16 steps of (16 rows x 4 bytes): a 16 x 16
+     * transpose of int32, by four rounds of two-source permutes */
+    for (size_t c = 0; c < n_in; c += 64) {
+        __m512i v[16];
+        for (int r = 0; r < 16; r++) v[r] = _mm512_loadu_si512((const void *)(p->row_u + (size_t)r * n_in + c));
+        for (int bit = 0; bit < 4; bit++) {
+            /* exchange, between rows r and r + h (h = 1 << (3 - bit)), the
+             * element groups selected by that bit */
+            int h = 8 >> bit;
+            __m512i lo_idx, hi_idx;
+            {
+                int32_t li[16], hi[16];
+                for (int e = 0; e < 16; e++) {
+                    /* row r keeps a[e] where bit h of e is clear and takes b[e - h]
+                     * where set; row r + h takes a[e + h], keeps b[e] */
+                    int set = (e & h) != 0;
+                    li[e] = set ? 16 + (e - h) : e;
+                    hi[e] = set ? 16 + e : e + h;
+                }
+                lo_idx = _mm512_loadu_si512((const void *)li);
+                hi_idx = _mm512_loadu_si512((const void *)hi);
+            }
+            for (int r = 0; r < 16; r++) {
+                if (r & h) continue;
+                __m512i a = v[r], b = v[r + h];
+                v[r] = _mm512_permutex2var_epi32(a, lo_idx, b);
+                v[r + h] = _mm512_permutex2var_epi32(a, hi_idx, b);
+            }
+        }
+        for (int s = 0; s < 16 && c + 4 * (size_t)s < n_in; s++)
+            _mm512_store_si512((void *)(p->u + (c / 4 + (size_t)s) * 64), v[s]);
     }
 }
 

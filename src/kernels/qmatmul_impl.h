@@ -18,7 +18,8 @@
 int kiln__qgroup_size(kiln_dtype wtype);
 
 /* Unpack one weight row of n_in values: u[i] the unsigned integer of value
- * i, s[g] and b[g] the scale and bias of group g (value = s * u + b). */
+ * i (skipped when u is NULL), s[g] and b[g] the scale and bias of group g
+ * (value = s * u + b). */
 void kiln__qgroups_row(kiln_dtype wtype, const void *wrow, size_t n_in, uint8_t *u, float *s, float *b);
 
 /* out[k] = row . activation row (t0 + k) for k < nt (1..KILN_QROW_MAX_TOK),
@@ -41,7 +42,7 @@ struct kiln_qpanel {
     uint8_t *u;     /* [n_in / 4][16 rows][4] unsigned integers, four values of a row per int32 */
     float *s;       /* [n_groups][16] group scales (0 for rows past the matrix) */
     float *b;       /* [n_groups][16] group biases */
-    uint8_t *row_u; /* [n_in] one row's integers before transposing */
+    uint8_t *row_u; /* [16][n_in] the rows' integers before transposing (+ 64 bytes of slack) */
     float *row_s;   /* [n_groups] one row's scales */
     float *row_b;   /* [n_groups] one row's biases */
 };
