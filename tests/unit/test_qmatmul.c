@@ -3,11 +3,13 @@
  * byte; the scalar integer reference against float dequantize + dot within
  * the activation quantization error bound; every vector level the CPU runs
  * against the scalar reference on odd shapes, 1..37 tokens and 1, 2, 3
- * threads, with results independent of the thread count. Levels the CPU
- * lacks are skipped with a message. */
+ * threads, with results independent of the thread count; kiln__matmul_fast
+ * routing the quantized types here. Levels the CPU lacks are skipped with a
+ * message. */
 #include <stdlib.h>
 
 #include "core/cpu.h"
+#include "kernels/matmul.h"
 #include "kernels/qmatmul.h"
 #include "kernels/qmatmul_impl.h"
 #include "tensor/dequant.h"
@@ -274,6 +276,42 @@ static void test_levels(void) {
     for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
 }
 
+/* kiln__matmul_fast hands the supported types to kiln__qmatmul (on CPUs
+ * with AVX2) and keeps the float path for the others. */
+static void test_matmul_fast_hook(void) {
+    if (!avx2_available()) SKIP_TEST("kiln__matmul_fast keeps the float path without AVX2");
+    const size_t n_out = 7, n_in = 256, n_tok = 3;
+    float *wf = malloc(n_out * n_in * sizeof *wf), *x = malloc(n_tok * n_in * sizeof *x);
+    float *y1 = malloc(n_tok * n_out * sizeof *y1), *y2 = malloc(n_tok * n_out * sizeof *y2);
+    float *scratch = malloc(2 * n_in * sizeof *scratch);
+    void *wq = malloc(kiln__tensor_bytes(KILN_DTYPE_F32, n_out * n_in));
+    kiln_pool *pool = kiln__pool_create(2);
+    REQUIRE(wf && x && y1 && y2 && scratch && wq && pool);
+    unsigned seed = 9u;
+    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
+    for (size_t i = 0; i < n_tok * n_in; i++) x[i] = lcg_unit(&seed);
+    const kiln_dtype quant[] = {KILN_DTYPE_Q4_0, KILN_DTYPE_Q6_K}, plain = KILN_DTYPE_F16;
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(kiln__quantize(quant[k], wf, wq, n_out * n_in) == KILN_OK);
+        REQUIRE(kiln__matmul_fast(pool, quant[k], wq, n_out, n_in, x, n_tok, y1, scratch) == KILN_OK);
+        REQUIRE(kiln__qmatmul(pool, quant[k], wq, n_out, n_in, x, n_tok, y2) == KILN_OK);
+        CHECK(memcmp(y1, y2, n_tok * n_out * sizeof *y1) == 0);
+        REQUIRE(kiln__matmul_fast_float(pool, quant[k], wq, n_out, n_in, x, n_tok, y2, scratch) == KILN_OK);
+        CHECK(memcmp(y1, y2, n_tok * n_out * sizeof *y1) != 0); /* the activation rounding shows */
+    }
+    REQUIRE(kiln__quantize(plain, wf, wq, n_out * n_in) == KILN_OK);
+    REQUIRE(kiln__matmul_fast(pool, plain, wq, n_out, n_in, x, n_tok, y1, scratch) == KILN_OK);
+    REQUIRE(kiln__matmul_fast_float(pool, plain, wq, n_out, n_in, x, n_tok, y2, scratch) == KILN_OK);
+    CHECK(memcmp(y1, y2, n_tok * n_out * sizeof *y1) == 0);
+    free(wf);
+    free(x);
+    free(y1);
+    free(y2);
+    free(scratch);
+    free(wq);
+    kiln__pool_free(pool);
+}
+
 static void test_unsupported(void) {
     kiln_pool *pool = kiln__pool_create(1);
     REQUIRE(pool);
@@ -295,6 +333,7 @@ int main(void) {
     RUN(test_activation_quantizer);
     RUN(test_reference_vs_float);
     RUN(test_levels);
+    RUN(test_matmul_fast_hook);
     RUN(test_unsupported);
     return TEST_REPORT();
 }
