@@ -24,7 +24,9 @@ void kiln__qgroups_row(kiln_dtype wtype, const void *wrow, size_t n_in, uint8_t 
 
 /* out[k] = row . activation row (t0 + k) for k < nt (1..KILN_QROW_MAX_TOK),
  * with 256-bit AVX2 (maddubs) or AVX512-VNNI (vpdpbusd) arithmetic; wtype
- * is one kiln__qmatmul_supports accepts. */
+ * is one kiln__qmatmul_supports accepts, and a->k_rule is
+ * kiln__qmatmul_k_rule(wtype) (the K-quant kernels use one activation scale
+ * per 256 values). */
 void kiln__qrow_avx2(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt, float *out);
 void kiln__qrow_vnni256(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
                         float *out);
