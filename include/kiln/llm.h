@@ -76,13 +76,20 @@ typedef struct kiln_llm_params {
                                          detokenize work, evaluation fails with KILN_ERR_UNSUPPORTED */
     kiln_load_progress_fn progress;   /* called while weights are paged in; NULL = none */
     void *progress_user;              /* passed to progress */
+    bool exact_matmul;                /* false (default): Q8_0, Q4_0, Q4_K and Q6_K weights are
+                                         multiplied by activations quantized to 8 bits per block of
+                                         32 with integer dot products (fast; logits move by the
+                                         activation rounding, about 1e-3 relative, as in
+                                         llama.cpp). true: every weight row is decoded to f32 and
+                                         multiplied in f32 (slower; the float reference result) */
 } kiln_llm_params;
 
 /* Largest context kiln picks by itself when n_ctx is 0 (tokens); a larger
  * n_ctx given explicitly is honoured. */
 #define KILN_LLM_DEFAULT_MAX_CTX 4096
 
-/* Defaults: all-cores threads, model context (capped), batch 256, F16 KV. */
+/* Defaults: all-cores threads, model context (capped), batch 256, F16 KV,
+ * quantized-activation matmuls (exact_matmul false). */
 KILN_API kiln_llm_params kiln_llm_default_params(void);
 
 /* Load a GGUF file or a Hugging Face folder (config.json + safetensors +

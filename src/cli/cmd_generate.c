@@ -23,7 +23,8 @@ static const char usage[] =
     "  -t THREADS             threads (default: all cores)\n"
     "  -c CTX                 context length (default: the model's, at most 4096)\n"
     "  -b BATCH               prompt tokens per forward pass (default 256)\n"
-    "  --kv f16|f32           KV cache type (default f16)\n";
+    "  --kv f16|f32           KV cache type (default f16)\n"
+    "  --exact-matmul         f32 products for quantized weights (default: 8-bit activations)\n";
 
 static int print_piece(const char *text, size_t len, int32_t token, void *user) {
     (void)token;

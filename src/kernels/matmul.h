@@ -26,12 +26,20 @@ kiln_status kiln__matmul(kiln_pool *pool, kiln_dtype wtype, const void *w, size_
 /* True when kiln__matmul accepts weights of this type. */
 int kiln__matmul_supports(kiln_dtype wtype);
 
-/* The same product with the fastest code the CPU runs (matmul_simd.c:
- * AVX2 + FMA + F16C), else kiln__matmul. Same arguments, same errors; the
- * results differ from kiln__matmul's only in summation order, and do not
- * depend on n_tok or the thread count. */
+/* The same product with the fastest code the CPU runs. Same arguments,
+ * same errors. Weights that kiln__qmatmul_supports (Q8_0, Q4_0, Q4_K, Q6_K)
+ * go, on CPUs with AVX2, to the integer kernels of qmatmul.h: activations
+ * quantized to 8 bits, so results differ from kiln__matmul's by that
+ * rounding (see qmatmul.h; scratch is then unused). Every other type takes
+ * kiln__matmul_fast_float. */
 kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
                               size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
+/* The float path for every type (matmul_simd.c: AVX2 + FMA + F16C), else
+ * kiln__matmul: weight rows decoded to f32. The results differ from
+ * kiln__matmul's only in summation order, and do not depend on n_tok or the
+ * thread count. */
+kiln_status kiln__matmul_fast_float(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
+                                    size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
 /* True when kiln__matmul_fast has a vector path on this CPU. */
 int kiln__matmul_fast_available(void);
 

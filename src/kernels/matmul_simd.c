@@ -12,6 +12,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "kernels/matmul.h"
+#include "kernels/qmatmul.h"
 #include "tensor/dequant.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
@@ -149,6 +150,14 @@ int kiln__matmul_fast_available(void) {
 
 kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
                               size_t n_in, const float *x, size_t n_tok, float *y, float *scratch) {
+    /* quantized weights: integer kernels on quantized activations (qmatmul.h) */
+    if (kiln__qmatmul_supports(wtype, n_in) && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR)
+        return kiln__qmatmul(pool, wtype, w, n_out, n_in, x, n_tok, y);
+    return kiln__matmul_fast_float(pool, wtype, w, n_out, n_in, x, n_tok, y, scratch);
+}
+
+kiln_status kiln__matmul_fast_float(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
+                                    size_t n_in, const float *x, size_t n_tok, float *y, float *scratch) {
     if (!kiln__matmul_fast_available() || n_in % 8 != 0)
         return kiln__matmul(pool, wtype, w, n_out, n_in, x, n_tok, y, scratch);
     if (!kiln__matmul_supports(wtype))

@@ -30,6 +30,7 @@ kiln_llm_params kiln_llm_default_params(void) {
         .vocab_only = false,
         .progress = NULL,
         .progress_user = NULL,
+        .exact_matmul = false,
     };
 }
 

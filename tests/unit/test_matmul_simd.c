@@ -1,4 +1,4 @@
-/* tests/unit/test_matmul_simd.c - kiln__matmul_fast (the vector path
+/* tests/unit/test_matmul_simd.c - kiln__matmul_fast_float (the vector path
  * chosen at run time) against the scalar reference kiln__matmul, for every
  * weight type, batch size and thread count; and its results do not depend
  * on the batch or the threads. */
@@ -29,7 +29,7 @@ static void check(kiln_dtype type, size_t n_in, int threads) {
     for (size_t i = 0; i < n_tok * n_in; i++) x[i] = lcg_unit(&seed);
     REQUIRE(kiln__quantize(type, wf, wq, n_out * n_in) == KILN_OK);
     REQUIRE(kiln__matmul(pool, type, wq, n_out, n_in, x, n_tok, ref, scratch) == KILN_OK);
-    REQUIRE(kiln__matmul_fast(pool, type, wq, n_out, n_in, x, n_tok, got, scratch) == KILN_OK);
+    REQUIRE(kiln__matmul_fast_float(pool, type, wq, n_out, n_in, x, n_tok, got, scratch) == KILN_OK);
     double worst = 0.0;
     for (size_t i = 0; i < n_tok * n_out; i++) {
         double d = fabs((double)got[i] - ref[i]) / (fabs((double)ref[i]) > 1.0 ? fabs((double)ref[i]) : 1.0);
@@ -38,7 +38,7 @@ static void check(kiln_dtype type, size_t n_in, int threads) {
     if (!(worst < 1e-5)) fprintf(stderr, "  %s n_in %zu: worst %.3g\n", kiln_dtype_name(type), n_in, worst);
     CHECK(worst < 1e-5);
     /* row 5 alone on one thread: the same bits as inside the batch */
-    REQUIRE(kiln__matmul_fast(single, type, wq, n_out, n_in, x + 5 * n_in, 1, one, scratch) == KILN_OK);
+    REQUIRE(kiln__matmul_fast_float(single, type, wq, n_out, n_in, x + 5 * n_in, 1, one, scratch) == KILN_OK);
     CHECK(memcmp(one, got + 5 * n_out, n_out * sizeof *one) == 0);
     free(wf); free(x); free(ref); free(got); free(one); free(wq); free(scratch);
     kiln__pool_free(pool);
@@ -63,8 +63,8 @@ static void test_errors(void) {
     REQUIRE(pool);
     float x[64] = {0}, y[4], scratch[64];
     uint32_t w[64] = {0};
-    CHECK_EQ_INT(kiln__matmul_fast(pool, KILN_DTYPE_I32, w, 1, 64, x, 1, y, scratch), KILN_ERR_UNSUPPORTED);
-    CHECK_EQ_INT(kiln__matmul_fast(pool, KILN_DTYPE_Q8_0, w, 1, 48, x, 1, y, scratch), KILN_ERR_INVALID_ARG);
+    CHECK_EQ_INT(kiln__matmul_fast_float(pool, KILN_DTYPE_I32, w, 1, 64, x, 1, y, scratch), KILN_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(kiln__matmul_fast_float(pool, KILN_DTYPE_Q8_0, w, 1, 48, x, 1, y, scratch), KILN_ERR_INVALID_ARG);
     kiln__pool_free(pool);
 }
 

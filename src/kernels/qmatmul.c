@@ -1,0 +1,495 @@
+/* src/kernels/qmatmul.c - the quantized matmul (qmatmul.h): activation
+ * quantization, the scalar reference, the unpacking of weight rows into
+ * groups, the calling thread's reusable buffer, and the split of the work
+ * over the thread pool on each level. */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/cpu.h"
+#include "core/error.h"
+#include "kernels/qmatmul.h"
+#include "kernels/qmatmul_impl.h"
+#include "tensor/dequant.h"
+#include "tensor/fp16.h"
+#include "tensor/quant_blocks.h"
+#include "tensor/tensor.h"
+
+/* ---- activations ---- */
+
+/* roundf(v) clamped to -127..127; NaN gives 0 (as quantize.c does). */
+static int round_q8(float v) {
+    if (isnan(v)) return 0;
+    if (v <= -127.0f) return -127;
+    if (v >= 127.0f) return 127;
+    return (int)roundf(v);
+}
+
+/* Round half to even, clamped to -127..127; NaN gives 0 (quantize.c's
+ * nearest for Q8_K). */
+static int nearest_q8(float v) {
+    if (isnan(v)) return 0;
+    if (v <= -127.0f) return -127;
+    if (v >= 127.0f) return 127;
+    return (int)lrintf(v);
+}
+
+/* The sums of the 32-value block k of row t (its quants already stored). */
+void kiln__qact_block_sums(const kiln_qact *q, size_t t, size_t k) {
+    size_t nb = q->n_in / KILN_QA_BLOCK;
+    const int8_t *qb = q->qs + t * q->n_in + k * KILN_QA_BLOCK;
+    int half[2] = {0, 0};
+    for (int j = 0; j < KILN_QA_BLOCK; j++) half[j / 16] += qb[j];
+    float d = q->d[t * nb + k];
+    q->ds32[t * nb + k] = d * (float)(half[0] + half[1]);
+    q->ds16[2 * (t * nb + k)] = d * (float)half[0];
+    q->ds16[2 * (t * nb + k) + 1] = d * (float)half[1];
+}
+
+void kiln__qact_quantize_row(const kiln_qact *q, size_t t, const float *x) {
+    size_t n_in = q->n_in, nb = n_in / KILN_QA_BLOCK;
+    int8_t *qs = q->qs + t * n_in;
+    if (q->k_rule) {
+        for (size_t k = 0; k < n_in / KILN_QK_K; k++) {
+            const float *xb = x + k * KILN_QK_K;
+            float amax = 0.0f, max = 0.0f;
+            for (int j = 0; j < KILN_QK_K; j++) {
+                if (fabsf(xb[j]) > amax) {
+                    amax = fabsf(xb[j]);
+                    max = xb[j];
+                }
+            }
+            float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+            for (int j = 0; j < KILN_QK_K; j++) qs[k * KILN_QK_K + (size_t)j] = (int8_t)nearest_q8(iscale * xb[j]);
+            for (size_t b = 0; b < KILN_QK_K / KILN_QA_BLOCK; b++) {
+                q->d[t * nb + k * 8 + b] = amax != 0.0f ? 1.0f / iscale : 0.0f;
+                kiln__qact_block_sums(q, t, k * 8 + b);
+            }
+        }
+        return;
+    }
+    for (size_t k = 0; k < nb; k++) {
+        const float *xb = x + k * KILN_QA_BLOCK;
+        float amax = 0.0f;
+        for (int j = 0; j < KILN_QA_BLOCK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int j = 0; j < KILN_QA_BLOCK; j++) qs[k * KILN_QA_BLOCK + (size_t)j] = (int8_t)round_q8(xb[j] * id);
+        q->d[t * nb + k] = kiln__f16_to_f32(kiln__f32_to_f16(d)); /* as stored in a Q8_0 block */
+        kiln__qact_block_sums(q, t, k);
+    }
+}
+
+/* ---- weights as groups ---- */
+
+int kiln__qgroup_size(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q6_K ? 16 : 32; }
+
+int kiln__qmatmul_k_rule(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q4_K || wtype == KILN_DTYPE_Q6_K; }
+
+int kiln__qmatmul_supports(kiln_dtype wtype, size_t n_in) {
+    switch (wtype) {
+    case KILN_DTYPE_Q8_0: case KILN_DTYPE_Q4_0: case KILN_DTYPE_Q5_0: return n_in > 0 && n_in % KILN_QK == 0;
+    case KILN_DTYPE_Q4_K: case KILN_DTYPE_Q6_K: return n_in > 0 && n_in % KILN_QK_K == 0;
+    case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
+    case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
+    case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
+    case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
+    case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:
+    case KILN_DTYPE_UNKNOWN:
+        break;
+    }
+    return 0;
+}
+
+static void groups_q8_0(const kiln_block_q8_0 *b, size_t nb, uint8_t *u, float *s, float *bias) {
+    for (size_t k = 0; k < nb; k++) {
+        float d = kiln__f16_to_f32(b[k].d);
+        for (int i = 0; u && i < KILN_QK; i++) u[k * KILN_QK + (size_t)i] = (uint8_t)(b[k].qs[i] + 128);
+        s[k] = d;
+        bias[k] = -128.0f * d;
+    }
+}
+
+static void groups_q4_0(const kiln_block_q4_0 *b, size_t nb, uint8_t *u, float *s, float *bias) {
+    for (size_t k = 0; k < nb; k++) {
+        float d = kiln__f16_to_f32(b[k].d);
+        for (int i = 0; u && i < KILN_QK / 2; i++) {
+            u[k * KILN_QK + (size_t)i] = b[k].qs[i] & 15;
+            u[k * KILN_QK + (size_t)i + 16] = b[k].qs[i] >> 4;
+        }
+        s[k] = d;
+        bias[k] = -8.0f * d;
+    }
+}
+
+static void groups_q5_0(const kiln_block_q5_0 *b, size_t nb, uint8_t *u, float *s, float *bias) {
+    for (size_t k = 0; k < nb; k++) {
+        float d = kiln__f16_to_f32(b[k].d);
+        uint32_t qh;
+        memcpy(&qh, b[k].qh, 4);
+        for (int i = 0; u && i < KILN_QK / 2; i++) {
+            u[k * KILN_QK + (size_t)i] = (uint8_t)((b[k].qs[i] & 15) | ((qh >> i) & 1) << 4);
+            u[k * KILN_QK + (size_t)i + 16] = (uint8_t)((b[k].qs[i] >> 4) | ((qh >> (i + 16)) & 1) << 4);
+        }
+        s[k] = d;
+        bias[k] = -16.0f * d;
+    }
+}
+
+static void groups_q4_K(const kiln_block_q4_K *b, size_t nb, uint8_t *u, float *s, float *bias) {
+    for (size_t k = 0; k < nb; k++) {
+        float d = kiln__f16_to_f32(b[k].d), dmin = kiln__f16_to_f32(b[k].dmin);
+        for (int c = 0; u && c < 4; c++) {
+            uint8_t *uk = u + k * KILN_QK_K;
+            for (int l = 0; l < 32; l++) {
+                uk[64 * c + l] = b[k].qs[32 * c + l] & 15;
+                uk[64 * c + 32 + l] = b[k].qs[32 * c + l] >> 4;
+            }
+        }
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, mn;
+            kiln__get_scale_min_k4(j, b[k].scales, &sc, &mn);
+            s[k * 8 + (size_t)j] = d * (float)sc;
+            bias[k * 8 + (size_t)j] = -(dmin * (float)mn);
+        }
+    }
+}
+
+static void groups_q6_K(const kiln_block_q6_K *b, size_t nb, uint8_t *u, float *s, float *bias) {
+    for (size_t k = 0; k < nb; k++) {
+        float d = kiln__f16_to_f32(b[k].d);
+        for (int h = 0; u && h < 2; h++) {
+            const uint8_t *ql = b[k].ql + 64 * h, *qh = b[k].qh + 32 * h;
+            uint8_t *o = u + k * KILN_QK_K + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                o[l] = (uint8_t)((ql[l] & 15) | ((qh[l] & 3) << 4));
+                o[l + 32] = (uint8_t)((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
+                o[l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+            }
+        }
+        for (int j = 0; j < 16; j++) {
+            float sj = d * (float)b[k].scales[j];
+            s[k * 16 + (size_t)j] = sj;
+            bias[k * 16 + (size_t)j] = -32.0f * sj;
+        }
+    }
+}
+
+void kiln__qgroups_row(kiln_dtype wtype, const void *wrow, size_t n_in, uint8_t *u, float *s, float *b) {
+    switch (wtype) {
+    case KILN_DTYPE_Q8_0: groups_q8_0(wrow, n_in / KILN_QK, u, s, b); return;
+    case KILN_DTYPE_Q4_0: groups_q4_0(wrow, n_in / KILN_QK, u, s, b); return;
+    case KILN_DTYPE_Q5_0: groups_q5_0(wrow, n_in / KILN_QK, u, s, b); return;
+    case KILN_DTYPE_Q4_K: groups_q4_K(wrow, n_in / KILN_QK_K, u, s, b); return;
+    case KILN_DTYPE_Q6_K: groups_q6_K(wrow, n_in / KILN_QK_K, u, s, b); return;
+    case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
+    case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
+    case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
+    case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
+    case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:
+    case KILN_DTYPE_UNKNOWN:
+        break;
+    }
+}
+
+/* ---- the scalar reference ---- */
+
+float kiln__qdot_ref(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t) {
+    size_t n_in = a->n_in, nb = n_in / KILN_QA_BLOCK;
+    size_t gs = (size_t)kiln__qgroup_size(wtype);
+    const int8_t *qa = a->qs + t * n_in;
+    double acc = 0.0;
+    /* unpack a bounded window of the row at a time (256 values) */
+    uint8_t u[KILN_QK_K];
+    float s[KILN_QK_K / 16], b[KILN_QK_K / 16];
+    size_t win = kiln__qmatmul_k_rule(wtype) ? KILN_QK_K : KILN_QK;
+    size_t win_bytes = kiln__tensor_bytes(wtype, win);
+    for (size_t i0 = 0; i0 < n_in; i0 += win) {
+        kiln__qgroups_row(wtype, (const char *)wrow + (i0 / win) * win_bytes, win, u, s, b);
+        for (size_t g = 0; g < win / gs; g++) {
+            size_t i = i0 + g * gs;
+            int32_t isum = 0;
+            for (size_t k = 0; k < gs; k++) isum += (int32_t)u[g * gs + k] * qa[i + k];
+            size_t blk = t * nb + i / KILN_QA_BLOCK;
+            float ds = gs == 16 ? a->ds16[2 * blk + (i % KILN_QA_BLOCK) / 16] : a->ds32[blk];
+            acc += (double)s[g] * (double)a->d[blk] * (double)isum + (double)b[g] * (double)ds;
+        }
+    }
+    return (float)acc;
+}
+
+/* ---- levels ---- */
+
+int kiln__qmatmul_level_available(kiln_qlevel level) {
+    const kiln_cpu_features *f = kiln__cpu();
+    bool avx2 = f->avx2 && f->fma && f->f16c;
+    switch (level) {
+    case KILN_QLEVEL_SCALAR: return 1;
+    case KILN_QLEVEL_AVX2: return avx2;
+    case KILN_QLEVEL_VNNI256: return avx2 && f->avx512vnni && f->avx512vl;
+    case KILN_QLEVEL_AVX512: return avx2 && f->avx512vnni && f->avx512vl && f->avx512f && f->avx512bw;
+    case KILN_QLEVEL_COUNT: break;
+    }
+    return 0;
+}
+
+kiln_qlevel kiln__qmatmul_best_level(void) {
+    kiln_qlevel best = KILN_QLEVEL_SCALAR;
+    for (int l = 0; l < KILN_QLEVEL_COUNT; l++)
+        if (kiln__qmatmul_level_available((kiln_qlevel)l)) best = (kiln_qlevel)l;
+    return best;
+}
+
+const char *kiln__qlevel_name(kiln_qlevel level) {
+    switch (level) {
+    case KILN_QLEVEL_SCALAR: return "scalar";
+    case KILN_QLEVEL_AVX2: return "avx2";
+    case KILN_QLEVEL_VNNI256: return "vnni256";
+    case KILN_QLEVEL_AVX512: return "avx512";
+    case KILN_QLEVEL_COUNT: break;
+    }
+    return "?";
+}
+
+/* ---- the calling thread's buffer ---- */
+
+/* Memory reused by one thread's calls: quantized activations, then one
+ * GEMM panel per pool thread. */
+struct qbuf {
+    void *mem;   /* kiln__aligned_alloc'd, 64-aligned */
+    size_t cap;  /* bytes of mem */
+};
+
+static pthread_key_t qbuf_key;
+static pthread_once_t qbuf_once = PTHREAD_ONCE_INIT;
+static int qbuf_key_ok; /* pthread_key_create succeeded */
+
+static void qbuf_free(void *p) {
+    struct qbuf *b = p;
+    if (!b) return;
+    kiln__aligned_free(b->mem);
+    kiln__aligned_free(b);
+}
+
+static void qbuf_key_init(void) { qbuf_key_ok = pthread_key_create(&qbuf_key, qbuf_free) == 0; }
+
+/* At least `bytes` of this thread's buffer (kept for its next calls). */
+static void *qbuf_get(size_t bytes) {
+    pthread_once(&qbuf_once, qbuf_key_init);
+    if (!qbuf_key_ok) return NULL;
+    struct qbuf *b = pthread_getspecific(qbuf_key);
+    if (!b) {
+        b = kiln__aligned_alloc(sizeof *b, KILN_ALIGN);
+        if (!b) return NULL;
+        b->mem = NULL;
+        b->cap = 0;
+        if (pthread_setspecific(qbuf_key, b) != 0) {
+            kiln__aligned_free(b);
+            return NULL;
+        }
+    }
+    if (b->cap < bytes) {
+        /* grow by half again so that a slowly rising size reallocates rarely */
+        size_t want = bytes + bytes / 2;
+        void *m = kiln__aligned_alloc(want, KILN_ALIGN);
+        if (!m) return NULL;
+        kiln__aligned_free(b->mem);
+        b->mem = m;
+        b->cap = want;
+    }
+    return b->mem;
+}
+
+/* n rounded up to a whole cache line. */
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t kiln__qpanel_bytes(size_t n_in) {
+    size_t ng = n_in / 16; /* the most groups (groups of 16) */
+    /* row_u holds the 16 rows, rounded up to whole 64-byte chunks + 64 */
+    return align64(n_in * KILN_QPANEL_ROWS) + 2 * align64(ng * KILN_QPANEL_ROWS * sizeof(float)) +
+           align64(n_in) * KILN_QPANEL_ROWS + 64 + 2 * align64(ng * sizeof(float));
+}
+
+void kiln__qpanel_init(struct kiln_qpanel *p, void *mem, size_t n_in) {
+    size_t ng = n_in / 16;
+    char *c = mem;
+    p->u = (uint8_t *)c;
+    c += align64(n_in * KILN_QPANEL_ROWS);
+    p->s = (float *)(void *)c;
+    c += align64(ng * KILN_QPANEL_ROWS * sizeof(float));
+    p->b = (float *)(void *)c;
+    c += align64(ng * KILN_QPANEL_ROWS * sizeof(float));
+    p->row_u = (uint8_t *)c;
+    c += align64(n_in) * KILN_QPANEL_ROWS + 64;
+    p->row_s = (float *)(void *)c;
+    c += align64(ng * sizeof(float));
+    p->row_b = (float *)(void *)c;
+}
+
+void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const struct kiln_qtiles *at) {
+    size_t n_in = a->n_in, nb = n_in / KILN_QA_BLOCK, ng = n_in / at->group;
+    int8_t *qs = at->qs + tile * n_in * KILN_QTILE_TOK;
+    float *d = at->d + tile * nb * KILN_QTILE_TOK, *ds = at->ds + tile * ng * KILN_QTILE_TOK;
+    for (size_t t = 0; t < KILN_QTILE_TOK; t++) {
+        size_t tok = tile * KILN_QTILE_TOK + t;
+        if (tok >= n_tok) {
+            /* padding: zero quants and scales give zero results (not stored) */
+            for (size_t s = 0; s < n_in / 4; s++) memset(qs + (s * KILN_QTILE_TOK + t) * 4, 0, 4);
+            for (size_t k = 0; k < nb; k++) d[k * KILN_QTILE_TOK + t] = 0.0f;
+            for (size_t g = 0; g < ng; g++) ds[g * KILN_QTILE_TOK + t] = 0.0f;
+            continue;
+        }
+        const int8_t *src = a->qs + tok * n_in;
+        for (size_t s = 0; s < n_in / 4; s++) memcpy(qs + (s * KILN_QTILE_TOK + t) * 4, src + 4 * s, 4);
+        for (size_t k = 0; k < nb; k++) d[k * KILN_QTILE_TOK + t] = a->d[tok * nb + k];
+        const float *sums = at->group == 16 ? a->ds16 + tok * ng : a->ds32 + tok * ng;
+        for (size_t g = 0; g < ng; g++) ds[g * KILN_QTILE_TOK + t] = sums[g];
+    }
+}
+
+/* ---- the work split ---- */
+
+/* What the threads of one call share. */
+struct qjob {
+    kiln_qlevel level;   /* path */
+    kiln_dtype wtype;    /* weight type */
+    const char *w;       /* weights, row-major */
+    size_t row_bytes;    /* bytes of one weight row */
+    size_t n_out;        /* weight rows */
+    const float *x;      /* [n_tok][n_in] float activations */
+    size_t n_tok;        /* activation rows */
+    float *y;            /* [n_tok][n_out] results */
+    kiln_qact act;       /* quantized activations */
+    int gemm;            /* the AVX-512 GEMM runs (else the row kernels) */
+    struct kiln_qtiles tiles; /* AVX-512 GEMM: act regrouped in tiles of 8 tokens */
+    char *panels;        /* AVX-512 GEMM: one panel per thread */
+    size_t panel_bytes;  /* bytes of each panel */
+};
+
+/* [begin, end) of n items for thread ith of nth, in whole units of `unit`. */
+static void split(size_t n, size_t unit, int ith, int nth, size_t *begin, size_t *end) {
+    size_t units = (n + unit - 1) / unit;
+    size_t per = (units + (size_t)nth - 1) / (size_t)nth;
+    size_t b = per * (size_t)ith * unit, e = b + per * unit;
+    *begin = b < n ? b : n;
+    *end = e < n ? e : n;
+}
+
+/* Quantize this thread's share of the activation rows (whole tiles of 8
+ * for the GEMM, which it then packs). */
+static void quantize_part(void *ctx, int ith, int nth) {
+    const struct qjob *job = ctx;
+    size_t unit = job->gemm ? KILN_QTILE_TOK : 1, t0, t1;
+    split(job->n_tok, unit, ith, nth, &t0, &t1);
+    for (size_t t = t0; t < t1; t++) {
+        const float *x = job->x + t * job->act.n_in;
+        if (job->level == KILN_QLEVEL_SCALAR) kiln__qact_quantize_row(&job->act, t, x);
+        else kiln__qact_quantize_row_avx2(&job->act, t, x);
+    }
+    if (job->gemm)
+        for (size_t tile = t0 / KILN_QTILE_TOK; tile * KILN_QTILE_TOK < t1; tile++)
+            kiln__qtiles_pack(&job->act, job->n_tok, tile, &job->tiles);
+}
+
+/* Rows [j0, j1) of every token with a row kernel (scalar, avx2, vnni256). */
+static void rows_part(const struct qjob *job, size_t j0, size_t j1) {
+    float out[KILN_QROW_MAX_TOK];
+    for (size_t j = j0; j < j1; j++) {
+        const char *wrow = job->w + j * job->row_bytes;
+        for (size_t t = 0; t < job->n_tok; t += KILN_QROW_MAX_TOK) {
+            int nt = job->n_tok - t < KILN_QROW_MAX_TOK ? (int)(job->n_tok - t) : KILN_QROW_MAX_TOK;
+            switch (job->level) {
+            case KILN_QLEVEL_SCALAR:
+                for (int k = 0; k < nt; k++) out[k] = kiln__qdot_ref(job->wtype, wrow, &job->act, t + (size_t)k);
+                break;
+            case KILN_QLEVEL_AVX2: kiln__qrow_avx2(job->wtype, wrow, &job->act, t, nt, out); break;
+            case KILN_QLEVEL_VNNI256:
+            case KILN_QLEVEL_AVX512:
+            case KILN_QLEVEL_COUNT:
+                kiln__qrow_vnni256(job->wtype, wrow, &job->act, t, nt, out);
+                break;
+            }
+            for (int k = 0; k < nt; k++) job->y[(t + (size_t)k) * job->n_out + j] = out[k];
+        }
+    }
+}
+
+/* Fewest tokens for which the AVX-512 level runs its blocked GEMM: below,
+ * unpacking the panels costs more than the row kernels' extra work
+ * (measured with bench/qmatmul_bench: about even at 16). */
+#define GEMM_MIN_TOK 16
+
+static void matmul_part(void *ctx, int ith, int nth) {
+    const struct qjob *job = ctx;
+    if (job->gemm) {
+        /* whole panels of 16 rows per thread */
+        size_t j0, j1;
+        split(job->n_out, KILN_QPANEL_ROWS, ith, nth, &j0, &j1);
+        struct kiln_qpanel p;
+        kiln__qpanel_init(&p, job->panels + (size_t)ith * job->panel_bytes, job->act.n_in);
+        for (size_t j = j0; j < j1; j += KILN_QPANEL_ROWS) {
+            size_t rows = j1 - j < KILN_QPANEL_ROWS ? j1 - j : KILN_QPANEL_ROWS;
+            kiln__qgemm_avx512(job->wtype, job->w, job->row_bytes, j, rows, job->n_out, &job->tiles, job->n_tok,
+                               job->y, &p);
+        }
+        return;
+    }
+    size_t j0, j1;
+    split(job->n_out, 1, ith, nth, &j0, &j1);
+    rows_part(job, j0, j1);
+}
+
+kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype wtype, const void *w,
+                                size_t n_out, size_t n_in, const float *x, size_t n_tok, float *y) {
+    if (!kiln__qmatmul_supports(wtype, n_in))
+        return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: %s weights with rows of %zu values",
+                          kiln_dtype_name(wtype), n_in);
+    if (level >= KILN_QLEVEL_COUNT || !kiln__qmatmul_level_available(level))
+        return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: this CPU lacks the %s path", kiln__qlevel_name(level));
+    if (n_out == 0 || n_tok == 0) return KILN_OK;
+    size_t nb = n_in / KILN_QA_BLOCK, nth = (size_t)kiln__pool_size(pool);
+    int gemm = level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK;
+    size_t group = (size_t)kiln__qgroup_size(wtype);
+    /* layout: qs, d, ds32, ds16, [tiles: qs, d, ds], [panels]; sizes checked for overflow */
+    size_t qs_bytes, nblk, panel_bytes = kiln__qpanel_bytes(n_in), panels_bytes = 0, total;
+    if (kiln__mul_overflows(n_tok + KILN_QTILE_TOK, n_in, &qs_bytes) ||
+        kiln__mul_overflows(n_tok + KILN_QTILE_TOK, nb, &nblk) || nblk > SIZE_MAX / 64 ||
+        qs_bytes > SIZE_MAX / 8 || (gemm && kiln__mul_overflows(nth, panel_bytes, &panels_bytes)))
+        return kiln__fail(KILN_ERR_TOO_LARGE, "qmatmul: %zu x %zu activations are too many", n_tok, n_in);
+    /* (qs_bytes and nblk include a tile of padding, used by the tiles only) */
+    size_t off_d = align64(qs_bytes), off_ds32 = off_d + align64(nblk * sizeof(float));
+    size_t off_ds16 = off_ds32 + align64(nblk * sizeof(float));
+    size_t off_tiles = off_ds16 + align64(2 * nblk * sizeof(float)), off_panels = off_tiles;
+    size_t off_tile_d = 0, off_tile_ds = 0;
+    if (gemm) {
+        off_tile_d = off_tiles + align64(qs_bytes);
+        off_tile_ds = off_tile_d + align64(nblk * sizeof(float));
+        off_panels = off_tile_ds + align64(2 * nblk * sizeof(float));
+    }
+    if (__builtin_add_overflow(off_panels, panels_bytes, &total))
+        return kiln__fail(KILN_ERR_TOO_LARGE, "qmatmul: %zu x %zu activations are too many", n_tok, n_in);
+    char *mem = qbuf_get(total);
+    if (!mem) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "qmatmul: out of memory for %zu MiB", total >> 20);
+    struct qjob job = {
+        .level = level, .wtype = wtype, .w = w, .row_bytes = kiln__tensor_bytes(wtype, n_in),
+        .n_out = n_out, .x = x, .n_tok = n_tok, .y = y,
+        .act = {(int8_t *)mem, (float *)(void *)(mem + off_d), (float *)(void *)(mem + off_ds32),
+                (float *)(void *)(mem + off_ds16), n_in, kiln__qmatmul_k_rule(wtype)},
+        .gemm = gemm,
+        .tiles = {(int8_t *)(mem + off_tiles), (float *)(void *)(mem + off_tile_d),
+                  (float *)(void *)(mem + off_tile_ds), n_in, group},
+        .panels = mem + off_panels, .panel_bytes = panel_bytes,
+    };
+    /* one pass to quantize (shared by all rows), one to multiply */
+    if (n_tok == 1) quantize_part(&job, 0, 1);
+    else kiln__pool_run(pool, quantize_part, &job);
+    kiln__pool_run(pool, matmul_part, &job);
+    return KILN_OK;
+}
+
+kiln_status kiln__qmatmul(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out, size_t n_in,
+                          const float *x, size_t n_tok, float *y) {
+    return kiln__qmatmul_level(pool, kiln__qmatmul_best_level(), wtype, w, n_out, n_in, x, n_tok, y);
+}

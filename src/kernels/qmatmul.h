@@ -1,0 +1,115 @@
+/* src/kernels/qmatmul.h - quantized weights times quantized activations
+ * (internal): the integer matmul that kiln__matmul_fast uses for block-
+ * quantized weights.
+ *
+ * Activations are quantized on the fly, row by row, as llama.cpp does for
+ * the same weight type: for Q8_0, Q4_0 and Q5_0 weights by the Q8_0 rule
+ * (blocks of 32, d = max|x| / 127, q = round(x / d) half away from zero, d
+ * kept rounded to f16), for Q4_K and Q6_K weights by the Q8_K rule (blocks
+ * of 256, the value of largest magnitude maps to -127, q rounded half to
+ * even, d = 1 / (-127 / max) in f32). Either way the result is stored per
+ * block of 32 (a Q8_K scale repeated over its 8 blocks), with the sums that
+ * the offset and minimum terms of the weight types need. Every supported weight type is read as groups of G values (G = 32,
+ * or 16 for Q6_K) of unsigned integers u with a float scale s and a float
+ * bias b per group, value = s * u + b:
+ *
+ *   Q8_0: u = q + 128,          s = d,          b = -128 d
+ *   Q4_0: u = q (0..15),        s = d,          b = -8 d
+ *   Q5_0: u = q (0..31),        s = d,          b = -16 d
+ *   Q4_K: u = q (0..15),        s = d * sc,     b = -dmin * mn   (G = 32)
+ *   Q6_K: u = q (0..63),        s = d * sc,     b = -32 d * sc   (G = 16)
+ * (the other block types keep the float path of kiln__matmul_fast).
+ *
+ * so that one product, for a group within activation block (da, qa), is
+ *   s * da * sum(u * qa) + b * (da * sum(qa))
+ * with an exact integer sum in the middle. That is the meaning the scalar
+ * reference computes (kiln__qdot_ref) and every vector path reproduces up to
+ * float rounding (their group and lane orders differ). Its error against
+ * the float product of the decoded weights is that of the activation
+ * quantization alone: at most sum |w_i| * da_block / 2.
+ *
+ * Paths (kiln_qlevel), picked at run time from kiln__cpu():
+ *   scalar   - the reference, any CPU;
+ *   avx2     - per weight row, 256-bit maddubs/madd, up to 4 tokens per
+ *              pass over the row;
+ *   vnni256  - the same with vpdpbusd on 256-bit registers (AVX512-VNNI+VL);
+ *   avx512   - vnni256 below 16 tokens; from 16 tokens a blocked
+ *              GEMM: 16 weight rows are unpacked into a transposed panel and
+ *              multiplied with up to 8 tokens at a time by 512-bit vpdpbusd
+ *              with the activations broadcast (AVX512F/BW/VNNI).
+ * Results do not depend on the thread count; they may differ in the last
+ * bits between a one-token call and the same row inside a batch (the two
+ * paths sum in different orders).
+ */
+#ifndef KILN_KERNELS_QMATMUL_H
+#define KILN_KERNELS_QMATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/threadpool.h"
+#include "kiln/dtype.h"
+#include "kiln/status.h"
+
+/* Values per activation block (one scale each in kiln_qact). */
+#define KILN_QA_BLOCK 32
+
+/* Quantized activation rows. All arrays are [n_tok][...] with the row
+ * length given; the quantizer writes them, the dot products read them. */
+typedef struct kiln_qact {
+    int8_t *qs;    /* [n_tok][n_in] quants, -127..127 */
+    float *d;      /* [n_tok][n_in / 32] block scales */
+    float *ds32;   /* [n_tok][n_in / 32] d * (sum of the block's 32 quants) */
+    float *ds16;   /* [n_tok][n_in / 16] d * (sum of each half block's 16 quants) */
+    size_t n_in;   /* values per row (a multiple of 32; of 256 with k_rule) */
+    int k_rule;    /* 1: quantized by the Q8_K rule (K-quant weights); 0: the Q8_0 rule */
+} kiln_qact;
+
+/* Code paths, narrowest first. */
+typedef enum kiln_qlevel {
+    KILN_QLEVEL_SCALAR,  /* portable C reference */
+    KILN_QLEVEL_AVX2,    /* AVX2 + FMA + F16C */
+    KILN_QLEVEL_VNNI256, /* plus AVX512-VNNI and AVX512VL on 256-bit registers */
+    KILN_QLEVEL_AVX512,  /* plus the 512-bit blocked GEMM (AVX512F/BW) */
+    KILN_QLEVEL_COUNT    /* number of levels */
+} kiln_qlevel;
+
+/* Quantize activation row t of q from the n_in floats at x by q->k_rule:
+ * the quants and scales of kiln__quantize_block_q8_0 (its f16 scale, as
+ * f32) or of kiln__quantize_block_q8_K, bit for bit. */
+void kiln__qact_quantize_row(const kiln_qact *q, size_t t, const float *x);
+
+/* True when kiln__qmatmul handles weights of this type with rows of n_in
+ * values (Q8_0, Q4_0, Q5_0 with n_in % 32 == 0; Q4_K, Q6_K with
+ * n_in % 256 == 0). */
+int kiln__qmatmul_supports(kiln_dtype wtype, size_t n_in);
+/* True when activations for this weight type follow the Q8_K rule. */
+int kiln__qmatmul_k_rule(kiln_dtype wtype);
+
+/* Widest level the CPU runs (KILN_CPU_DISABLE applies). */
+kiln_qlevel kiln__qmatmul_best_level(void);
+/* True when this CPU runs `level`. */
+int kiln__qmatmul_level_available(kiln_qlevel level);
+/* Lower-case name of a level ("scalar", "avx2", "vnni256", "avx512"). */
+const char *kiln__qlevel_name(kiln_qlevel level);
+
+/* Scalar reference: weight row `wrow` (n_in values of wtype) times
+ * activation row t of a, by the formula above, accumulated in double. */
+float kiln__qdot_ref(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t);
+
+/* y[t][j] = sum_i w[j][i] * x[t][i] with the activations quantized, as
+ * kiln__matmul's contract (x [n_tok][n_in], y [n_tok][n_out], no overlap)
+ * on the widest available level. Quantized activations and the per-thread
+ * panels live in a buffer owned by the calling thread and reused by its
+ * later calls (grown when a call needs more; freed when the thread exits):
+ * no allocation once the largest shape has been seen.
+ * KILN_ERR_UNSUPPORTED unless kiln__qmatmul_supports(wtype, n_in);
+ * KILN_ERR_OUT_OF_MEMORY when the buffer cannot grow. */
+kiln_status kiln__qmatmul(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out, size_t n_in,
+                          const float *x, size_t n_tok, float *y);
+/* The same on a given level (tests force each one); KILN_ERR_UNSUPPORTED
+ * when this CPU lacks it. */
+kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype wtype, const void *w,
+                                size_t n_out, size_t n_in, const float *x, size_t n_tok, float *y);
+
+#endif /* KILN_KERNELS_QMATMUL_H */

@@ -1,0 +1,79 @@
+/* src/kernels/qmatmul_impl.h - what the files of the quantized matmul
+ * share (internal to src/kernels/qmatmul*.c): the per-level kernels and the
+ * unpacking of weight rows into groups (see qmatmul.h for the formula). */
+#ifndef KILN_KERNELS_QMATMUL_IMPL_H
+#define KILN_KERNELS_QMATMUL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/qmatmul.h"
+
+/* Most tokens one row kernel call takes (kiln__qrow_*). */
+#define KILN_QROW_MAX_TOK 4
+/* Weight rows per panel of the AVX-512 GEMM (one 512-bit register of int32). */
+#define KILN_QPANEL_ROWS 16
+
+/* Values per weight group of a supported type (32, or 16 for Q6_K). */
+int kiln__qgroup_size(kiln_dtype wtype);
+
+/* Unpack one weight row of n_in values: u[i] the unsigned integer of value
+ * i (skipped when u is NULL), s[g] and b[g] the scale and bias of group g
+ * (value = s * u + b). */
+void kiln__qgroups_row(kiln_dtype wtype, const void *wrow, size_t n_in, uint8_t *u, float *s, float *b);
+
+/* out[k] = row . activation row (t0 + k) for k < nt (1..KILN_QROW_MAX_TOK),
+ * with 256-bit AVX2 (maddubs) or AVX512-VNNI (vpdpbusd) arithmetic; wtype
+ * is one kiln__qmatmul_supports accepts, and a->k_rule is
+ * kiln__qmatmul_k_rule(wtype) (the K-quant kernels use one activation scale
+ * per 256 values). */
+void kiln__qrow_avx2(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt, float *out);
+void kiln__qrow_vnni256(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
+                        float *out);
+
+/* Fill the sums ds32 and ds16 of the 32-value block k of activation row t
+ * from its stored quants and scale. */
+void kiln__qact_block_sums(const kiln_qact *q, size_t t, size_t k);
+
+/* Activation row quantizer with AVX2 (the same bytes and scales as the
+ * scalar kiln__qact_quantize_row). */
+void kiln__qact_quantize_row_avx2(const kiln_qact *q, size_t t, const float *x);
+
+/* A panel of KILN_QPANEL_ROWS weight rows unpacked for the AVX-512 GEMM. */
+struct kiln_qpanel {
+    uint8_t *u;     /* [n_in / 4][16 rows][4] unsigned integers, four values of a row per int32 */
+    float *s;       /* [n_groups][16] group scales (0 for rows past the matrix) */
+    float *b;       /* [n_groups][16] group biases */
+    uint8_t *row_u; /* [16][n_in] the rows' integers before transposing (+ 64 bytes of slack) */
+    float *row_s;   /* [n_groups] one row's scales */
+    float *row_b;   /* [n_groups] one row's biases */
+};
+
+/* Bytes of a panel's arrays for rows of n_in values (each part 64-aligned). */
+size_t kiln__qpanel_bytes(size_t n_in);
+/* Carve a panel out of `mem` (kiln__qpanel_bytes(n_in) bytes, 64-aligned). */
+void kiln__qpanel_init(struct kiln_qpanel *p, void *mem, size_t n_in);
+
+/* Tokens per tile of the AVX-512 GEMM. */
+#define KILN_QTILE_TOK 8
+
+/* Quantized activations regrouped for the AVX-512 GEMM: tokens in tiles of
+ * 8 (the last one padded with zero rows), inside a tile four values of each
+ * token per int32, so one pointer serves the 8 broadcasts of a step. */
+struct kiln_qtiles {
+    int8_t *qs;     /* [n_tiles][n_in / 4][8 tokens][4] quants */
+    float *d;       /* [n_tiles][n_in / 32][8] block scales */
+    float *ds;      /* [n_tiles][n_groups][8] d * sum per weight group (ds32 or ds16) */
+    size_t n_in;    /* values per token */
+    size_t group;   /* values per weight group: 32, or 16 (Q6_K) */
+};
+
+/* Pack tile `tile` (tokens 8 * tile .. n_tok - 1 at most) of a into at. */
+void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const struct kiln_qtiles *at);
+
+/* y[t][row0 + r] for r < n_rows (<= 16), t < n_tok: rows row0.. of w
+ * (row_bytes apart) times the tiled activations, through panel p. */
+void kiln__qgemm_avx512(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
+                        size_t n_out, const struct kiln_qtiles *at, size_t n_tok, float *y, struct kiln_qpanel *p);
+
+#endif /* KILN_KERNELS_QMATMUL_IMPL_H */

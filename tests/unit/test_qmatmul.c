@@ -1,0 +1,339 @@
+/* tests/unit/test_qmatmul.c - the quantized matmul (src/kernels/qmatmul.h):
+ * activation quantization against quantize.c's Q8_0 quantizer byte for
+ * byte; the scalar integer reference against float dequantize + dot within
+ * the activation quantization error bound; every vector level the CPU runs
+ * against the scalar reference on odd shapes, 1..37 tokens and 1, 2, 3
+ * threads, with results independent of the thread count; kiln__matmul_fast
+ * routing the quantized types here. Levels the CPU lacks are skipped with a
+ * message. */
+#include <stdlib.h>
+
+#include "core/cpu.h"
+#include "kernels/matmul.h"
+#include "kernels/qmatmul.h"
+#include "kernels/qmatmul_impl.h"
+#include "tensor/dequant.h"
+#include "tensor/fp16.h"
+#include "tensor/quantize.h"
+#include "tensor/tensor.h"
+#include "test.h"
+
+static float lcg_unit(unsigned *state) {
+    *state = *state * 1664525u + 1013904223u;
+    return (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
+}
+
+/* n values with a magnitude that varies from block to block (as real
+ * activations do), an all-zero block and some exact ties for rounding. */
+static void fill(float *x, size_t n, unsigned seed) {
+    for (size_t i = 0; i < n; i++) {
+        float amp = 0.01f + (float)((i / 32) % 7) * 0.7f;
+        x[i] = amp * lcg_unit(&seed);
+    }
+    if (n >= 64)
+        for (size_t i = 32; i < 64; i++) x[i] = 0.0f;
+    if (n >= 96) {
+        /* max 127 gives d = 1: the values x.5 are exact ties */
+        x[64] = 127.0f;
+        x[65] = 2.5f;
+        x[66] = -3.5f;
+        x[67] = 0.5f;
+    }
+}
+
+/* Activation rows of n_in values for n_tok tokens (arrays owned). */
+struct act {
+    kiln_qact q;
+};
+static int act_alloc(struct act *a, size_t n_tok, size_t n_in, int k_rule) {
+    size_t nb = n_in / 32;
+    a->q.n_in = n_in;
+    a->q.k_rule = k_rule;
+    a->q.qs = malloc(n_tok * n_in);
+    a->q.d = malloc(n_tok * nb * sizeof(float));
+    a->q.ds32 = malloc(n_tok * nb * sizeof(float));
+    a->q.ds16 = malloc(n_tok * 2 * nb * sizeof(float));
+    return a->q.qs && a->q.d && a->q.ds32 && a->q.ds16;
+}
+static void act_free(struct act *a) {
+    free(a->q.qs);
+    free(a->q.d);
+    free(a->q.ds32);
+    free(a->q.ds16);
+}
+
+static int avx2_available(void) { return kiln__qmatmul_level_available(KILN_QLEVEL_AVX2); }
+
+/* Both rules against quantize.c's Q8_0 and Q8_K blocks, scalar and AVX2. */
+static void test_activation_quantizer(void) {
+    const size_t n_in = 1024;
+    float *x = malloc(n_in * sizeof *x);
+    kiln_block_q8_0 *r0 = malloc(n_in / 32 * sizeof *r0);
+    kiln_block_q8_K *rk = malloc(n_in / 256 * sizeof *rk);
+    struct act s, v;
+    REQUIRE(x && r0 && rk && act_alloc(&s, 1, n_in, 0) && act_alloc(&v, 1, n_in, 0));
+    fill(x, n_in, 11u);
+    x[300] = -9.0f; /* a negative largest magnitude for Q8_K's sign rule */
+    REQUIRE(kiln__quantize(KILN_DTYPE_Q8_0, x, r0, n_in) == KILN_OK);
+    REQUIRE(kiln__quantize(KILN_DTYPE_Q8_K, x, rk, n_in) == KILN_OK);
+    for (int k_rule = 0; k_rule < 2; k_rule++) {
+        s.q.k_rule = v.q.k_rule = k_rule;
+        kiln__qact_quantize_row(&s.q, 0, x);
+        int bad = 0;
+        for (size_t k = 0; k < n_in / 32; k++) {
+            const int8_t *qs = k_rule ? rk[k / 8].qs + 32 * (k % 8) : r0[k].qs;
+            float d = k_rule ? rk[k / 8].d : kiln__f16_to_f32(r0[k].d);
+            bad += memcmp(s.q.qs + 32 * k, qs, 32) != 0;
+            bad += s.q.d[k] != d;
+            int s0 = 0, s1 = 0;
+            for (int j = 0; j < 16; j++) {
+                s0 += qs[j];
+                s1 += qs[16 + j];
+            }
+            if (k_rule) bad += s0 != rk[k / 8].bsums[2 * (k % 8)] || s1 != rk[k / 8].bsums[2 * (k % 8) + 1];
+            bad += s.q.ds16[2 * k] != d * (float)s0 || s.q.ds16[2 * k + 1] != d * (float)s1;
+            bad += s.q.ds32[k] != d * (float)(s0 + s1);
+        }
+        CHECK_EQ_INT(bad, 0);
+        if (!k_rule) {
+            CHECK_EQ_INT(s.q.qs[65], 3);  /* 2.5 rounds away from zero */
+            CHECK_EQ_INT(s.q.qs[66], -4); /* -3.5 too */
+        }
+        if (avx2_available()) {
+            kiln__qact_quantize_row_avx2(&v.q, 0, x);
+            CHECK(memcmp(v.q.qs, s.q.qs, n_in) == 0);
+            CHECK(memcmp(v.q.d, s.q.d, n_in / 32 * sizeof(float)) == 0);
+            CHECK(memcmp(v.q.ds32, s.q.ds32, n_in / 32 * sizeof(float)) == 0);
+            CHECK(memcmp(v.q.ds16, s.q.ds16, n_in / 16 * sizeof(float)) == 0);
+        } else {
+            fprintf(stderr, "  skipped: the AVX2 quantizer (this CPU lacks AVX2)\n");
+        }
+    }
+    free(x);
+    free(r0);
+    free(rk);
+    act_free(&s);
+    act_free(&v);
+}
+
+static const kiln_dtype types[] = {KILN_DTYPE_Q8_0, KILN_DTYPE_Q4_0, KILN_DTYPE_Q5_0, KILN_DTYPE_Q4_K,
+                                   KILN_DTYPE_Q6_K};
+#define N_TYPES (sizeof types / sizeof types[0])
+
+static int is_k(kiln_dtype t) { return t == KILN_DTYPE_Q4_K || t == KILN_DTYPE_Q6_K; }
+
+/* n values of random weights in type t at wq: quantized from wf, or (Q5_0,
+ * which kiln does not quantize) random blocks with scales near wf's. */
+static int make_weights(kiln_dtype t, const float *wf, void *wq, size_t n, unsigned seed) {
+    if (t != KILN_DTYPE_Q5_0) return kiln__quantize(t, wf, wq, n) == KILN_OK;
+    kiln_block_q5_0 *b = wq;
+    for (size_t k = 0; k < n / 32; k++) {
+        b[k].d = kiln__f32_to_f16(0.02f + 0.05f * fabsf(lcg_unit(&seed)));
+        for (int j = 0; j < 4; j++) b[k].qh[j] = (uint8_t)(lcg_unit(&seed) * 128.0f + 128.0f);
+        for (int j = 0; j < 16; j++) b[k].qs[j] = (uint8_t)(lcg_unit(&seed) * 128.0f + 128.0f);
+    }
+    return 1;
+}
+
+/* The scalar reference against the float product of the decoded weights
+ * with the unquantized activations: off by at most sum |w_i| * e_i, where
+ * e_i = d / 2 for the Q8_K rule, and for the Q8_0 rule d / 2 plus the f16
+ * rounding of d times |q| <= 127 (2^-11 * 127 d < 0.0625 d). */
+static void test_reference_vs_float(void) {
+    const size_t n_in = 768, n_out = 9;
+    float *wf = malloc(n_out * n_in * sizeof *wf), *wd = malloc(n_out * n_in * sizeof *wd);
+    float *x = malloc(n_in * sizeof *x);
+    void *wq = malloc(kiln__tensor_bytes(KILN_DTYPE_Q8_0, n_out * n_in));
+    struct act a;
+    REQUIRE(wf && wd && x && wq && act_alloc(&a, 1, n_in, 0));
+    fill(x, n_in, 5u);
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        kiln_dtype t = types[ti];
+        unsigned seed = 3u + (unsigned)t;
+        a.q.k_rule = kiln__qmatmul_k_rule(t);
+        kiln__qact_quantize_row(&a.q, 0, x);
+        for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
+        REQUIRE(make_weights(t, wf, wq, n_out * n_in, seed));
+        REQUIRE(kiln__dequantize(t, wq, wd, n_out * n_in) == KILN_OK);
+        size_t row_bytes = kiln__tensor_bytes(t, n_in);
+        int bad = 0;
+        double worst = 0.0;
+        for (size_t j = 0; j < n_out; j++) {
+            const float *w = wd + j * n_in;
+            double exact = 0.0, bound = 0.0, mag = 0.0;
+            for (size_t i = 0; i < n_in; i++) {
+                exact += (double)w[i] * x[i];
+                bound += fabs((double)w[i] * a.q.d[i / 32]) * (a.q.k_rule ? 0.5 : 0.5625); /* Q8_K d may be negative */
+                mag += fabs((double)w[i] * x[i]);
+            }
+            float got = kiln__qdot_ref(t, (const char *)wq + j * row_bytes, &a.q, 0);
+            double err = fabs((double)got - exact);
+            /* plus float rounding of the group scales (a few ulps of the terms) */
+            if (!(err <= bound * 1.0001 + 1e-6 * mag)) bad++;
+            if (bound > 0 && err / bound > worst) worst = err / bound;
+        }
+        fprintf(stderr, "  %s: reference error up to %.2f of the quantization bound\n", kiln_dtype_name(t), worst);
+        CHECK_EQ_INT(bad, 0);
+        /* a non-trivial bound: the error is not always zero */
+        CHECK(worst > 0.0);
+    }
+    free(wf);
+    free(wd);
+    free(x);
+    free(wq);
+    act_free(&a);
+}
+
+/* Sum over the row of (|s| u + |b|) |qa| da: the size of the terms a level
+ * adds up, which scales its rounding error. */
+static double term_scale(kiln_dtype t, const void *wrow, const kiln_qact *a, size_t tok) {
+    size_t n_in = a->n_in, gs = (size_t)kiln__qgroup_size(t);
+    uint8_t *u = malloc(n_in);
+    float *s = malloc(n_in / 16 * sizeof *s), *b = malloc(n_in / 16 * sizeof *b);
+    double m = 0.0;
+    if (u && s && b) {
+        kiln__qgroups_row(t, wrow, n_in, u, s, b);
+        for (size_t i = 0; i < n_in; i++)
+            m += (fabs((double)s[i / gs]) * u[i] + fabs((double)b[i / gs])) *
+                 (fabs((double)a->qs[tok * n_in + i]) + 1.0) * fabs((double)a->d[tok * (n_in / 32) + i / 32]);
+    }
+    free(u);
+    free(s);
+    free(b);
+    return m;
+}
+
+/* One shape on one level: every thread count gives the same bits, all
+ * within rounding of the scalar reference. */
+static void check_level(kiln_qlevel level, kiln_dtype t, size_t n_out, size_t n_in, size_t n_tok,
+                        kiln_pool *const pools[3]) {
+    unsigned seed = 17u + (unsigned)t * 7u + (unsigned)(n_in + n_tok);
+    float *wf = malloc(n_out * n_in * sizeof *wf), *x = malloc(n_tok * n_in * sizeof *x);
+    void *wq = malloc(kiln__tensor_bytes(t, n_out * n_in));
+    float *y[3];
+    for (int p = 0; p < 3; p++) y[p] = malloc(n_tok * n_out * sizeof(float));
+    struct act a;
+    REQUIRE(wf && x && wq && y[0] && y[1] && y[2] && act_alloc(&a, n_tok, n_in, kiln__qmatmul_k_rule(t)));
+    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
+    for (size_t tk = 0; tk < n_tok; tk++) fill(x + tk * n_in, n_in, seed + (unsigned)tk);
+    REQUIRE(make_weights(t, wf, wq, n_out * n_in, seed));
+    for (int p = 0; p < 3; p++)
+        REQUIRE(kiln__qmatmul_level(pools[p], level, t, wq, n_out, n_in, x, n_tok, y[p]) == KILN_OK);
+    CHECK(memcmp(y[0], y[1], n_tok * n_out * sizeof(float)) == 0);
+    CHECK(memcmp(y[0], y[2], n_tok * n_out * sizeof(float)) == 0);
+    for (size_t tk = 0; tk < n_tok; tk++) kiln__qact_quantize_row(&a.q, tk, x + tk * n_in);
+    size_t row_bytes = kiln__tensor_bytes(t, n_in);
+    int bad = 0;
+    for (size_t tk = 0; tk < n_tok; tk++) {
+        for (size_t j = 0; j < n_out; j++) {
+            const char *wrow = (const char *)wq + j * row_bytes;
+            double ref = kiln__qdot_ref(t, wrow, &a.q, tk);
+            double got = y[0][tk * n_out + j];
+            double tol = 2e-6 * term_scale(t, wrow, &a.q, tk) + 1e-6;
+            if (!(fabs(got - ref) <= tol)) {
+                if (bad++ < 3)
+                    fprintf(stderr, "  %s %s n_out %zu n_in %zu n_tok %zu: y[%zu][%zu] %.7g vs %.7g tol %g\n",
+                            kiln__qlevel_name(level), kiln_dtype_name(t), n_out, n_in, n_tok, tk, j, got, ref, tol);
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(wf);
+    free(x);
+    free(wq);
+    for (int p = 0; p < 3; p++) free(y[p]);
+    act_free(&a);
+}
+
+static void test_levels(void) {
+    kiln_pool *pools[3] = {kiln__pool_create(1), kiln__pool_create(2), kiln__pool_create(3)};
+    REQUIRE(pools[0] && pools[1] && pools[2]);
+    for (int l = 0; l < KILN_QLEVEL_COUNT; l++) {
+        kiln_qlevel level = (kiln_qlevel)l;
+        if (!kiln__qmatmul_level_available(level)) {
+            fprintf(stderr, "  skipped: level %s (not on this CPU, or masked by KILN_CPU_DISABLE)\n",
+                    kiln__qlevel_name(level));
+            continue;
+        }
+        for (size_t ti = 0; ti < N_TYPES; ti++) {
+            kiln_dtype t = types[ti];
+            const size_t n_ins[] = {256, 512, 768};
+            const size_t n_ins_legacy[] = {32, 96, 288};
+            for (int k = 0; k < 3; k++) {
+                size_t n_in = is_k(t) ? n_ins[k] : n_ins_legacy[k];
+                /* every token count 1..37 on one shape, a spread on the others */
+                if (k == 1) {
+                    for (size_t n_tok = 1; n_tok <= 37; n_tok++) check_level(level, t, 37, n_in, n_tok, pools);
+                } else {
+                    const size_t toks[] = {1, 3, 4, 9, 17};
+                    for (size_t m = 0; m < sizeof toks / sizeof toks[0]; m++)
+                        check_level(level, t, k == 0 ? 5 : 33, n_in, toks[m], pools);
+                }
+            }
+        }
+        fprintf(stderr, "  level %s checked\n", kiln__qlevel_name(level));
+    }
+    for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
+}
+
+/* kiln__matmul_fast hands the supported types to kiln__qmatmul (on CPUs
+ * with AVX2) and keeps the float path for the others. */
+static void test_matmul_fast_hook(void) {
+    if (!avx2_available()) SKIP_TEST("kiln__matmul_fast keeps the float path without AVX2");
+    const size_t n_out = 7, n_in = 256, n_tok = 3;
+    float *wf = malloc(n_out * n_in * sizeof *wf), *x = malloc(n_tok * n_in * sizeof *x);
+    float *y1 = malloc(n_tok * n_out * sizeof *y1), *y2 = malloc(n_tok * n_out * sizeof *y2);
+    float *scratch = malloc(2 * n_in * sizeof *scratch);
+    void *wq = malloc(kiln__tensor_bytes(KILN_DTYPE_F32, n_out * n_in));
+    kiln_pool *pool = kiln__pool_create(2);
+    REQUIRE(wf && x && y1 && y2 && scratch && wq && pool);
+    unsigned seed = 9u;
+    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
+    for (size_t i = 0; i < n_tok * n_in; i++) x[i] = lcg_unit(&seed);
+    const kiln_dtype quant[] = {KILN_DTYPE_Q4_0, KILN_DTYPE_Q6_K}, plain = KILN_DTYPE_F16;
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(kiln__quantize(quant[k], wf, wq, n_out * n_in) == KILN_OK);
+        REQUIRE(kiln__matmul_fast(pool, quant[k], wq, n_out, n_in, x, n_tok, y1, scratch) == KILN_OK);
+        REQUIRE(kiln__qmatmul(pool, quant[k], wq, n_out, n_in, x, n_tok, y2) == KILN_OK);
+        CHECK(memcmp(y1, y2, n_tok * n_out * sizeof *y1) == 0);
+        REQUIRE(kiln__matmul_fast_float(pool, quant[k], wq, n_out, n_in, x, n_tok, y2, scratch) == KILN_OK);
+        CHECK(memcmp(y1, y2, n_tok * n_out * sizeof *y1) != 0); /* the activation rounding shows */
+    }
+    REQUIRE(kiln__quantize(plain, wf, wq, n_out * n_in) == KILN_OK);
+    REQUIRE(kiln__matmul_fast(pool, plain, wq, n_out, n_in, x, n_tok, y1, scratch) == KILN_OK);
+    REQUIRE(kiln__matmul_fast_float(pool, plain, wq, n_out, n_in, x, n_tok, y2, scratch) == KILN_OK);
+    CHECK(memcmp(y1, y2, n_tok * n_out * sizeof *y1) == 0);
+    free(wf);
+    free(x);
+    free(y1);
+    free(y2);
+    free(scratch);
+    free(wq);
+    kiln__pool_free(pool);
+}
+
+static void test_unsupported(void) {
+    kiln_pool *pool = kiln__pool_create(1);
+    REQUIRE(pool);
+    float x[64] = {0}, y[2];
+    uint8_t w[256] = {0};
+    CHECK_EQ_INT(kiln__qmatmul(pool, KILN_DTYPE_F16, w, 1, 64, x, 1, y), KILN_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(kiln__qmatmul(pool, KILN_DTYPE_Q4_K, w, 1, 64, x, 1, y), KILN_ERR_UNSUPPORTED);
+    CHECK(kiln__qmatmul_supports(KILN_DTYPE_Q4_0, 64));
+    CHECK(!kiln__qmatmul_supports(KILN_DTYPE_Q4_0, 48));
+    CHECK(!kiln__qmatmul_supports(KILN_DTYPE_Q6_K, 288));
+    CHECK(!kiln__qmatmul_supports(KILN_DTYPE_Q5_K, 256));
+    kiln__pool_free(pool);
+}
+
+int main(void) {
+    char cpu[256];
+    kiln__cpu_describe(cpu, sizeof cpu);
+    fprintf(stderr, "cpu: %s; best level %s\n", cpu, kiln__qlevel_name(kiln__qmatmul_best_level()));
+    RUN(test_activation_quantizer);
+    RUN(test_reference_vs_float);
+    RUN(test_levels);
+    RUN(test_matmul_fast_hook);
+    RUN(test_unsupported);
+    return TEST_REPORT();
+}
