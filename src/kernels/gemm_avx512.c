@@ -29,7 +29,9 @@
 /* Weight rows per cache block of the many-token path (a multiple of 4). */
 #define ROW_CHUNK 64
 /* Rows per step of the one-token path. */
+#ifndef GEMV_ROWS
 #define GEMV_ROWS 8
+#endif
 
 /* What every thread reads. */
 struct gemm_job {
