@@ -203,6 +203,8 @@ kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progres
         for (size_t at = 0; at < t->nbytes;) {
             size_t n = t->nbytes - at < ((size_t)64 << 20) ? t->nbytes - at : (size_t)64 << 20;
             memcpy(mem + off + at, (const uint8_t *)t->data + at, n);
+            /* drop the file pages just read, so the peak is one copy, not two */
+            release_pages((const uint8_t *)t->data + at, n);
             at += n;
             done += n;
             if (progress && (done >= next_report || done == data)) {
@@ -215,7 +217,6 @@ kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progres
     off = 0;
     for (size_t i = 0; i < w->n_tensors; i++) {
         struct kiln_tensor *t = &w->tensors[i];
-        release_pages(t->data, t->nbytes);
         t->data = mem + off;
         off += (t->nbytes + KILN_ALIGN - 1) & ~(size_t)(KILN_ALIGN - 1);
     }

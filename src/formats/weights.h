@@ -74,9 +74,10 @@ typedef int (*kiln_weights_progress_fn)(uint64_t done, uint64_t total, void *use
 /* Copy every tensor into one block of anonymous memory (2 MiB aligned,
  * advised for transparent huge pages) and point tensors[].data at the
  * copies (each 64-byte aligned); the file pages read for the copy are
- * released from this process (the mapping stays for the metadata). Token
- * generation streams every weight per token, and on the development
- * machine anonymous huge pages read faster than the file mapping (see
+ * released from this process as it goes (the mapping stays for the
+ * metadata), so the peak is about one copy. Token generation streams every
+ * weight per token, and on the development machine anonymous huge pages
+ * read faster than the file mapping (see
  * docs/performance.md). progress may be NULL. Errors: KILN_ERR_OUT_OF_MEMORY
  * (tensors untouched: they stay in the mapping), KILN_ERR_CANCELLED (the
  * same). Call before anything keeps tensor data pointers. */
