@@ -24,4 +24,8 @@ void kiln__attention_head_fast(float *out, const float *q, const void *k, const 
                                kiln_dtype kv_type, size_t row_stride, int first, int last,
                                int head_dim, float scale, float *scores);
 
+/* In place: x = softmax(scale * x) over n values, with AVX-512 where the
+ * CPU has it (the same vector exp), else scale then kiln__softmax. */
+void kiln__softmax_scaled_fast(float *x, size_t n, float scale);
+
 #endif /* KILN_KERNELS_ATTENTION_H */

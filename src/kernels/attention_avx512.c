@@ -4,13 +4,15 @@
  * registers. Scores are computed 16 keys at a time (16 dot products reduced
  * together), the softmax uses a vector exp (within about 2 units in the last
  * place of expf), and the weighted sum of values keeps up to 128 output
- * values in registers per pass over the positions. */
+ * values in registers per pass over the positions. Also a vector softmax
+ * (kiln__softmax_scaled_fast) for the image attention's score rows. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 
 #include "core/cpu.h"
 #include "kernels/attention.h"
+#include "kernels/ops.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
@@ -137,6 +139,38 @@ TARGET static void head_avx512(float *out, const float *q, const void *k, const 
         default: weighted_sum(out + i0, col, f16, stride, scores, n, nb, inv, 8); break;
         }
     }
+}
+
+/* x = softmax(x * scale) over n values (n >= 1). */
+TARGET static void softmax_avx512(float *x, size_t n, float scale) {
+    __m512 vs = _mm512_set1_ps(scale), vmax = _mm512_set1_ps(-INFINITY);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = first_lanes((int)(n - i < 16 ? n - i : 16));
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs));
+    }
+    __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax)), vsum = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = first_lanes((int)(n - i < 16 ? n - i : 16));
+        __m512 e = _mm512_maskz_mov_ps(m, exp_neg(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, x + i), vs, mx)));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = first_lanes((int)(n - i < 16 ? n - i : 16));
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+}
+
+void kiln__softmax_scaled_fast(float *x, size_t n, float scale) {
+    if (n == 0) return;
+    const kiln_cpu_features *f = kiln__cpu();
+    if (f->avx512f && f->avx512bw && f->avx512vl && f->fma) {
+        softmax_avx512(x, n, scale);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) x[i] *= scale;
+    kiln__softmax(x, n);
 }
 
 void kiln__attention_head_fast(float *out, const float *q, const void *k, const void *v,

@@ -9,6 +9,7 @@
 
 #include "core/cpu.h"
 #include "kernels/attention.h"
+#include "kernels/ops.h"
 #include "tensor/fp16.h"
 #include "test.h"
 
@@ -74,7 +75,30 @@ static void test_against_reference(void) {
             }
 }
 
+/* The vector softmax against scaling then kiln__softmax. */
+static void test_softmax(void) {
+    const kiln_cpu_features *f = kiln__cpu();
+    if (!(f->avx512f && f->avx512bw && f->avx512vl))
+        SKIP_TEST("this CPU (or KILN_CPU_DISABLE) lacks AVX-512 F/BW/VL: the fast call is the reference");
+    unsigned seed = 77;
+    for (size_t n = 1; n < 300; n += 7) {
+        float a[300], b[300];
+        for (size_t i = 0; i < n; i++) a[i] = b[i] = 30.0f * lcg_unit(&seed);
+        kiln__softmax_scaled_fast(a, n, 0.125f);
+        for (size_t i = 0; i < n; i++) b[i] *= 0.125f;
+        kiln__softmax(b, n);
+        double worst = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs((double)a[i] - b[i]) / (b[i] > 1e-30f ? b[i] : 1e-30);
+            if (d > worst || d != d) worst = d;
+        }
+        if (!(worst < 1e-5)) fprintf(stderr, "  n %zu: worst relative %.3g\n", n, worst);
+        CHECK(worst < 1e-5);
+    }
+}
+
 int main(void) {
     RUN(test_against_reference);
+    RUN(test_softmax);
     return TEST_REPORT();
 }
