@@ -53,7 +53,7 @@ static void run_rounds(int threads, int rounds, long pause_us) {
 }
 
 static void test_back_to_back(void) {
-    for (int threads = 1; threads <= 3; threads++) run_rounds(threads, 2000, 0);
+    for (int threads = 1; threads <= 3; threads++) run_rounds(threads, 500, 0);
 }
 
 /* Pauses longer than the spin window put every thread to sleep between runs. */
