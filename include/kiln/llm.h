@@ -74,7 +74,12 @@ typedef struct kiln_llm_params {
     kiln_kv_type kv_type;             /* KV cache element type (default F16) */
     bool vocab_only;                  /* load only the tokenizer (GGUF vocab files): tokenize and
                                          detokenize work, evaluation fails with KILN_ERR_UNSUPPORTED */
-    kiln_load_progress_fn progress;   /* called while weights are paged in; NULL = none */
+    bool use_mmap;                    /* read weights through the file mapping; false (default):
+                                         copy them into anonymous huge-page memory at load,
+                                         which generation reads faster (docs/performance.md);
+                                         a copy that does not fit in 3/4 of RAM falls back to
+                                         the mapping */
+    kiln_load_progress_fn progress;   /* called while weights are copied or paged in; NULL = none */
     void *progress_user;              /* passed to progress */
     bool exact_matmul;                /* false (default): Q8_0, Q4_0, Q4_K and Q6_K weights are
                                          multiplied by activations quantized to 8 bits per block of

@@ -1,11 +1,16 @@
 /* src/formats/weights.c - open a model path's weight files and list their
  * tensors in one sorted table. */
+#define _GNU_SOURCE /* madvise */
 #include "formats/weights.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
 #include "core/error.h"
 
 static int by_name(const void *a, const void *b) {
@@ -156,8 +161,71 @@ void kiln__weights_free(struct kiln_weights *w) {
     free(w->sources);
     free(w->tensors);
     free(w->names_);
+    kiln__huge_free(w->mem_, w->mem_size_);
     kiln__model_path_free(&w->path);
     free(w);
+}
+
+/* Drop this process's pages of [p, p + n) of a read-only file mapping
+ * (whole pages inside the range only); a later read faults them back in. */
+static void release_pages(const void *p, size_t n) {
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096u;
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* advisory: failure only costs memory */
+}
+
+kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progress_fn progress, void *user) {
+    if (w->mem_) return KILN_OK;
+    size_t total = 0, data = 0;
+    for (size_t i = 0; i < w->n_tensors; i++) {
+        size_t n = (w->tensors[i].nbytes + KILN_ALIGN - 1) & ~(size_t)(KILN_ALIGN - 1);
+        if (n < w->tensors[i].nbytes || total > SIZE_MAX - n)
+            return kiln__fail(KILN_ERR_TOO_LARGE, "weights: tensors too large to copy");
+        total += n;
+        data += w->tensors[i].nbytes;
+    }
+    if (total == 0) return KILN_OK;
+    /* A copy that would crowd out most of RAM is refused: the mapping can
+     * page from the file under memory pressure, a copy cannot. */
+    long pages = sysconf(_SC_PHYS_PAGES), ps = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && ps > 0 && (uint64_t)total > (uint64_t)pages * (uint64_t)ps / 4 * 3)
+        return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: a %zu MiB copy would not leave enough memory",
+                          total >> 20);
+    uint8_t *mem = kiln__huge_alloc(total);
+    if (!mem) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: no memory for a %zu MiB copy", total >> 20);
+    /* Copy everything first, then repoint: a cancel leaves the tensors as they were. */
+    size_t off = 0, done = 0, next_report = 0;
+    if (progress && progress(0, data, user)) goto cancelled;
+    for (size_t i = 0; i < w->n_tensors; i++) {
+        const struct kiln_tensor *t = &w->tensors[i];
+        /* in slices, so progress is reported (and a cancel seen) within big tensors */
+        for (size_t at = 0; at < t->nbytes;) {
+            size_t n = t->nbytes - at < ((size_t)64 << 20) ? t->nbytes - at : (size_t)64 << 20;
+            memcpy(mem + off + at, (const uint8_t *)t->data + at, n);
+            /* drop the file pages just read, so the peak is one copy, not two */
+            release_pages((const uint8_t *)t->data + at, n);
+            at += n;
+            done += n;
+            if (progress && (done >= next_report || done == data)) {
+                if (progress(done, data, user)) goto cancelled;
+                next_report = done + data / 100;
+            }
+        }
+        off += (t->nbytes + KILN_ALIGN - 1) & ~(size_t)(KILN_ALIGN - 1);
+    }
+    off = 0;
+    for (size_t i = 0; i < w->n_tensors; i++) {
+        struct kiln_tensor *t = &w->tensors[i];
+        t->data = mem + off;
+        off += (t->nbytes + KILN_ALIGN - 1) & ~(size_t)(KILN_ALIGN - 1);
+    }
+    w->mem_ = mem;
+    w->mem_size_ = total;
+    return KILN_OK;
+cancelled:
+    kiln__huge_free(mem, total);
+    return kiln__fail(KILN_ERR_CANCELLED, "model load cancelled");
 }
 
 const struct kiln_tensor *kiln__weights_find(const struct kiln_weights *w, const char *name) {

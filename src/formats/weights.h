@@ -38,7 +38,8 @@ struct kiln_tensor {
     int n_dims;                    /* 0..KILN_MAX_DIMS (0 = scalar) */
     int64_t shape[KILN_MAX_DIMS];  /* sizes, outermost first; unused entries 0 */
     int64_t n_elems;               /* product of the shape */
-    const void *data;              /* first byte, inside a read-only mapping */
+    const void *data;              /* first byte, inside a read-only mapping (or the copy
+                                      of kiln__weights_to_memory) */
     size_t nbytes;                 /* bytes of data */
 };
 
@@ -57,6 +58,8 @@ struct kiln_weights {
     struct kiln_tensor *tensors;        /* n_tensors tensors, sorted by name */
     size_t n_tensors;                   /* number of tensors */
     char *names_;                       /* arena of prefixed names (diffusers) */
+    void *mem_;                         /* the tensors' copy in anonymous memory, or NULL */
+    size_t mem_size_;                   /* its size in bytes */
 };
 
 /* Open `path` and list its tensors. On failure *out is NULL and
@@ -64,6 +67,21 @@ struct kiln_weights {
 kiln_status kiln__weights_open(const char *path, struct kiln_weights **out);
 /* Release everything; NULL is fine. */
 void kiln__weights_free(struct kiln_weights *w);
+
+/* Called with bytes copied so far and in all; nonzero cancels. */
+typedef int (*kiln_weights_progress_fn)(uint64_t done, uint64_t total, void *user);
+
+/* Copy every tensor into one block of anonymous memory (2 MiB aligned,
+ * advised for transparent huge pages) and point tensors[].data at the
+ * copies (each 64-byte aligned); the file pages read for the copy are
+ * released from this process as it goes (the mapping stays for the
+ * metadata), so the peak is about one copy. Token generation streams every
+ * weight per token, and on the development machine anonymous huge pages
+ * read faster than the file mapping (see
+ * docs/performance.md). progress may be NULL. Errors: KILN_ERR_OUT_OF_MEMORY
+ * (tensors untouched: they stay in the mapping), KILN_ERR_CANCELLED (the
+ * same). Call before anything keeps tensor data pointers. */
+kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progress_fn progress, void *user);
 
 /* The tensor with this name, or NULL (binary search). */
 const struct kiln_tensor *kiln__weights_find(const struct kiln_weights *w, const char *name);

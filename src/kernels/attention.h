@@ -17,4 +17,15 @@ void kiln__attention_head(float *out, const float *q, const void *k, const void 
                           kiln_dtype kv_type, size_t row_stride, int first, int last,
                           int head_dim, float scale, float *scores);
 
+/* The same with AVX-512 where the CPU has it (attention_avx512.c), else
+ * the reference above. Results differ from the reference by rounding only
+ * (summation order, a vector exp within 2 ulp of expf). */
+void kiln__attention_head_fast(float *out, const float *q, const void *k, const void *v,
+                               kiln_dtype kv_type, size_t row_stride, int first, int last,
+                               int head_dim, float scale, float *scores);
+
+/* In place: x = softmax(scale * x) over n values, with AVX-512 where the
+ * CPU has it (the same vector exp), else scale then kiln__softmax. */
+void kiln__softmax_scaled_fast(float *x, size_t n, float scale);
+
 #endif /* KILN_KERNELS_ATTENTION_H */

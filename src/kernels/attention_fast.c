@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "kernels/attention.h"
 #include "kernels/image_ops.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -31,8 +32,7 @@ static void softmax_run(void *ctx, int ith, int nth) {
         float *row = j->s + (size_t)r * (size_t)j->n_kv;
         int n = j->n_kv;
         if (j->causal && j->first + r + 1 < n) n = j->first + r + 1;
-        for (int c = 0; c < n; c++) row[c] *= j->scale;
-        kiln__softmax(row, (size_t)n);
+        kiln__softmax_scaled_fast(row, (size_t)n, j->scale);
         for (int c = n; c < j->n_kv; c++) row[c] = 0.0f;
     }
 }

@@ -1,16 +1,21 @@
-/* src/kernels/matmul_simd.c - the matmul with AVX2/FMA/F16C, chosen at run
- * time (kiln__matmul_fast). Same structure as the reference in matmul.c:
- * each thread decodes one weight row at a time and dots it with every
- * activation row. Rows of F16, Q8_0 and Q4_0 are decoded with vector code
- * (each value is the same single-rounded product as the scalar decoder's);
- * other types use the scalar decoder. Dot products run 8 lanes wide with
- * fused multiply-adds, four activation rows per pass over the weight row,
- * so results differ from the reference only in summation order. */
+/* src/kernels/matmul_simd.c - kiln__matmul_fast's dispatch and its AVX2
+ * path. Quantized weights that qmatmul.h handles go to its integer kernels;
+ * F32/F16/BF16 weights to the AVX-512 kernels of gemm_avx512.c where the CPU
+ * has AVX-512; everything else (other types, older CPUs) to the
+ * AVX2/FMA/F16C path here, which has the structure of the reference in
+ * matmul.c: each thread decodes one weight row at a time and dots it with
+ * every activation row. Rows of F16, Q8_0 and Q4_0 are decoded with vector
+ * code (each value is the same single-rounded product as the scalar
+ * decoder's); other types use the scalar decoder. Dot products run 8 lanes
+ * wide with fused multiply-adds, four activation rows per pass over the
+ * weight row, so results differ from the reference only in summation
+ * order. */
 #include <immintrin.h>
 #include <stdint.h>
 
 #include "core/cpu.h"
 #include "core/error.h"
+#include "kernels/gemm_avx512.h"
 #include "kernels/matmul.h"
 #include "kernels/qmatmul.h"
 #include "tensor/dequant.h"
@@ -59,19 +64,12 @@ SIMD static void dot4(const float *w, const float *x0, const float *x1, const fl
     out[3] = hsum(a3);
 }
 
-/* w . x with four independent accumulators (n a multiple of 8). */
+/* w . x in exactly dot4's order (one accumulator), so a token alone gets
+ * the bits it gets inside a batch. */
 SIMD static float dot1(const float *w, const float *x, size_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
-           a3 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
-    }
-    for (; i < n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    return hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    __m256 a = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
+    return hsum(a);
 }
 
 /* Q8_0 row: y = d * q, 32 values per block. */
@@ -158,6 +156,10 @@ kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, 
 
 kiln_status kiln__matmul_fast_float(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
                                     size_t n_in, const float *x, size_t n_tok, float *y, float *scratch) {
+    if (n_in > 0 && kiln__gemm_avx512_usable(wtype)) {
+        kiln__gemm_avx512(pool, wtype, w, n_out, n_in, x, n_tok, y);
+        return KILN_OK;
+    }
     if (!kiln__matmul_fast_available() || n_in % 8 != 0)
         return kiln__matmul(pool, wtype, w, n_out, n_in, x, n_tok, y, scratch);
     if (!kiln__matmul_supports(wtype))

@@ -83,10 +83,10 @@ static void attn_part(void *ctx, int ith, int nth) {
         int p = job->pos + t;
         int first = hp->sliding_window > 0 && p - hp->sliding_window + 1 > 0 ? p - hp->sliding_window + 1 : 0;
         size_t head_off = (size_t)(h / group) * (size_t)hd * esize;
-        kiln__attention_head(m->s.att + (size_t)t * n_q + (size_t)h * (size_t)hd,
-                             m->s.q + (size_t)t * n_q + (size_t)h * (size_t)hd, keys + head_off,
-                             vals + head_off, kv_dtype, (size_t)m->kv.row, first, p, hd, scale,
-                             scores);
+        kiln__attention_head_fast(m->s.att + (size_t)t * n_q + (size_t)h * (size_t)hd,
+                                  m->s.q + (size_t)t * n_q + (size_t)h * (size_t)hd, keys + head_off,
+                                  vals + head_off, kv_dtype, (size_t)m->kv.row, first, p, hd, scale,
+                                  scores);
     }
 }
 

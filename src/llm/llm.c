@@ -28,6 +28,7 @@ kiln_llm_params kiln_llm_default_params(void) {
         .n_batch = 0,
         .kv_type = KILN_KV_F16,
         .vocab_only = false,
+        .use_mmap = false,
         .progress = NULL,
         .progress_user = NULL,
         .exact_matmul = false,
@@ -260,6 +261,11 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
                           "tokenize)", path);
     if (!m->impl->load || !m->impl->forward)
         return kiln__fail(KILN_ERR_UNSUPPORTED, "architecture '%s' has no implementation", kiln_arch_name(arch));
+    if (!params.use_mmap &&
+        (st = kiln__weights_to_memory(m->w, params.progress, params.progress_user)) != KILN_OK) {
+        if (st != KILN_ERR_OUT_OF_MEMORY) return st;
+        kiln__clear_error(); /* no room for a copy: stream from the mapping */
+    }
     if ((st = m->impl->load(m, m->w)) != KILN_OK) return st;
     if (m->vocab && m->vocab->n_tokens > m->hp.n_vocab)
         return kiln__fail(KILN_ERR_FORMAT, "inconsistent model: the tokenizer has %d tokens but the "
@@ -277,7 +283,7 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
                             m->hp.n_head_kv * m->hp.head_dim)) != KILN_OK ||
         (st = alloc_scratch(m)) != KILN_OK || (st = fill_caps(m)) != KILN_OK)
         return st;
-    return prefault(m);
+    return m->w->mem_ ? KILN_OK : prefault(m); /* a copy is resident already */
 }
 
 kiln_status kiln_llm_load(const char *path, kiln_llm_params params, kiln_llm **out) {

@@ -134,6 +134,34 @@ static int by_logit_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : (x->id > y->id); /* stable order for equal logits */
 }
 
+/* Sift c[i] down the heap c[0..k) whose root sorts last (the worst kept). */
+static void sift_down(kiln_candidate *c, int32_t k, int32_t i) {
+    for (;;) {
+        int32_t worst = i, l = 2 * i + 1, r = l + 1;
+        if (l < k && by_logit_desc(&c[l], &c[worst]) > 0) worst = l;
+        if (r < k && by_logit_desc(&c[r], &c[worst]) > 0) worst = r;
+        if (worst == i) return;
+        kiln_candidate t = c[i];
+        c[i] = c[worst];
+        c[worst] = t;
+        i = worst;
+    }
+}
+
+/* Move the k first candidates in by_logit_desc order to c[0..k), sorted:
+ * a heap of the k best so far (O(n log k)) instead of sorting all n. The
+ * order is total (ties go by id), so the result is that of a full sort. */
+static void top_k_sorted(kiln_candidate *c, int32_t n, int32_t k) {
+    for (int32_t i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int32_t i = k; i < n; i++) {
+        if (by_logit_desc(&c[i], &c[0]) < 0) {
+            c[0] = c[i];
+            sift_down(c, k, 0);
+        }
+    }
+    qsort(c, (size_t)k, sizeof *c, by_logit_desc);
+}
+
 /* Softmax over the first n candidates (sorted descending) into .p. */
 static void softmax(kiln_candidate *c, int32_t n, float temperature) {
     double sum = 0.0;
@@ -158,8 +186,12 @@ int32_t kiln__sampler_sample(kiln_sampler *s, const float *logits) {
     }
 
     int32_t n = s->n_vocab;
-    qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
-    if (p->top_k > 0 && p->top_k < n) n = p->top_k;
+    if (p->top_k > 0 && p->top_k < n) {
+        n = p->top_k;
+        top_k_sorted(s->cand, s->n_vocab, n);
+    } else {
+        qsort(s->cand, (size_t)n, sizeof *s->cand, by_logit_desc);
+    }
 
     if (p->top_p < 1.0f) {
         softmax(s->cand, n, 1.0f);

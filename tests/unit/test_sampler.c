@@ -125,6 +125,42 @@ static void test_filters_cut_the_tail(void) {
     kiln__sampler_free(s);
 }
 
+/* top_k picks the k best of a large vocabulary (a partial selection, not a
+ * full sort): equal logits go to the smaller ids, nothing outside the k is
+ * ever drawn, and every one of the k is. */
+static void test_top_k_of_many(void) {
+    enum { N = 3000, K = 40 };
+    static float logits[N];
+    static int counts[N];
+    unsigned seed = 9;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        logits[i] = (float)(seed >> 28) * 0.01f; /* 16 levels: many ties */
+    }
+    /* the K best by (logit descending, id ascending), found by brute force */
+    static int best[N];
+    for (int i = 0; i < N; i++) best[i] = 0;
+    for (int k = 0; k < K; k++) {
+        int b = -1;
+        for (int i = 0; i < N; i++)
+            if (!best[i] && (b < 0 || logits[i] > logits[b])) b = i;
+        best[b] = 1;
+    }
+    kiln_sampling_params p = plain(50.0f, 3); /* hot: the K nearly uniform */
+    p.top_k = K;
+    kiln_sampler *s = kiln__sampler_create(&p, N, 0);
+    REQUIRE(s != NULL);
+    histogram(s, logits, 20000, counts, N);
+    int outside = 0, missing = 0;
+    for (int i = 0; i < N; i++) {
+        if (!best[i] && counts[i]) outside++;
+        if (best[i] && !counts[i]) missing++;
+    }
+    CHECK_EQ_INT(outside, 0);
+    CHECK_EQ_INT(missing, 0);
+    kiln__sampler_free(s);
+}
+
 static void test_same_seed_same_tokens(void) {
     float logits[16];
     for (int i = 0; i < 16; i++) logits[i] = (float)((i * 7) % 5) * 0.3f;
@@ -171,6 +207,7 @@ int main(void) {
     RUN(test_penalties_follow_their_formulas);
     RUN(test_temperature_draws_match_softmax);
     RUN(test_filters_cut_the_tail);
+    RUN(test_top_k_of_many);
     RUN(test_same_seed_same_tokens);
     RUN(test_bad_params_rejected);
     return TEST_REPORT();

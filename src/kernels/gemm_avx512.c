@@ -1,0 +1,225 @@
+/* src/kernels/gemm_avx512.c - float-weight matrix products with AVX-512
+ * (kiln__gemm_avx512; the summation contract is in gemm_avx512.h).
+ *
+ * Weights are read in place and widened to float32 in registers (F16 with
+ * vcvtph2ps, BF16 with a 16-bit shift), so nothing is decoded to memory.
+ * - One token (generation): each thread streams its own rows, eight at a
+ *   time, so the two threads read disjoint halves of the matrix at memory
+ *   speed with eight independent accumulators.
+ * - Several tokens (prompts, image convolutions): a 4 rows x 4 tokens tile
+ *   keeps 16 accumulators in registers; per row chunk of ROW_CHUNK rows and
+ *   block of KILN_GEMM_KC columns, the weights (at most 256 KiB) stay in the
+ *   L2 cache while every token group passes over them, and each group's
+ *   activations (16 KiB) stay in L1 across the chunk's tiles. So each
+ *   weight byte comes from memory once per call.
+ * A block's 16 accumulators are reduced together by one transposing tree
+ * (reduce16) whose per-accumulator arithmetic does not depend on the other
+ * fifteen, which is what makes one token and a batch agree bit for bit.
+ */
+#include "kernels/gemm_avx512.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "core/cpu.h"
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* Weight rows per cache block of the many-token path (a multiple of 4). */
+#define ROW_CHUNK 64
+/* Rows per step of the one-token path. */
+#ifndef GEMV_ROWS
+#define GEMV_ROWS 8
+#endif
+
+/* What every thread reads. */
+struct gemm_job {
+    const char *w;     /* weights, row-major */
+    size_t row_bytes;  /* bytes of one weight row */
+    size_t n_out;      /* weight rows */
+    size_t n_in;       /* values per row */
+    const float *x;    /* [n_tok][n_in] activations */
+    size_t n_tok;      /* activation rows */
+    float *y;          /* [n_tok][n_out] results */
+};
+
+/* 16 weights of `type` at index i of row `row`, widened to float32. */
+TARGET INLINE __m512 load_w(kiln_dtype type, const char *row, size_t i) {
+    if (type == KILN_DTYPE_F16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(row + 2 * i)));
+    if (type == KILN_DTYPE_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(row + 2 * i))), 16));
+    return _mm512_loadu_ps((const float *)(const void *)row + i);
+}
+
+/* The same for the lanes set in m; the others are 0 (nothing beyond them is read). */
+TARGET INLINE __m512 load_w_mask(kiln_dtype type, const char *row, size_t i, __mmask16 m) {
+    if (type == KILN_DTYPE_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * i));
+    if (type == KILN_DTYPE_BF16)
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, row + 2 * i)), 16));
+    return _mm512_maskz_loadu_ps(m, (const float *)(const void *)row + i);
+}
+
+/* The lane sums of a[0..15] in one vector: lane 4 * (k % 4) + k / 4 holds
+ * the sum of a[k]'s lanes, always by the same tree: lanes l and l + 8, then
+ * l and l + 4, l and l + 2, l and l + 1. */
+TARGET INLINE __m512 reduce16(const __m512 a[16]) {
+    __m512 h[8], q[4], p[2];
+    for (int k = 0; k < 8; k++)
+        h[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x44),
+                             _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xEE));
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * k], h[2 * k + 1], 0x88),
+                             _mm512_shuffle_f32x4(h[2 * k], h[2 * k + 1], 0xDD));
+    for (int k = 0; k < 2; k++)
+        p[k] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * k], q[2 * k + 1], 0x44),
+                             _mm512_shuffle_ps(q[2 * k], q[2 * k + 1], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_ps(p[0], p[1], 0x88), _mm512_shuffle_ps(p[0], p[1], 0xDD));
+}
+
+/* Block [k0, k1) of 4 weight rows times 4 activation rows; accumulator
+ * 4 * r + t is (row r, token t), so after reduce16 lane 4 * t + r holds it. */
+TARGET INLINE __m512 tile4x4(kiln_dtype type, const char *const w[4], const float *const x[4], size_t k0,
+                             size_t k1) {
+    __m512 acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+    size_t i = k0;
+    for (; i + 16 <= k1; i += 16) {
+        __m512 x0 = _mm512_loadu_ps(x[0] + i), x1 = _mm512_loadu_ps(x[1] + i);
+        __m512 x2 = _mm512_loadu_ps(x[2] + i), x3 = _mm512_loadu_ps(x[3] + i);
+        for (int r = 0; r < 4; r++) {
+            __m512 wv = load_w(type, w[r], i);
+            acc[4 * r + 0] = _mm512_fmadd_ps(wv, x0, acc[4 * r + 0]);
+            acc[4 * r + 1] = _mm512_fmadd_ps(wv, x1, acc[4 * r + 1]);
+            acc[4 * r + 2] = _mm512_fmadd_ps(wv, x2, acc[4 * r + 2]);
+            acc[4 * r + 3] = _mm512_fmadd_ps(wv, x3, acc[4 * r + 3]);
+        }
+    }
+    if (i < k1) {
+        __mmask16 m = (__mmask16)((1u << (k1 - i)) - 1u);
+        __m512 x0 = _mm512_maskz_loadu_ps(m, x[0] + i), x1 = _mm512_maskz_loadu_ps(m, x[1] + i);
+        __m512 x2 = _mm512_maskz_loadu_ps(m, x[2] + i), x3 = _mm512_maskz_loadu_ps(m, x[3] + i);
+        for (int r = 0; r < 4; r++) {
+            __m512 wv = load_w_mask(type, w[r], i, m);
+            acc[4 * r + 0] = _mm512_fmadd_ps(wv, x0, acc[4 * r + 0]);
+            acc[4 * r + 1] = _mm512_fmadd_ps(wv, x1, acc[4 * r + 1]);
+            acc[4 * r + 2] = _mm512_fmadd_ps(wv, x2, acc[4 * r + 2]);
+            acc[4 * r + 3] = _mm512_fmadd_ps(wv, x3, acc[4 * r + 3]);
+        }
+    }
+    return reduce16(acc);
+}
+
+/* Block [k0, k1) of GEMV_ROWS weight rows times one activation row; the
+ * unused accumulators stay 0, and row r's sum lands in lane 4 * (r % 4) + r / 4. */
+TARGET INLINE __m512 tile8x1(kiln_dtype type, const char *const w[GEMV_ROWS], const float *x, size_t k0,
+                             size_t k1) {
+    __m512 acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+    size_t i = k0;
+    for (; i + 16 <= k1; i += 16) {
+        __m512 xv = _mm512_loadu_ps(x + i);
+        for (int r = 0; r < GEMV_ROWS; r++) acc[r] = _mm512_fmadd_ps(load_w(type, w[r], i), xv, acc[r]);
+    }
+    if (i < k1) {
+        __mmask16 m = (__mmask16)((1u << (k1 - i)) - 1u);
+        __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+        for (int r = 0; r < GEMV_ROWS; r++)
+            acc[r] = _mm512_fmadd_ps(load_w_mask(type, w[r], i, m), xv, acc[r]);
+    }
+    return reduce16(acc);
+}
+
+/* y (= or +=) v: the first block sets the result, later ones add in order. */
+static inline void put(float *y, float v, int first) { *y = first ? v : *y + v; }
+
+/* Rows [r0, r1) for one token, GEMV_ROWS at a time (a short last group
+ * repeats its first row and drops the copies). */
+TARGET INLINE void gemv_rows(kiln_dtype type, const struct gemm_job *job, size_t r0, size_t r1) {
+    for (size_t j = r0; j < r1; j += GEMV_ROWS) {
+        size_t nr = r1 - j < GEMV_ROWS ? r1 - j : GEMV_ROWS;
+        const char *w[GEMV_ROWS];
+        for (size_t r = 0; r < GEMV_ROWS; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->row_bytes;
+        for (size_t k0 = 0; k0 < job->n_in; k0 += KILN_GEMM_KC) {
+            size_t k1 = job->n_in - k0 < KILN_GEMM_KC ? job->n_in : k0 + KILN_GEMM_KC;
+            float s[16];
+            _mm512_storeu_ps(s, tile8x1(type, w, job->x, k0, k1));
+            for (size_t r = 0; r < nr; r++) put(job->y + j + r, s[4 * (r % 4) + r / 4], k0 == 0);
+        }
+    }
+}
+
+/* Rows [r0, r1) for all tokens: per chunk of ROW_CHUNK rows and column
+ * block, every group of 4 tokens passes over the chunk's 4-row tiles (short
+ * groups repeat their first row or token and drop the copies). */
+TARGET INLINE void gemm_rows(kiln_dtype type, const struct gemm_job *job, size_t r0, size_t r1) {
+    size_t n_in = job->n_in, n_out = job->n_out, n_tok = job->n_tok;
+    for (size_t c0 = r0; c0 < r1; c0 += ROW_CHUNK) {
+        size_t c1 = r1 - c0 < ROW_CHUNK ? r1 : c0 + ROW_CHUNK;
+        for (size_t k0 = 0; k0 < n_in; k0 += KILN_GEMM_KC) {
+            size_t k1 = n_in - k0 < KILN_GEMM_KC ? n_in : k0 + KILN_GEMM_KC;
+            for (size_t t = 0; t < n_tok; t += 4) {
+                size_t nt = n_tok - t < 4 ? n_tok - t : 4;
+                const float *x[4];
+                for (size_t u = 0; u < 4; u++) x[u] = job->x + (t + (u < nt ? u : 0)) * n_in;
+                for (size_t j = c0; j < c1; j += 4) {
+                    size_t nr = c1 - j < 4 ? c1 - j : 4;
+                    const char *w[4];
+                    for (size_t r = 0; r < 4; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->row_bytes;
+                    __m512 v = tile4x4(type, w, x, k0, k1);
+                    if (nr == 4) {
+                        /* lanes 4u..4u+3 are token t+u's four rows */
+                        for (size_t u = 0; u < nt; u++) {
+                            float *out = job->y + (t + u) * n_out + j;
+                            __m128 s = u == 0   ? _mm512_extractf32x4_ps(v, 0)
+                                       : u == 1 ? _mm512_extractf32x4_ps(v, 1)
+                                       : u == 2 ? _mm512_extractf32x4_ps(v, 2)
+                                                : _mm512_extractf32x4_ps(v, 3);
+                            _mm_storeu_ps(out, k0 == 0 ? s : _mm_add_ps(_mm_loadu_ps(out), s));
+                        }
+                    } else {
+                        float s[16];
+                        _mm512_storeu_ps(s, v);
+                        for (size_t u = 0; u < nt; u++)
+                            for (size_t r = 0; r < nr; r++) put(job->y + (t + u) * n_out + j + r, s[4 * u + r], k0 == 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Thread ith's rows: an equal share of 4-row groups (the same split for
+ * every call with these sizes). */
+TARGET INLINE void part(kiln_dtype type, const struct gemm_job *job, int ith, int nth) {
+    size_t groups = (job->n_out + 3) / 4;
+    size_t per = (groups + (size_t)nth - 1) / (size_t)nth;
+    size_t r0 = per * 4 * (size_t)ith, r1 = r0 + per * 4;
+    if (r1 > job->n_out) r1 = job->n_out;
+    if (r0 >= r1) return;
+    if (job->n_tok == 1) gemv_rows(type, job, r0, r1);
+    else gemm_rows(type, job, r0, r1);
+}
+
+/* One pool entry point per weight type, so the type folds into the loops. */
+TARGET static void part_f32(void *ctx, int ith, int nth) { part(KILN_DTYPE_F32, ctx, ith, nth); }
+TARGET static void part_f16(void *ctx, int ith, int nth) { part(KILN_DTYPE_F16, ctx, ith, nth); }
+TARGET static void part_bf16(void *ctx, int ith, int nth) { part(KILN_DTYPE_BF16, ctx, ith, nth); }
+
+int kiln__gemm_avx512_usable(kiln_dtype wtype) {
+    const kiln_cpu_features *f = kiln__cpu();
+    if (!f->avx512f || !f->avx512bw || !f->avx512vl || !f->fma || !f->f16c) return 0;
+    return wtype == KILN_DTYPE_F32 || wtype == KILN_DTYPE_F16 || wtype == KILN_DTYPE_BF16;
+}
+
+void kiln__gemm_avx512(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out, size_t n_in,
+                       const float *x, size_t n_tok, float *y) {
+    if (n_out == 0 || n_tok == 0) return;
+    size_t esize = wtype == KILN_DTYPE_F32 ? 4 : 2;
+    struct gemm_job job = {w, n_in * esize, n_out, n_in, x, n_tok, y};
+    kiln_pool_fn fn = wtype == KILN_DTYPE_F32 ? part_f32 : wtype == KILN_DTYPE_F16 ? part_f16 : part_bf16;
+    kiln__pool_run(pool, fn, &job);
+}
