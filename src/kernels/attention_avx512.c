@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/cpu.h"
+#include "kernels/avx512_math.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
 
@@ -51,17 +52,7 @@ TARGET INLINE __m512 exp_neg(__m512 x) {
 
 /* The sums of a[0..15]'s lanes, lane k holding a[k]'s. */
 TARGET INLINE __m512 sums16(const __m512 a[16]) {
-    __m512 h[8], q[4], p[2];
-    for (int k = 0; k < 8; k++)
-        h[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x44),
-                             _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xEE));
-    for (int k = 0; k < 4; k++)
-        q[k] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * k], h[2 * k + 1], 0x88),
-                             _mm512_shuffle_f32x4(h[2 * k], h[2 * k + 1], 0xDD));
-    for (int k = 0; k < 2; k++)
-        p[k] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * k], q[2 * k + 1], 0x44),
-                             _mm512_shuffle_ps(q[2 * k], q[2 * k + 1], 0xEE));
-    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(p[0], p[1], 0x88), _mm512_shuffle_ps(p[0], p[1], 0xDD));
+    __m512 s = kiln__avx512_reduce16(a);
     /* the tree leaves a[k]'s sum in lane 4 * (k % 4) + k / 4 */
     const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
     return _mm512_permutexvar_ps(order, s);

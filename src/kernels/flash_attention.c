@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "kernels/avx512_math.h"
 
 /* Keys per block of the online softmax. */
 #define KB 64
@@ -76,24 +77,6 @@ static void flash_scalar(const struct flash_job *j, int h, int q0, int q1, float
 
 #define SIMD __attribute__((target("avx512f")))
 
-/* 2^x lane-wise for x <= 0 (clamped at -150, where the result is 0):
- * 2^round(x) by scalef times a degree-7 Taylor polynomial of 2^f,
- * |f| <= 1/2 (relative error below 1e-8). */
-SIMD static inline __m512 exp2_neg(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));
-    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_mul_ps(_mm512_sub_ps(x, n), _mm512_set1_ps(0.69314718055994531f));
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 /* AVX-512: queries q0 .. q0+QB-1 of head h (those past n_q are zeros and
  * dropped). scratch: qt [hd][QB] (queries transposed, scaled by
  * log2(e)/sqrt(hd) so that exp2 gives the softmax), ot [hd][QB] (output
@@ -141,7 +124,7 @@ SIMD static void flash_avx512(const struct flash_job *j, int h, int q0, float *s
             n0 = _mm512_max_ps(n0, _mm512_loadu_ps(st + (size_t)c * QB));
             n1 = _mm512_max_ps(n1, _mm512_loadu_ps(st + (size_t)c * QB + 16));
         }
-        __m512 al0 = exp2_neg(_mm512_sub_ps(m0, n0)), al1 = exp2_neg(_mm512_sub_ps(m1, n1));
+        __m512 al0 = kiln__avx512_exp2(_mm512_sub_ps(m0, n0)), al1 = kiln__avx512_exp2(_mm512_sub_ps(m1, n1));
         m0 = n0, m1 = n1;
         l0 = _mm512_mul_ps(l0, al0), l1 = _mm512_mul_ps(l1, al1);
         for (size_t e = 0; e < hd; e++) {
@@ -149,8 +132,8 @@ SIMD static void flash_avx512(const struct flash_job *j, int h, int q0, float *s
             _mm512_storeu_ps(ot + e * QB + 16, _mm512_mul_ps(_mm512_loadu_ps(ot + e * QB + 16), al1));
         }
         for (int c = 0; c < nb; c++) {
-            __m512 p0 = exp2_neg(_mm512_sub_ps(_mm512_loadu_ps(st + (size_t)c * QB), m0));
-            __m512 p1 = exp2_neg(_mm512_sub_ps(_mm512_loadu_ps(st + (size_t)c * QB + 16), m1));
+            __m512 p0 = kiln__avx512_exp2(_mm512_sub_ps(_mm512_loadu_ps(st + (size_t)c * QB), m0));
+            __m512 p1 = kiln__avx512_exp2(_mm512_sub_ps(_mm512_loadu_ps(st + (size_t)c * QB + 16), m1));
             l0 = _mm512_add_ps(l0, p0), l1 = _mm512_add_ps(l1, p1);
             _mm512_storeu_ps(st + (size_t)c * QB, p0);
             _mm512_storeu_ps(st + (size_t)c * QB + 16, p1);

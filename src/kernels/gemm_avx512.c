@@ -13,7 +13,7 @@
  *   activations (16 KiB) stay in L1 across the chunk's tiles. So each
  *   weight byte comes from memory once per call.
  * A block's 16 accumulators are reduced together by one transposing tree
- * (reduce16) whose per-accumulator arithmetic does not depend on the other
+ * (kiln__avx512_reduce16) whose per-accumulator arithmetic does not depend on the other
  * fifteen, which is what makes one token and a batch agree bit for bit.
  */
 #include "kernels/gemm_avx512.h"
@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/cpu.h"
+#include "kernels/avx512_math.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
@@ -63,25 +64,8 @@ TARGET INLINE __m512 load_w_mask(kiln_dtype type, const char *row, size_t i, __m
     return _mm512_maskz_loadu_ps(m, (const float *)(const void *)row + i);
 }
 
-/* The lane sums of a[0..15] in one vector: lane 4 * (k % 4) + k / 4 holds
- * the sum of a[k]'s lanes, always by the same tree: lanes l and l + 8, then
- * l and l + 4, l and l + 2, l and l + 1. */
-TARGET INLINE __m512 reduce16(const __m512 a[16]) {
-    __m512 h[8], q[4], p[2];
-    for (int k = 0; k < 8; k++)
-        h[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x44),
-                             _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xEE));
-    for (int k = 0; k < 4; k++)
-        q[k] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * k], h[2 * k + 1], 0x88),
-                             _mm512_shuffle_f32x4(h[2 * k], h[2 * k + 1], 0xDD));
-    for (int k = 0; k < 2; k++)
-        p[k] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * k], q[2 * k + 1], 0x44),
-                             _mm512_shuffle_ps(q[2 * k], q[2 * k + 1], 0xEE));
-    return _mm512_add_ps(_mm512_shuffle_ps(p[0], p[1], 0x88), _mm512_shuffle_ps(p[0], p[1], 0xDD));
-}
-
 /* Block [k0, k1) of 4 weight rows times 4 activation rows; accumulator
- * 4 * r + t is (row r, token t), so after reduce16 lane 4 * t + r holds it. */
+ * 4 * r + t is (row r, token t), so after kiln__avx512_reduce16 lane 4 * t + r holds it. */
 TARGET INLINE __m512 tile4x4(kiln_dtype type, const char *const w[4], const float *const x[4], size_t k0,
                              size_t k1) {
     __m512 acc[16];
@@ -110,7 +94,7 @@ TARGET INLINE __m512 tile4x4(kiln_dtype type, const char *const w[4], const floa
             acc[4 * r + 3] = _mm512_fmadd_ps(wv, x3, acc[4 * r + 3]);
         }
     }
-    return reduce16(acc);
+    return kiln__avx512_reduce16(acc);
 }
 
 /* Block [k0, k1) of GEMV_ROWS weight rows times one activation row; the
@@ -130,7 +114,7 @@ TARGET INLINE __m512 tile8x1(kiln_dtype type, const char *const w[GEMV_ROWS], co
         for (int r = 0; r < GEMV_ROWS; r++)
             acc[r] = _mm512_fmadd_ps(load_w_mask(type, w[r], i, m), xv, acc[r]);
     }
-    return reduce16(acc);
+    return kiln__avx512_reduce16(acc);
 }
 
 /* y (= or +=) v: the first block sets the result, later ones add in order. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "kernels/avx512_math.h"
 #include "core/error.h"
 #include "kernels/image_ops.h"
 
@@ -31,22 +32,9 @@ struct gn_simd_job {
     int silu;            /* pass 3: SiLU after */
 };
 
-/* e^x lane-wise: 2^(x log2 e) as 2^round times a degree-7 Taylor
- * polynomial of 2^f, |f| <= 1/2; exponents clamped to [-150, 128]. */
+/* e^x lane-wise: 2^(x log2 e) (exponents clamped to [-150, 128]). */
 SIMD static inline __m512 exp_v(__m512 x) {
-    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f));
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-150.0f)), _mm512_set1_ps(128.0f));
-    __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_mul_ps(_mm512_sub_ps(t, n), _mm512_set1_ps(0.69314718055994531f));
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
+    return kiln__avx512_exp2(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)));
 }
 
 /* x * sigmoid(x) lane-wise. */

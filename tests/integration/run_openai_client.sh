@@ -18,21 +18,9 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.30,<2'
 fi
 
-log=$(mktemp)
-key=integration-$$
-KILN_API_KEY=$key "$kiln" serve "${serve_args[@]}" --port 0 >"$log" 2>&1 &
-pid=$!
-trap 'kill -9 $pid 2>/dev/null || true; rm -f "$log"' EXIT
-port=""
-for _ in $(seq 600); do
-  port=$(grep -oE 'listening on http://127\.0\.0\.1:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
-  [ -n "$port" ] && curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$port/ready" >/dev/null && break
-  kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.1
-done
+. "$here/serve_lib.sh"
+start_serve "$kiln" "integration-$$" "${serve_args[@]}"
 rc=0
-"$venv/bin/python" "$here/openai_client_test.py" "http://127.0.0.1:$port/v1" "$key" || rc=$?
-kill -TERM $pid
-wait $pid
-echo "kiln serve exited with $?"
+"$venv/bin/python" "$here/openai_client_test.py" "http://127.0.0.1:$port/v1" "integration-$$" || rc=$?
+stop_serve
 exit $rc
