@@ -31,7 +31,9 @@ static const char usage[] =
     "  --batch N         images to make (default 1, at most 64)\n"
     "  --rng cpu|cuda    noise as PyTorch's CPU (default) or CUDA generator\n"
     "  --clip-vocab PATH CLIP merges file or tokenizer folder (single-file checkpoints)\n"
-    "  --clip-skip N     skip the last N-1 text encoder layers (A1111's Clip skip)\n";
+    "  --clip-skip N     skip the last N-1 text encoder layers (A1111's Clip skip)\n"
+    "  --pad-conds on|off  pad the shorter of prompt and negative prompt with empty\n"
+    "                    chunks to the same length (A1111's pad_cond_uncond; default off)\n";
 
 /* The command line. */
 struct image_args {
@@ -117,6 +119,10 @@ static int parse(int argc, char **argv, struct image_args *a) {
         } else if (!strcmp(o, "--clip-skip")) {
             if (!parse_u64(v, 1, 64, &u)) return bad("--clip-skip wants 1..64, not '%s'", v);
             a->p.clip_skip = (uint32_t)u;
+        } else if (!strcmp(o, "--pad-conds")) {
+            if (!strcmp(v, "on")) a->p.pad_cond_uncond = true;
+            else if (!strcmp(v, "off")) a->p.pad_cond_uncond = false;
+            else return bad("--pad-conds wants on or off, not '%s'", v);
         } else {
             return bad("unknown option %s", o);
         }

@@ -60,6 +60,15 @@ static int get_int(json_t *obj, const char *name, long long lo, long long hi, lo
     return 0;
 }
 
+/* An optional boolean. */
+static int get_bool(json_t *obj, const char *name, bool *out, struct kiln__api_error *err) {
+    json_t *v = field(obj, name);
+    if (!v) return 0;
+    if (!json_is_boolean(v)) return bad(err, name, "must be true or false");
+    *out = json_is_true(v);
+    return 0;
+}
+
 /* An optional string (borrowed). */
 static int get_string(json_t *obj, const char *name, const char **out, struct kiln__api_error *err) {
     json_t *v = field(obj, name);
@@ -268,7 +277,8 @@ static int parse_common(json_t *obj, const struct names *nm, struct kiln__image_
     if (given) p->strength = (float)d;
     if (get_int(obj, "clip_skip", 0, 12, &i, &given, err)) return -1;
     if (given) p->clip_skip = (uint32_t)i;
-    return 0;
+    /* A1111's "Pad prompt/negative prompt" (off unless asked for) */
+    return get_bool(obj, "pad_cond_uncond", &p->pad_cond_uncond, err);
 }
 
 /* An image field given as a base64 string. */

@@ -49,4 +49,15 @@ expect "parameters 1" 0 "Steps: 2, Sampler: DPM\+\+ 2M, Schedule type: Karras, C
 expect "parameters 2" 0 "Seed: 8, Size: 64x64" -- grep -a -o "Seed: 8, Size: 64x64" "$tmp/tiny-2.png"
 expect "prompt in parameters" 0 "a \(red:1.2\) fox" -- grep -a -o "a (red:1.2) fox" "$tmp/tiny.png"
 
+# A prompt of two 75-token chunks against a one-chunk negative prompt: with
+# --pad-conds on, the negative prompt is padded and the parameters say so.
+long=$(printf 'red fox, %.0s' $(seq 40))
+expect "bad --pad-conds" 2 "--pad-conds wants on or off" -- "$kiln" image -m "$tiny" -p x -o "$tmp/p.png" --pad-conds maybe
+expect "padded" 0 "sampling" -- "$kiln" image -m "$tiny" -p "$long" -n "blurry" -W 64 -H 64 --steps 1 \
+  --pad-conds on -o "$tmp/padded.png"
+check "padding recorded" grep -aq "Pad conds: True" "$tmp/padded.png"
+expect "not padded" 0 "sampling" -- "$kiln" image -m "$tiny" -p "$long" -n "blurry" -W 64 -H 64 --steps 1 \
+  --pad-conds off -o "$tmp/unpadded.png"
+check "no padding recorded" bash -c "! grep -aq 'Pad conds' '$tmp/unpadded.png'"
+
 finish

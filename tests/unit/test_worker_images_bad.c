@@ -101,6 +101,8 @@ static void test_bad_requests(void) {
         {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"batch\":17}", 400, "invalid_value", "batch"},
         {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"seed\":\"abc\"}", 400, "invalid_value",
          "seed"},
+        {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"pad_cond_uncond\":1}", 400,
+         "invalid_value", "pad_cond_uncond"},
         {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"preview_every\":-1}", 400, "invalid_value",
          "preview_every"},
         {"/v1/jobs", "{\"operation\":\"image_transform\",\"prompt\":\"x\"}", 400, "invalid_value", "input_image"},
