@@ -15,7 +15,7 @@
 #include "text/chat_template.h"
 
 static const char usage[] =
-    "usage: kiln chat -m MODEL [--system TEXT] [--chat-template NAME] [-n N] [sampling flags] [-t] [-c] [--kv]\n"
+    "usage: kiln chat -m MODEL [--system TEXT] [--chat-template NAME] [-n N] [sampling flags] [-t] [-c] [--kv] [--mmap]\n"
     "  -m MODEL              GGUF file or model folder\n"
     "  --system TEXT         a system message opening the conversation\n"
     "  --chat-template NAME  use this format instead of the detected one (llama2, llama3,\n"

@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "usage: kiln eval -m MODEL -p PROMPT --logits OUT.f32 [--no-bos] [-t THREADS] [-c CTX] [--kv f16|f32]\n"
-    "       [--exact-matmul]  (f32 products for quantized weights)\n"
+    "       [--exact-matmul]  (f32 products for quantized weights) [--mmap] (weights through the file mapping)\n"
     "  -p PROMPT        prompt text (special tokens parsed)\n"
     "  --logits OUT     file receiving n_tokens x n_vocab float32 logits\n"
     "  --no-bos         do not add the beginning-of-sequence token\n";

@@ -80,6 +80,7 @@ static const struct flag flags[] = {
     {"--batch-size", LLM_OPT_RUN, F_INT, OFF(load.n_batch), 0, 1 << 16},
     {"--kv", LLM_OPT_RUN, F_KV, OFF(load.kv_type), 0, 0},
     {"--exact-matmul", LLM_OPT_RUN, F_BOOL, OFF(load.exact_matmul), 0, 0},
+    {"--mmap", LLM_OPT_RUN, F_BOOL, OFF(load.use_mmap), 0, 0},
 };
 #undef OFF
 

@@ -72,6 +72,11 @@ if [ -f "$llm/llama/llama-f32.gguf" ]; then
   expect "eval prints the ids" 0 "^$ids\$" -- "$kiln" eval -m "$model" -p "$text" --logits "$tmp/l.f32"
   expect "generate greedy" 0 "generation: 8 tokens in .* tokens/s\), stop: max_tokens" -- "$kiln" generate -m "$model" -p "$text" -n 8 --temp 0 -t 2
   expect "generate prompt speed" 0 "prompt: $n_ids tokens in .* tokens/s" -- "$kiln" generate -m "$model" -p "$text" -n 2 --temp 0
+  # the file mapping (--mmap) and the default copy give the same greedy text
+  "$kiln" generate -m "$model" -p "$text" -n 8 --temp 0 >"$tmp/copy.txt" 2>/dev/null
+  "$kiln" generate -m "$model" -p "$text" -n 8 --temp 0 --mmap >"$tmp/mmap.txt" 2>/dev/null
+  check "--mmap gives the same text" cmp -s "$tmp/copy.txt" "$tmp/mmap.txt"
+  check "--mmap generated text" [ -s "$tmp/mmap.txt" ]
   expect "generate load report" 0 "loaded .*llama-f32.gguf: llama, F32 weights, .* MiB in .* s, context 128" -- "$kiln" generate -m "$model" -p "$text" -n 1
   expect "generate context full" 1 "context full" -- "$kiln" generate -m "$model" -p "$text" -n 0 -c 24 --temp 0
   expect "generate from an HF folder" 0 "generation: 3 tokens" -- "$kiln" generate -m "$llm/llama/hf" -p "$text" -n 3 --temp 0
