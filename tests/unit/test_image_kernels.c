@@ -13,27 +13,8 @@
 #include "kiln/kiln.h"
 #include "tensor/fp16.h"
 #include "test.h"
-
-/* Deterministic values in [-1, 1). */
-static uint32_t rng_state = 12345u;
-static float frand(void) {
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) / (float)(1u << 23) - 1.0f;
-}
-static float *frand_buf(size_t n) {
-    float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; p && i < n; i++) p[i] = frand();
-    return p;
-}
-
-static double max_abs_diff(const float *a, const double *b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > m || d != d) m = d;
-    }
-    return m;
-}
+#define TEST_RANDOM_SEED 12345u
+#include "test_random.h"
 
 /* One convolution against the direct sum; f16 stores the weights as binary16. */
 static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, int pb, int pr, int h, int w,
@@ -68,7 +49,7 @@ static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, i
             }
     CHECK(kiln__conv2d(pool, &s, f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32, f16 ? (const void *)wh : (const void *)wt,
                        b, x, h, w, y) == KILN_OK);
-    double d = max_abs_diff(y, ref, (size_t)oh * (size_t)ow * (size_t)c_out);
+    double d = max_diff(y, ref, (size_t)oh * (size_t)ow * (size_t)c_out);
     if (!(d < 1e-4 * sqrt((double)(c_in * k * k))))
         fprintf(stderr, "  conv %d->%d k%d s%d %dx%d: max diff %g\n", c_in, c_out, k, stride, h, w, d);
     CHECK(d < 1e-4 * sqrt((double)(c_in * k * k)));
@@ -119,7 +100,7 @@ static void test_group_norm(void) {
                 }
         }
         kiln__group_norm(pool, y, x, n, c, groups, w, b, 1e-5f, silu);
-        CHECK(max_abs_diff(y, ref, n * (size_t)c) < 1e-5);
+        CHECK(max_diff(y, ref, n * (size_t)c) < 1e-5);
     }
     kiln__pool_free(pool);
     free(x);
@@ -169,10 +150,10 @@ static void test_mha(void) {
                 }
             }
         CHECK(kiln__mha(pool, y, (size_t)d, q, (size_t)d, k, v, (size_t)d, nq, nkv, heads, hd, causal) == KILN_OK);
-        CHECK(max_abs_diff(y, ref, (size_t)(nq * d)) < 1e-5);
+        CHECK(max_diff(y, ref, (size_t)(nq * d)) < 1e-5);
         CHECK(kiln__mha_fast(pool, y, (size_t)d, q, (size_t)d, k, v, (size_t)d, nq, nkv, heads, hd, causal) ==
               KILN_OK);
-        CHECK(max_abs_diff(y, ref, (size_t)(nq * d)) < 1e-5);
+        CHECK(max_diff(y, ref, (size_t)(nq * d)) < 1e-5);
     }
     kiln__pool_free(pool);
     free(q);

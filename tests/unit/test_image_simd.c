@@ -18,28 +18,8 @@
 #include "kiln/kiln.h"
 #include "tensor/fp16.h"
 #include "test.h"
-
-/* Deterministic values in [-1, 1). */
-static uint32_t rng_state = 777u;
-static float frand(void) {
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)(rng_state >> 8) / (float)(1u << 23) - 1.0f;
-}
-static float *frand_buf(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; p && i < n; i++) p[i] = frand();
-    return p;
-}
-
-/* Largest |a - b| (NaN counts as infinite). */
-static double max_diff(const float *a, const double *b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > m || d != d) m = d;
-    }
-    return m;
-}
+#define TEST_RANDOM_SEED 777u
+#include "test_random.h"
 
 /* One convolution: the reference micro-kernel against the direct sum, the
  * AVX-512 one (when present) against it too and against the reference. */
