@@ -52,86 +52,28 @@ json_t *kiln__api_error_json(const struct kiln__api_error *err) {
                      "code", err->code, "param", err->param[0] ? err->param : NULL);
 }
 
-/* A 400 about `field`. Always returns -1 so callers can `return bad(...)`. */
-static int bad(struct kiln__api_error *err, const char *field, const char *fmt, ...) KILN_PRINTF(3, 4);
-static int bad(struct kiln__api_error *err, const char *field, const char *fmt, ...) {
-    char why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    kiln__api_error_set(err, 400, "invalid_request_error", "invalid_value", field, "%s: %s", field, why);
-    return -1;
-}
-
 static int unsupported(struct kiln__api_error *err, const char *field, const char *what) {
     kiln__api_error_set(err, 400, "invalid_request_error", "unsupported", field, "%s: %s is not supported by this worker",
                         field, what);
     return -1;
 }
 
-static int oom(struct kiln__api_error *err) {
-    kiln__api_error_set(err, 500, "server_error", "out_of_memory", NULL, "out of memory");
-    return -1;
-}
-
-/* The field, or NULL when absent or null. */
-static json_t *field(json_t *obj, const char *name) {
-    json_t *v = json_object_get(obj, name);
-    return json_is_null(v) ? NULL : v;
-}
-
-/* An optional number in [lo, hi] into *out. */
-static int get_number(json_t *obj, const char *name, double lo, double hi, double *out, int *given,
-                      struct kiln__api_error *err) {
-    json_t *v = field(obj, name);
-    if (given) *given = v != NULL;
-    if (!v) return 0;
-    if (!json_is_number(v)) return bad(err, name, "must be a number");
-    double d = json_number_value(v);
-    if (!isfinite(d) || d < lo || d > hi) return bad(err, name, "must be between %g and %g, got %g", lo, hi, d);
-    *out = d;
-    return 0;
-}
-
-/* An optional integer in [lo, hi] into *out. */
-static int get_int(json_t *obj, const char *name, long long lo, long long hi, long long *out, int *given,
-                   struct kiln__api_error *err) {
-    json_t *v = field(obj, name);
-    if (given) *given = v != NULL;
-    if (!v) return 0;
-    if (!json_is_integer(v)) return bad(err, name, "must be an integer");
-    long long i = json_integer_value(v);
-    if (i < lo || i > hi) return bad(err, name, "must be between %lld and %lld, got %lld", lo, hi, i);
-    *out = i;
-    return 0;
-}
-
-/* An optional string into *out (borrowed from obj). */
-static int get_string(json_t *obj, const char *name, const char **out, struct kiln__api_error *err) {
-    json_t *v = field(obj, name);
-    if (!v) return 0;
-    if (!json_is_string(v)) return bad(err, name, "must be a string");
-    *out = json_string_value(v);
-    return 0;
-}
-
 /* `stop`: a string or an array of strings. */
 static int parse_stop(json_t *obj, struct kiln__gen_request *r, struct kiln__api_error *err) {
-    json_t *v = field(obj, "stop");
+    json_t *v = kiln__req_field(obj, "stop");
     if (!v) return 0;
     size_t n = json_is_string(v) ? 1 : json_is_array(v) ? json_array_size(v) : 0;
-    if (!json_is_string(v) && !json_is_array(v)) return bad(err, "stop", "must be a string or an array of strings");
-    if (n > KILN__MAX_STOP) return bad(err, "stop", "at most %d stop strings, got %zu", KILN__MAX_STOP, n);
+    if (!json_is_string(v) && !json_is_array(v)) return kiln__req_bad(err, "stop", "must be a string or an array of strings");
+    if (n > KILN__MAX_STOP) return kiln__req_bad(err, "stop", "at most %d stop strings, got %zu", KILN__MAX_STOP, n);
     if (n == 0) return 0;
     r->stop = calloc(n, sizeof *r->stop);
-    if (!r->stop) return oom(err);
+    if (!r->stop) return kiln__req_oom(err);
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_is_string(v) ? v : json_array_get(v, i);
-        if (!json_is_string(s)) return bad(err, "stop", "element %zu must be a string", i);
+        if (!json_is_string(s)) return kiln__req_bad(err, "stop", "element %zu must be a string", i);
         size_t sl = json_string_length(s);
         if (sl == 0 || sl > KILN__MAX_STOP_LEN)
-            return bad(err, "stop", "element %zu must be 1 to %d bytes long", i, KILN__MAX_STOP_LEN);
+            return kiln__req_bad(err, "stop", "element %zu must be 1 to %d bytes long", i, KILN__MAX_STOP_LEN);
         r->stop[r->n_stop++] = json_string_value(s);
     }
     return 0;
@@ -143,31 +85,31 @@ static int parse_common(json_t *obj, struct kiln__gen_request *r, struct kiln__a
     long long i = 0;
     int given;
     kiln_sampling_params *s = &r->sampling;
-    if (get_number(obj, "temperature", 0, 2, &d, &given, err)) return -1;
+    if (kiln__req_number(obj, "temperature", 0, 2, &d, &given, err)) return -1;
     if (given) s->temperature = (float)d;
-    if (get_number(obj, "top_p", 0, 1, &d, &given, err)) return -1;
+    if (kiln__req_number(obj, "top_p", 0, 1, &d, &given, err)) return -1;
     if (given) s->top_p = (float)d;
-    if (get_number(obj, "min_p", 0, 1, &d, &given, err)) return -1;
+    if (kiln__req_number(obj, "min_p", 0, 1, &d, &given, err)) return -1;
     if (given) s->min_p = (float)d;
-    if (get_number(obj, "repetition_penalty", 0.01, 10, &d, &given, err)) return -1;
+    if (kiln__req_number(obj, "repetition_penalty", 0.01, 10, &d, &given, err)) return -1;
     if (given) s->repetition_penalty = (float)d;
-    if (get_number(obj, "presence_penalty", -2, 2, &d, &given, err)) return -1;
+    if (kiln__req_number(obj, "presence_penalty", -2, 2, &d, &given, err)) return -1;
     if (given) s->presence_penalty = (float)d;
-    if (get_number(obj, "frequency_penalty", -2, 2, &d, &given, err)) return -1;
+    if (kiln__req_number(obj, "frequency_penalty", -2, 2, &d, &given, err)) return -1;
     if (given) s->frequency_penalty = (float)d;
-    if (get_int(obj, "top_k", 0, 1 << 20, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "top_k", 0, 1 << 20, &i, &given, err)) return -1;
     if (given) s->top_k = (int32_t)i;
-    if (get_int(obj, "seed", INT64_MIN, INT64_MAX, &i, &r->seed_given, err)) return -1;
+    if (kiln__req_int(obj, "seed", INT64_MIN, INT64_MAX, &i, &r->seed_given, err)) return -1;
     if (r->seed_given) s->seed = (uint64_t)i;
-    if (get_int(obj, "max_tokens", 1, KILN__MAX_TOKENS_LIMIT, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "max_tokens", 1, KILN__MAX_TOKENS_LIMIT, &i, &given, err)) return -1;
     if (given) r->max_tokens = (int32_t)i;
-    json_t *v = field(obj, "n");
-    if (v && !json_is_integer(v)) return bad(err, "n", "must be an integer");
+    json_t *v = kiln__req_field(obj, "n");
+    if (v && !json_is_integer(v)) return kiln__req_bad(err, "n", "must be an integer");
     if (v && json_integer_value(v) != 1) return unsupported(err, "n", "more than one choice");
-    v = field(obj, "stream");
-    if (v && !json_is_boolean(v)) return bad(err, "stream", "must be true or false");
+    v = kiln__req_field(obj, "stream");
+    if (v && !json_is_boolean(v)) return kiln__req_bad(err, "stream", "must be true or false");
     r->stream = json_is_true(v);
-    if (get_string(obj, "model", &r->model, err)) return -1;
+    if (kiln__req_string(obj, "model", &r->model, err)) return -1;
     return parse_stop(obj, r, err);
 }
 
@@ -176,7 +118,7 @@ static int parse_common(json_t *obj, struct kiln__gen_request *r, struct kiln__a
 static int message_content(json_t *msg, size_t idx, const char **out, struct kiln__api_error *err) {
     char name[48];
     snprintf(name, sizeof name, "messages[%zu].content", idx);
-    json_t *c = field(msg, "content");
+    json_t *c = kiln__req_field(msg, "content");
     if (!c) {
         *out = "";
         return 0;
@@ -185,19 +127,19 @@ static int message_content(json_t *msg, size_t idx, const char **out, struct kil
         *out = json_string_value(c);
         return 0;
     }
-    if (!json_is_array(c)) return bad(err, name, "must be a string or an array of text parts");
+    if (!json_is_array(c)) return kiln__req_bad(err, name, "must be a string or an array of text parts");
     size_t total = 0;
     for (size_t k = 0; k < json_array_size(c); k++) {
         json_t *part = json_array_get(c, k);
         const char *type = json_string_value(json_object_get(part, "type"));
         json_t *text = json_object_get(part, "text");
-        if (!json_is_object(part) || !type) return bad(err, name, "part %zu must be an object with a type", k);
+        if (!json_is_object(part) || !type) return kiln__req_bad(err, name, "part %zu must be an object with a type", k);
         if (strcmp(type, "text") != 0) return unsupported(err, name, "a content part other than text");
-        if (!json_is_string(text)) return bad(err, name, "part %zu: text must be a string", k);
+        if (!json_is_string(text)) return kiln__req_bad(err, name, "part %zu: text must be a string", k);
         total += json_string_length(text);
     }
     char *joined = malloc(total + 1);
-    if (!joined) return oom(err);
+    if (!joined) return kiln__req_oom(err);
     size_t at = 0;
     for (size_t k = 0; k < json_array_size(c); k++) {
         json_t *text = json_object_get(json_array_get(c, k), "text");
@@ -207,30 +149,30 @@ static int message_content(json_t *msg, size_t idx, const char **out, struct kil
     joined[at] = '\0';
     json_t *str = json_stringn(joined, at);
     free(joined);
-    if (!str || json_object_set_new(msg, "content", str) != 0) return oom(err);
+    if (!str || json_object_set_new(msg, "content", str) != 0) return kiln__req_oom(err);
     *out = json_string_value(json_object_get(msg, "content"));
     return 0;
 }
 
 static int parse_messages(json_t *v, struct kiln__gen_request *r, struct kiln__api_error *err) {
     static const char *const roles[] = {"system", "developer", "user", "assistant", "tool"};
-    if (!json_is_array(v)) return bad(err, "messages", "must be an array of messages");
+    if (!json_is_array(v)) return kiln__req_bad(err, "messages", "must be an array of messages");
     size_t n = json_array_size(v);
-    if (n == 0) return bad(err, "messages", "must hold at least one message");
-    if (n > KILN__MAX_MESSAGES) return bad(err, "messages", "at most %d messages, got %zu", KILN__MAX_MESSAGES, n);
+    if (n == 0) return kiln__req_bad(err, "messages", "must hold at least one message");
+    if (n > KILN__MAX_MESSAGES) return kiln__req_bad(err, "messages", "at most %d messages, got %zu", KILN__MAX_MESSAGES, n);
     r->messages = calloc(n, sizeof *r->messages);
-    if (!r->messages) return oom(err);
+    if (!r->messages) return kiln__req_oom(err);
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(v, i);
         char name[48];
         snprintf(name, sizeof name, "messages[%zu]", i);
-        if (!json_is_object(m)) return bad(err, name, "must be an object");
+        if (!json_is_object(m)) return kiln__req_bad(err, name, "must be an object");
         const char *role = json_string_value(json_object_get(m, "role"));
         snprintf(name, sizeof name, "messages[%zu].role", i);
-        if (!role) return bad(err, name, "must be a string");
+        if (!role) return kiln__req_bad(err, name, "must be a string");
         int known = 0;
         for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++) known |= strcmp(role, roles[k]) == 0;
-        if (!known) return bad(err, name, "must be system, developer, user, assistant or tool, got '%.40s'", role);
+        if (!known) return kiln__req_bad(err, name, "must be system, developer, user, assistant or tool, got '%.40s'", role);
         r->messages[i].role = role;
         if (message_content(m, i, &r->messages[i].content, err)) return -1;
         r->n_messages++;
@@ -243,74 +185,74 @@ static int parse_job(json_t *obj, struct kiln__gen_request *r, struct kiln__api_
     static const enum kiln__operation ops[] = {KILN__OP_INFER, KILN__OP_IMAGE_GENERATION, KILN__OP_IMAGE_TRANSFORM,
                                                KILN__OP_IMAGE_INPAINT};
     const char *op = "infer";
-    if (get_string(obj, "operation", &op, err)) return -1;
+    if (kiln__req_string(obj, "operation", &op, err)) return -1;
     int found = 0;
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         if (strcmp(op, kiln__operation_name(ops[k])) == 0) r->op = ops[k], found = 1;
     if (!found)
-        return bad(err, "operation", "must be infer, image_generation, image_transform or image_inpaint, got '%.40s'",
+        return kiln__req_bad(err, "operation", "must be infer, image_generation, image_transform or image_inpaint, got '%.40s'",
                    op);
     const char *ignored = NULL;
-    if (get_string(obj, "hive_id", &ignored, err) || get_string(obj, "worker_id", &ignored, err) ||
-        get_string(obj, "job_id", &ignored, err))
+    if (kiln__req_string(obj, "hive_id", &ignored, err) || kiln__req_string(obj, "worker_id", &ignored, err) ||
+        kiln__req_string(obj, "job_id", &ignored, err))
         return -1;
     if (r->op != KILN__OP_INFER) return 0;
-    json_t *msgs = field(obj, "messages");
+    json_t *msgs = kiln__req_field(obj, "messages");
     if (msgs) {
-        if (field(obj, "prompt")) return bad(err, "prompt", "give prompt or messages, not both");
+        if (kiln__req_field(obj, "prompt")) return kiln__req_bad(err, "prompt", "give prompt or messages, not both");
         if (parse_messages(msgs, r, err)) return -1;
     } else {
-        json_t *p = field(obj, "prompt");
-        if (!p) return bad(err, "prompt", "is required (a non-empty string)");
-        if (!json_is_string(p) || json_string_length(p) == 0) return bad(err, "prompt", "must be a non-empty string");
+        json_t *p = kiln__req_field(obj, "prompt");
+        if (!p) return kiln__req_bad(err, "prompt", "is required (a non-empty string)");
+        if (!json_is_string(p) || json_string_length(p) == 0) return kiln__req_bad(err, "prompt", "must be a non-empty string");
         r->prompt = json_string_value(p);
     }
     return parse_common(obj, r, err);
 }
 
 static int parse_completion(json_t *obj, struct kiln__gen_request *r, struct kiln__api_error *err) {
-    json_t *p = field(obj, "prompt");
-    if (!p) return bad(err, "prompt", "is required");
+    json_t *p = kiln__req_field(obj, "prompt");
+    if (!p) return kiln__req_bad(err, "prompt", "is required");
     if (json_is_array(p)) {
         if (json_array_size(p) != 1 || !json_is_string(json_array_get(p, 0)))
             return unsupported(err, "prompt", "a prompt other than one string");
         p = json_array_get(p, 0);
     }
-    if (!json_is_string(p)) return bad(err, "prompt", "must be a string");
+    if (!json_is_string(p)) return kiln__req_bad(err, "prompt", "must be a string");
     r->prompt = json_string_value(p);
     json_t *v;
-    if ((v = field(obj, "echo")) && !json_is_boolean(v)) return bad(err, "echo", "must be true or false");
+    if ((v = kiln__req_field(obj, "echo")) && !json_is_boolean(v)) return kiln__req_bad(err, "echo", "must be true or false");
     if (json_is_true(v)) return unsupported(err, "echo", "echoing the prompt");
-    if ((v = field(obj, "logprobs")) && !(json_is_integer(v) && json_integer_value(v) == 0))
+    if ((v = kiln__req_field(obj, "logprobs")) && !(json_is_integer(v) && json_integer_value(v) == 0))
         return unsupported(err, "logprobs", "returning log probabilities");
-    if ((v = field(obj, "suffix")) && !(json_is_string(v) && json_string_length(v) == 0))
+    if ((v = kiln__req_field(obj, "suffix")) && !(json_is_string(v) && json_string_length(v) == 0))
         return unsupported(err, "suffix", "a suffix");
-    if ((v = field(obj, "best_of")) && !(json_is_integer(v) && json_integer_value(v) == 1))
+    if ((v = kiln__req_field(obj, "best_of")) && !(json_is_integer(v) && json_integer_value(v) == 1))
         return unsupported(err, "best_of", "best_of other than 1");
     return parse_common(obj, r, err);
 }
 
 static int parse_chat(json_t *obj, struct kiln__gen_request *r, struct kiln__api_error *err) {
-    json_t *m = field(obj, "messages");
-    if (!m) return bad(err, "messages", "is required");
+    json_t *m = kiln__req_field(obj, "messages");
+    if (!m) return kiln__req_bad(err, "messages", "is required");
     if (parse_messages(m, r, err)) return -1;
     json_t *v;
-    if ((v = field(obj, "tools")) && !(json_is_array(v) && json_array_size(v) == 0))
+    if ((v = kiln__req_field(obj, "tools")) && !(json_is_array(v) && json_array_size(v) == 0))
         return unsupported(err, "tools", "tool calling");
-    if ((v = field(obj, "functions")) && !(json_is_array(v) && json_array_size(v) == 0))
+    if ((v = kiln__req_field(obj, "functions")) && !(json_is_array(v) && json_array_size(v) == 0))
         return unsupported(err, "functions", "function calling");
-    if ((v = field(obj, "logprobs")) && !json_is_boolean(v)) return bad(err, "logprobs", "must be true or false");
+    if ((v = kiln__req_field(obj, "logprobs")) && !json_is_boolean(v)) return kiln__req_bad(err, "logprobs", "must be true or false");
     if (json_is_true(v)) return unsupported(err, "logprobs", "returning log probabilities");
-    if ((v = field(obj, "response_format"))) {
+    if ((v = kiln__req_field(obj, "response_format"))) {
         const char *type = json_string_value(json_object_get(v, "type"));
-        if (!json_is_object(v) || !type) return bad(err, "response_format", "must be an object with a type");
+        if (!json_is_object(v) || !type) return kiln__req_bad(err, "response_format", "must be an object with a type");
         if (strcmp(type, "text") != 0) return unsupported(err, "response_format", "a response format other than text");
     }
-    if ((v = field(obj, "stream_options")) && !json_is_object(v))
-        return bad(err, "stream_options", "must be an object");
+    if ((v = kiln__req_field(obj, "stream_options")) && !json_is_object(v))
+        return kiln__req_bad(err, "stream_options", "must be an object");
     long long i = 0;
     int given;
-    if (get_int(obj, "max_completion_tokens", 1, KILN__MAX_TOKENS_LIMIT, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "max_completion_tokens", 1, KILN__MAX_TOKENS_LIMIT, &i, &given, err)) return -1;
     if (parse_common(obj, r, err)) return -1;
     if (given && !r->max_tokens) r->max_tokens = (int32_t)i;
     return 0;
@@ -328,12 +270,12 @@ int kiln__gen_request_parse(enum kiln__api_kind api, const char *body, size_t le
     }
     if (!json_is_object(root)) {
         json_decref(root);
-        return bad(err, "request body", "must be a JSON object");
+        return kiln__req_bad(err, "request body", "must be a JSON object");
     }
     struct kiln__gen_request *r = calloc(1, sizeof *r);
     if (!r) {
         json_decref(root);
-        return oom(err);
+        return kiln__req_oom(err);
     }
     r->api = api;
     r->op = KILN__OP_INFER;

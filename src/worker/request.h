@@ -5,6 +5,7 @@
 #define KILN_WORKER_REQUEST_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/error.h"
@@ -74,6 +75,26 @@ struct kiln__api_error {
 /* Fill *err (printf-style message). */
 void kiln__api_error_set(struct kiln__api_error *err, int status, const char *type, const char *code,
                          const char *param, const char *fmt, ...) KILN_PRINTF(6, 7);
+
+/* ---- request_fields.c: one field of a body, with its rule. Null counts as
+ * absent; each returns 0, or -1 after filling *err. ---- */
+
+/* A 400 invalid_value naming `field` ("field: why"). */
+int kiln__req_bad(struct kiln__api_error *err, const char *field, const char *fmt, ...) KILN_PRINTF(3, 4);
+/* A 500 out_of_memory. */
+int kiln__req_oom(struct kiln__api_error *err);
+/* The field, or NULL when absent or null. */
+json_t *kiln__req_field(json_t *obj, const char *name);
+/* An optional number in [lo, hi] into *out; *given (may be NULL) says whether it was there. */
+int kiln__req_number(json_t *obj, const char *name, double lo, double hi, double *out, int *given,
+                     struct kiln__api_error *err);
+/* An optional integer in [lo, hi] into *out; *given as above. */
+int kiln__req_int(json_t *obj, const char *name, long long lo, long long hi, long long *out, int *given,
+                  struct kiln__api_error *err);
+/* An optional string into *out (borrowed from obj). */
+int kiln__req_string(json_t *obj, const char *name, const char **out, struct kiln__api_error *err);
+/* An optional boolean into *out. */
+int kiln__req_bool(json_t *obj, const char *name, bool *out, struct kiln__api_error *err);
 /* The error as a new JSON object (NULL when out of memory). */
 json_t *kiln__api_error_json(const struct kiln__api_error *err);
 

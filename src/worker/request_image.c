@@ -3,80 +3,11 @@
  * the loaded model's capabilities, and the decoding of uploaded images. */
 #include "worker/request_image.h"
 
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base64.h"
-
-/* A 400 about `field`; returns -1. */
-static int bad(struct kiln__api_error *err, const char *field, const char *fmt, ...) KILN_PRINTF(3, 4);
-static int bad(struct kiln__api_error *err, const char *field, const char *fmt, ...) {
-    char why[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    kiln__api_error_set(err, 400, "invalid_request_error", "invalid_value", field, "%s: %s", field, why);
-    return -1;
-}
-
-static int oom(struct kiln__api_error *err) {
-    kiln__api_error_set(err, 500, "server_error", "out_of_memory", NULL, "out of memory");
-    return -1;
-}
-
-/* The field, or NULL when absent or null. */
-static json_t *field(json_t *obj, const char *name) {
-    json_t *v = json_object_get(obj, name);
-    return json_is_null(v) ? NULL : v;
-}
-
-/* An optional number in [lo, hi]; *given says whether it was there. */
-static int get_number(json_t *obj, const char *name, double lo, double hi, double *out, int *given,
-                      struct kiln__api_error *err) {
-    json_t *v = field(obj, name);
-    *given = v != NULL;
-    if (!v) return 0;
-    if (!json_is_number(v)) return bad(err, name, "must be a number");
-    double d = json_number_value(v);
-    if (!isfinite(d) || d < lo || d > hi) return bad(err, name, "must be between %g and %g, got %g", lo, hi, d);
-    *out = d;
-    return 0;
-}
-
-/* An optional integer in [lo, hi]. */
-static int get_int(json_t *obj, const char *name, long long lo, long long hi, long long *out, int *given,
-                   struct kiln__api_error *err) {
-    json_t *v = field(obj, name);
-    *given = v != NULL;
-    if (!v) return 0;
-    if (!json_is_integer(v)) return bad(err, name, "must be an integer");
-    long long i = json_integer_value(v);
-    if (i < lo || i > hi) return bad(err, name, "must be between %lld and %lld, got %lld", lo, hi, i);
-    *out = i;
-    return 0;
-}
-
-/* An optional boolean. */
-static int get_bool(json_t *obj, const char *name, bool *out, struct kiln__api_error *err) {
-    json_t *v = field(obj, name);
-    if (!v) return 0;
-    if (!json_is_boolean(v)) return bad(err, name, "must be true or false");
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* An optional string (borrowed). */
-static int get_string(json_t *obj, const char *name, const char **out, struct kiln__api_error *err) {
-    json_t *v = field(obj, name);
-    if (!v) return 0;
-    if (!json_is_string(v)) return bad(err, name, "must be a string");
-    *out = json_string_value(v);
-    return 0;
-}
 
 struct kiln__image_request *kiln__image_request_new(void) {
     struct kiln__image_request *r = calloc(1, sizeof *r);
@@ -99,7 +30,7 @@ void kiln__image_request_free(struct kiln__image_request *r) {
 int kiln__image_request_set_prompt(struct kiln__image_request *r, const char *prompt, size_t len, int negative,
                                    struct kiln__api_error *err) {
     char *s = malloc(len + 1);
-    if (!s) return oom(err);
+    if (!s) return kiln__req_oom(err);
     memcpy(s, prompt, len);
     s[len] = '\0';
     char **slot = negative ? &r->negative_prompt : &r->prompt;
@@ -146,8 +77,8 @@ int kiln__image_request_set_image(struct kiln__image_request *r, const char *fie
                             caps->max_size, caps->max_size);
         return -1;
     }
-    if (st == KILN_ERR_OUT_OF_MEMORY) return oom(err);
-    if (st != KILN_OK) return bad(err, fieldname, "not a PNG, JPEG or WebP image we can read (%s)", kiln_last_error());
+    if (st == KILN_ERR_OUT_OF_MEMORY) return kiln__req_oom(err);
+    if (st != KILN_OK) return kiln__req_bad(err, fieldname, "not a PNG, JPEG or WebP image we can read (%s)", kiln_last_error());
     if (!is_mask) {
         kiln_image_clear(&r->init);
         r->init = img;
@@ -156,12 +87,12 @@ int kiln__image_request_set_image(struct kiln__image_request *r, const char *fie
     }
     if (rule == KILN__MASK_OPENAI && !info.has_alpha) {
         kiln_image_clear(&img);
-        return bad(err, fieldname, "must have an alpha channel (fully transparent pixels mark the area to edit)");
+        return kiln__req_bad(err, fieldname, "must have an alpha channel (fully transparent pixels mark the area to edit)");
     }
     kiln_image m = {0};
     st = make_mask(&img, info.has_alpha, rule, &m);
     kiln_image_clear(&img);
-    if (st != KILN_OK) return oom(err);
+    if (st != KILN_OK) return kiln__req_oom(err);
     kiln_image_clear(&r->mask);
     r->mask = m;
     r->p.mask = &r->mask;
@@ -175,8 +106,8 @@ int kiln__image_request_set_image_b64(struct kiln__image_request *r, const char 
     size_t n = 0;
     kiln_status st = len >= 5 && strncmp(text, "data:", 5) == 0 ? kiln__data_url_decode(text, &bytes, &n, NULL, 0)
                                                                : kiln__base64_decode(text, len, &bytes, &n);
-    if (st == KILN_ERR_OUT_OF_MEMORY) return oom(err);
-    if (st != KILN_OK) return bad(err, fieldname, "not base64 or a base64 data: URL (%s)", kiln_last_error());
+    if (st == KILN_ERR_OUT_OF_MEMORY) return kiln__req_oom(err);
+    if (st != KILN_OK) return kiln__req_bad(err, fieldname, "not base64 or a base64 data: URL (%s)", kiln_last_error());
     int rc = kiln__image_request_set_image(r, fieldname, bytes, n, is_mask, rule, caps, err);
     free(bytes);
     return rc;
@@ -185,21 +116,21 @@ int kiln__image_request_set_image_b64(struct kiln__image_request *r, const char 
 /* A side length `v` (given) against the model's rules. */
 static int check_side(uint32_t v, const kiln_image_caps *caps, const char *name, struct kiln__api_error *err) {
     if (v < caps->min_size || v > caps->max_size)
-        return bad(err, name, "must be between %u and %u pixels, got %u", caps->min_size, caps->max_size, v);
+        return kiln__req_bad(err, name, "must be between %u and %u pixels, got %u", caps->min_size, caps->max_size, v);
     if (caps->size_multiple && v % caps->size_multiple)
-        return bad(err, name, "must be a multiple of %u pixels, got %u", caps->size_multiple, v);
+        return kiln__req_bad(err, name, "must be a multiple of %u pixels, got %u", caps->size_multiple, v);
     return 0;
 }
 
 int kiln__image_request_finish(struct kiln__image_request *r, const kiln_image_caps *caps, const char *wfield,
                                const char *hfield, struct kiln__api_error *err) {
     kiln_image_params *p = &r->p;
-    if (!r->prompt) return bad(err, "prompt", "is required (a string)");
+    if (!r->prompt) return kiln__req_bad(err, "prompt", "is required (a string)");
     if (p->steps == 0) p->steps = caps->default_steps;
-    if (p->steps > caps->max_steps) return bad(err, "steps", "must be between 1 and %u, got %u", caps->max_steps, p->steps);
+    if (p->steps > caps->max_steps) return kiln__req_bad(err, "steps", "must be between 1 and %u, got %u", caps->max_steps, p->steps);
     if (r->init.data) {
         if ((p->width && p->width != r->init.width) || (p->height && p->height != r->init.height))
-            return bad(err, p->width != r->init.width ? wfield : hfield,
+            return kiln__req_bad(err, p->width != r->init.width ? wfield : hfield,
                        "%ux%u differs from the input image's %ux%u (leave the size out to use the input's)",
                        p->width ? p->width : r->init.width, p->height ? p->height : r->init.height, r->init.width,
                        r->init.height);
@@ -210,7 +141,7 @@ int kiln__image_request_finish(struct kiln__image_request *r, const kiln_image_c
     if (p->height == 0) p->height = caps->default_height;
     if (check_side(p->width, caps, wfield, err) || check_side(p->height, caps, hfield, err)) return -1;
     if (r->mask.data && (r->mask.width != p->width || r->mask.height != p->height))
-        return bad(err, "mask", "is %ux%u but the image is %ux%u", r->mask.width, r->mask.height, p->width,
+        return kiln__req_bad(err, "mask", "is %ux%u but the image is %ux%u", r->mask.width, r->mask.height, p->width,
                    p->height);
     return 0;
 }
@@ -218,18 +149,18 @@ int kiln__image_request_finish(struct kiln__image_request *r, const kiln_image_c
 /* Sampler and schedule names. */
 static int get_sampler(json_t *obj, const char *name, kiln_image_params *p, struct kiln__api_error *err) {
     const char *s = NULL;
-    if (get_string(obj, name, &s, err)) return -1;
+    if (kiln__req_string(obj, name, &s, err)) return -1;
     if (s && !kiln_image_sampler_from_name(s, &p->sampler))
-        return bad(err, name, "unknown sampler '%.40s' (euler, euler_a, heun, dpmpp_2m, dpmpp_2m_sde, ddim, lcm)", s);
+        return kiln__req_bad(err, name, "unknown sampler '%.40s' (euler, euler_a, heun, dpmpp_2m, dpmpp_2m_sde, ddim, lcm)", s);
     return 0;
 }
 
 static int get_schedule(json_t *obj, const char *name, kiln_image_params *p, struct kiln__api_error *err) {
     const char *s = NULL;
-    if (get_string(obj, name, &s, err)) return -1;
+    if (kiln__req_string(obj, name, &s, err)) return -1;
     if (!s || strcmp(s, "Automatic") == 0 || strcmp(s, "automatic") == 0) return 0;
     if (!kiln_image_schedule_from_name(s, &p->schedule))
-        return bad(err, name, "unknown schedule '%.40s' (normal, karras, exponential, sgm_uniform)", s);
+        return kiln__req_bad(err, name, "unknown schedule '%.40s' (normal, karras, exponential, sgm_uniform)", s);
     return 0;
 }
 
@@ -245,49 +176,49 @@ struct names {
 static int parse_common(json_t *obj, const struct names *nm, struct kiln__image_request *r,
                         const kiln_image_caps *caps, struct kiln__api_error *err) {
     kiln_image_params *p = &r->p;
-    json_t *v = field(obj, "prompt");
-    if (!v) return bad(err, "prompt", "is required (a string)");
-    if (!json_is_string(v)) return bad(err, "prompt", "must be a string");
+    json_t *v = kiln__req_field(obj, "prompt");
+    if (!v) return kiln__req_bad(err, "prompt", "is required (a string)");
+    if (!json_is_string(v)) return kiln__req_bad(err, "prompt", "must be a string");
     if (kiln__image_request_set_prompt(r, json_string_value(v), json_string_length(v), 0, err)) return -1;
-    if ((v = field(obj, "negative_prompt"))) {
-        if (!json_is_string(v)) return bad(err, "negative_prompt", "must be a string");
+    if ((v = kiln__req_field(obj, "negative_prompt"))) {
+        if (!json_is_string(v)) return kiln__req_bad(err, "negative_prompt", "must be a string");
         if (kiln__image_request_set_prompt(r, json_string_value(v), json_string_length(v), 1, err)) return -1;
     }
     long long i = 0;
     double d = 0;
     int given;
-    if (get_int(obj, "steps", 1, caps->max_steps, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "steps", 1, caps->max_steps, &i, &given, err)) return -1;
     if (given) p->steps = (uint32_t)i;
-    if (get_number(obj, nm->guidance, 0, KILN__IMAGE_MAX_GUIDANCE, &d, &given, err)) return -1;
+    if (kiln__req_number(obj, nm->guidance, 0, KILN__IMAGE_MAX_GUIDANCE, &d, &given, err)) return -1;
     if (given) p->guidance = (float)d;
-    if (get_int(obj, "seed", -1, INT64_MAX, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "seed", -1, INT64_MAX, &i, &given, err)) return -1;
     if (given && i >= 0) p->seed = (uint64_t)i, r->seed_given = 1;
-    if (get_int(obj, "width", 1, 1 << 20, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "width", 1, 1 << 20, &i, &given, err)) return -1;
     if (given && check_side((uint32_t)i, caps, "width", err)) return -1;
     if (given) p->width = (uint32_t)i;
-    if (get_int(obj, "height", 1, 1 << 20, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "height", 1, 1 << 20, &i, &given, err)) return -1;
     if (given && check_side((uint32_t)i, caps, "height", err)) return -1;
     if (given) p->height = (uint32_t)i;
     if (get_sampler(obj, nm->sampler, p, err) || get_schedule(obj, nm->schedule, p, err)) return -1;
-    if (get_int(obj, nm->batch, 1, KILN__IMAGE_MAX_BATCH, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, nm->batch, 1, KILN__IMAGE_MAX_BATCH, &i, &given, err)) return -1;
     if (given) p->batch_count = (uint32_t)i;
-    if (get_int(obj, "preview_every", 0, 10000, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "preview_every", 0, 10000, &i, &given, err)) return -1;
     if (given) p->preview_every = (uint32_t)i;
-    if (get_number(obj, nm->strength, 0, 1, &d, &given, err)) return -1;
+    if (kiln__req_number(obj, nm->strength, 0, 1, &d, &given, err)) return -1;
     if (given) p->strength = (float)d;
-    if (get_int(obj, "clip_skip", 0, 12, &i, &given, err)) return -1;
+    if (kiln__req_int(obj, "clip_skip", 0, 12, &i, &given, err)) return -1;
     if (given) p->clip_skip = (uint32_t)i;
     /* A1111's "Pad prompt/negative prompt" (off unless asked for) */
-    return get_bool(obj, "pad_cond_uncond", &p->pad_cond_uncond, err);
+    return kiln__req_bool(obj, "pad_cond_uncond", &p->pad_cond_uncond, err);
 }
 
 /* An image field given as a base64 string. */
 static int image_field(json_t *obj, const char *name, int required, int is_mask, enum kiln__mask_rule rule,
                        struct kiln__image_request *r, const kiln_image_caps *caps, struct kiln__api_error *err) {
-    json_t *v = field(obj, name);
-    if (!v) return required ? bad(err, name, "is required (base64 PNG, JPEG or WebP, or a data: URL)") : 0;
+    json_t *v = kiln__req_field(obj, name);
+    if (!v) return required ? kiln__req_bad(err, name, "is required (base64 PNG, JPEG or WebP, or a data: URL)") : 0;
     if (!json_is_string(v) || json_string_length(v) == 0)
-        return bad(err, name, "must be a non-empty string (base64 or a data: URL)");
+        return kiln__req_bad(err, name, "must be a non-empty string (base64 or a data: URL)");
     return kiln__image_request_set_image_b64(r, name, json_string_value(v), json_string_length(v), is_mask, rule,
                                              caps, err);
 }
@@ -296,24 +227,24 @@ int kiln__image_request_from_job(json_t *obj, enum kiln__operation op, const kil
                                  struct kiln__image_request **out, struct kiln__api_error *err) {
     *out = NULL;
     struct kiln__image_request *r = kiln__image_request_new();
-    if (!r) return oom(err);
+    if (!r) return kiln__req_oom(err);
     static const struct names nm = {"guidance_scale", "sampler", "schedule", "batch", "strength"};
     int rc = parse_common(obj, &nm, r, caps, err);
     switch (op) {
     case KILN__OP_IMAGE_GENERATION:
     case KILN__OP_INFER: break;
     case KILN__OP_IMAGE_TRANSFORM:
-        if (rc == 0 && field(obj, "input_image") && field(obj, "init_image"))
-            rc = bad(err, "init_image", "give input_image or init_image, not both");
+        if (rc == 0 && kiln__req_field(obj, "input_image") && kiln__req_field(obj, "init_image"))
+            rc = kiln__req_bad(err, "init_image", "give input_image or init_image, not both");
         if (rc == 0)
-            rc = image_field(obj, field(obj, "init_image") ? "init_image" : "input_image", 1, 0,
+            rc = image_field(obj, kiln__req_field(obj, "init_image") ? "init_image" : "input_image", 1, 0,
                              KILN__MASK_LUMA_OR_ALPHA, r, caps, err);
         break;
     case KILN__OP_IMAGE_INPAINT:
-        if (rc == 0 && field(obj, "input_image") && field(obj, "init_image"))
-            rc = bad(err, "init_image", "give input_image or init_image, not both");
+        if (rc == 0 && kiln__req_field(obj, "input_image") && kiln__req_field(obj, "init_image"))
+            rc = kiln__req_bad(err, "init_image", "give input_image or init_image, not both");
         if (rc == 0)
-            rc = image_field(obj, field(obj, "input_image") ? "input_image" : "init_image", 1, 0,
+            rc = image_field(obj, kiln__req_field(obj, "input_image") ? "input_image" : "init_image", 1, 0,
                              KILN__MASK_LUMA_OR_ALPHA, r, caps, err);
         if (rc == 0) rc = image_field(obj, "mask_image", 1, 1, KILN__MASK_LUMA_OR_ALPHA, r, caps, err);
         break;
@@ -366,7 +297,7 @@ int kiln__image_request_from_a1111(json_t *obj, int img2img, const kiln_image_ca
                                    struct kiln__image_request **out, struct kiln__api_error *err) {
     *out = NULL;
     struct kiln__image_request *r = kiln__image_request_new();
-    if (!r) return oom(err);
+    if (!r) return kiln__req_oom(err);
     static const struct names nm = {"cfg_scale", "sampler_name", "scheduler", "batch_size", "denoising_strength"};
     int rc = parse_common(obj, &nm, r, caps, err);
     if (rc == 0 && json_is_true(json_object_get(obj, "enable_hr")))
@@ -374,21 +305,21 @@ int kiln__image_request_from_a1111(json_t *obj, int img2img, const kiln_image_ca
                             "enable_hr: the hires fix is not supported by this worker"), rc = -1;
     long long n_iter = 1;
     int given = 0;
-    if (rc == 0) rc = get_int(obj, "n_iter", 1, KILN__IMAGE_MAX_BATCH, &n_iter, &given, err);
+    if (rc == 0) rc = kiln__req_int(obj, "n_iter", 1, KILN__IMAGE_MAX_BATCH, &n_iter, &given, err);
     if (rc == 0 && r->p.batch_count * (uint32_t)n_iter > KILN__IMAGE_MAX_BATCH)
-        rc = bad(err, "n_iter", "batch_size x n_iter must be at most %d", KILN__IMAGE_MAX_BATCH);
+        rc = kiln__req_bad(err, "n_iter", "batch_size x n_iter must be at most %d", KILN__IMAGE_MAX_BATCH);
     if (rc == 0) r->p.batch_count = (r->p.batch_count ? r->p.batch_count : 1) * (uint32_t)n_iter;
     /* A1111's "sampler_index" is the older name of sampler_name. */
-    if (rc == 0 && !field(obj, "sampler_name")) rc = get_sampler(obj, "sampler_index", &r->p, err);
+    if (rc == 0 && !kiln__req_field(obj, "sampler_name")) rc = get_sampler(obj, "sampler_index", &r->p, err);
     if (rc == 0 && img2img) {
-        json_t *v = field(obj, "init_images");
+        json_t *v = kiln__req_field(obj, "init_images");
         if (!v || !json_is_array(v) || json_array_size(v) == 0)
-            rc = bad(err, "init_images", "is required (an array of one base64 image)");
+            rc = kiln__req_bad(err, "init_images", "is required (an array of one base64 image)");
         else if (json_array_size(v) > 1)
-            rc = bad(err, "init_images", "one image is supported, got %zu", json_array_size(v));
+            rc = kiln__req_bad(err, "init_images", "one image is supported, got %zu", json_array_size(v));
         json_t *s = rc == 0 ? json_array_get(v, 0) : NULL;
         if (rc == 0 && (!json_is_string(s) || json_string_length(s) == 0))
-            rc = bad(err, "init_images", "must hold base64 strings");
+            rc = kiln__req_bad(err, "init_images", "must hold base64 strings");
         if (rc == 0)
             rc = kiln__image_request_set_image_b64(r, "init_images", json_string_value(s), json_string_length(s), 0,
                                                    KILN__MASK_A1111, caps, err);
@@ -397,9 +328,9 @@ int kiln__image_request_from_a1111(json_t *obj, int img2img, const kiln_image_ca
         uint32_t w = r->p.width ? r->p.width : r->init.width, h = r->p.height ? r->p.height : r->init.height;
         if (rc == 0 && (w != r->init.width || h != r->init.height) &&
             (resize(&r->init, w, h) != KILN_OK || (r->mask.data && resize(&r->mask, w, h) != KILN_OK)))
-            rc = oom(err);
+            rc = kiln__req_oom(err);
         long long inv = 0;
-        if (rc == 0) rc = get_int(obj, "inpainting_mask_invert", 0, 1, &inv, &given, err);
+        if (rc == 0) rc = kiln__req_int(obj, "inpainting_mask_invert", 0, 1, &inv, &given, err);
         if (rc == 0 && inv && r->mask.data) {
             size_t n = (size_t)r->mask.width * r->mask.height;
             for (size_t i = 0; i < n; i++) r->mask.data[i] = (uint8_t)(255 - r->mask.data[i]);
@@ -422,11 +353,11 @@ int kiln__image_parse_size(const char *s, uint32_t *w, uint32_t *h, const char *
     const char *q = s;
     int digits = 0;
     while (*q >= '0' && *q <= '9' && digits < 7) a = a * 10 + (unsigned long)(*q++ - '0'), digits++;
-    if (!digits || *q != 'x') return bad(err, fieldname, "must be WIDTHxHEIGHT (e.g. 512x512) or auto");
+    if (!digits || *q != 'x') return kiln__req_bad(err, fieldname, "must be WIDTHxHEIGHT (e.g. 512x512) or auto");
     q++;
     digits = 0;
     while (*q >= '0' && *q <= '9' && digits < 7) b = b * 10 + (unsigned long)(*q++ - '0'), digits++;
-    if (!digits || *q || a == 0 || b == 0) return bad(err, fieldname, "must be WIDTHxHEIGHT (e.g. 512x512) or auto");
+    if (!digits || *q || a == 0 || b == 0) return kiln__req_bad(err, fieldname, "must be WIDTHxHEIGHT (e.g. 512x512) or auto");
     *w = (uint32_t)a;
     *h = (uint32_t)b;
     return 0;
@@ -438,7 +369,7 @@ struct kiln__gen_request *kiln__gen_request_for_image(enum kiln__operation op, j
     if (!g) {
         kiln__image_request_free(image);
         json_decref(root);
-        oom(err);
+        kiln__req_oom(err);
         return NULL;
     }
     g->api = KILN__API_JOB;
