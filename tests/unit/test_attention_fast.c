@@ -12,11 +12,7 @@
 #include "kernels/ops.h"
 #include "tensor/fp16.h"
 #include "test.h"
-
-static float lcg_unit(unsigned *state) {
-    *state = *state * 1664525u + 1013904223u;
-    return (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
-}
+#include "test_random.h"
 
 /* One head: n_pos cached positions of row_stride values (the head at offset
  * `off`), query scaled by `spread`; worst |fast - ref| over the output. */
@@ -41,11 +37,7 @@ static double run(int f16, int head_dim, int first, int last, float spread, unsi
     float scale = 1.0f / sqrtf((float)head_dim);
     kiln__attention_head(ref, q, k, v, type, (size_t)row, first, last, head_dim, scale, s1);
     kiln__attention_head_fast(got, q, k, v, type, (size_t)row, first, last, head_dim, scale, s2);
-    double worst = 0.0;
-    for (int i = 0; i < head_dim; i++) {
-        double d = fabs((double)got[i] - ref[i]);
-        if (d > worst || d != d) worst = d;
-    }
+    double worst = max_diff_f(got, ref, (size_t)head_dim);
     free(kf); free(vf); free(q); free(kh); free(vh); free(ref); free(got); free(s1); free(s2);
     return worst;
 }
@@ -87,11 +79,7 @@ static void test_softmax(void) {
         kiln__softmax_scaled_fast(a, n, 0.125f);
         for (size_t i = 0; i < n; i++) b[i] *= 0.125f;
         kiln__softmax(b, n);
-        double worst = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            double d = fabs((double)a[i] - b[i]) / (b[i] > 1e-30f ? b[i] : 1e-30);
-            if (d > worst || d != d) worst = d;
-        }
+        double worst = max_rel_diff(a, b, n, 1e-30);
         if (!(worst < 1e-5)) fprintf(stderr, "  n %zu: worst relative %.3g\n", n, worst);
         CHECK(worst < 1e-5);
     }

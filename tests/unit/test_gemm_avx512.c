@@ -14,11 +14,7 @@
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
 #include "test.h"
-
-static float lcg_unit(unsigned *state) {
-    *state = *state * 1664525u + 1013904223u;
-    return (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
-}
+#include "test_random.h"
 
 /* Random n_out x n_in weights of `type` (from float, then stored), n_tok
  * activation rows, each pool; fast vs reference and vs one token alone. */
@@ -30,8 +26,8 @@ static void check(kiln_dtype type, size_t n_out, size_t n_in, size_t n_tok, kiln
     float *scratch = malloc(3 * n_in * sizeof *scratch);
     void *w = malloc(kiln__tensor_bytes(type, n_out * n_in));
     REQUIRE(wf && x && ref && got && one && wd && scratch && w);
-    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
-    for (size_t i = 0; i < n_tok * n_in; i++) x[i] = lcg_unit(&seed);
+    lcg_fill(wf, n_out * n_in, &seed);
+    lcg_fill(x, n_tok * n_in, &seed);
     REQUIRE(kiln__quantize(type, wf, w, n_out * n_in) == KILN_OK);
     /* the stored weights as floats, for the error bound */
     REQUIRE(kiln__matmul_supports(type));
@@ -123,8 +119,8 @@ static void test_dispatch(void) {
     uint16_t w[N_OUT * N_IN];
     float wf[N_OUT * N_IN], x[N_TOK * N_IN], a[N_TOK * N_OUT], b[N_TOK * N_OUT], scratch[2 * N_IN];
     unsigned seed = 5;
-    for (int i = 0; i < N_OUT * N_IN; i++) wf[i] = lcg_unit(&seed);
-    for (int i = 0; i < N_TOK * N_IN; i++) x[i] = lcg_unit(&seed);
+    lcg_fill(wf, (size_t)(N_OUT * N_IN), &seed);
+    lcg_fill(x, (size_t)(N_TOK * N_IN), &seed);
     REQUIRE(kiln__quantize(KILN_DTYPE_BF16, wf, w, N_OUT * N_IN) == KILN_OK);
     REQUIRE(kiln__matmul_fast(pool, KILN_DTYPE_BF16, w, N_OUT, N_IN, x, N_TOK, a, scratch) == KILN_OK);
     kiln__gemm_avx512(pool, KILN_DTYPE_BF16, w, N_OUT, N_IN, x, N_TOK, b);

@@ -7,12 +7,7 @@
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
 #include "test.h"
-
-/* Deterministic values in [-1, 1). */
-static float lcg_unit(unsigned *state) {
-    *state = *state * 1664525u + 1013904223u;
-    return (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
-}
+#include "test_random.h"
 
 static void check_type(kiln_dtype type, int threads) {
     const size_t n_out = 37, n_in = 512, n_tok = 3;
@@ -24,8 +19,8 @@ static void check_type(kiln_dtype type, int threads) {
     kiln_pool *pool = kiln__pool_create(threads);
     float *scratch = malloc((size_t)threads * n_in * sizeof *scratch);
     REQUIRE(wf && x && dec && y && wq && pool && scratch);
-    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
-    for (size_t i = 0; i < n_tok * n_in; i++) x[i] = lcg_unit(&seed);
+    lcg_fill(wf, n_out * n_in, &seed);
+    lcg_fill(x, n_tok * n_in, &seed);
     CHECK_EQ_INT(kiln__quantize(type, wf, wq, n_out * n_in), KILN_OK);
     CHECK_EQ_INT(kiln__dequantize(type, wq, dec, n_out * n_in), KILN_OK);
     CHECK_EQ_INT(kiln__matmul(pool, type, wq, n_out, n_in, x, n_tok, y, scratch), KILN_OK);

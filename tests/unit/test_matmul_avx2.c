@@ -11,11 +11,7 @@
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
 #include "test.h"
-
-static float lcg_unit(unsigned *state) {
-    *state = *state * 1664525u + 1013904223u;
-    return (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
-}
+#include "test_random.h"
 
 static void check(kiln_dtype type, size_t n_out, size_t n_in, size_t n_tok, int threads) {
     unsigned seed = 3u + (unsigned)(type * 17u + n_out * 5u + n_in + n_tok);
@@ -25,8 +21,8 @@ static void check(kiln_dtype type, size_t n_out, size_t n_in, size_t n_tok, int 
     void *w = malloc(kiln__tensor_bytes(type, n_out * n_in));
     kiln_pool *pool = kiln__pool_create(threads), *single = kiln__pool_create(1);
     REQUIRE(wf && x && ref && got && one && scratch && w && pool && single);
-    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
-    for (size_t i = 0; i < n_tok * n_in; i++) x[i] = lcg_unit(&seed);
+    lcg_fill(wf, n_out * n_in, &seed);
+    lcg_fill(x, n_tok * n_in, &seed);
     REQUIRE(kiln__quantize(type, wf, w, n_out * n_in) == KILN_OK);
     REQUIRE(kiln__matmul(single, type, w, n_out, n_in, x, n_tok, ref, scratch) == KILN_OK);
     REQUIRE(kiln__matmul_fast(pool, type, w, n_out, n_in, x, n_tok, got, scratch) == KILN_OK);

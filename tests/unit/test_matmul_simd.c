@@ -8,11 +8,7 @@
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
 #include "test.h"
-
-static float lcg_unit(unsigned *state) {
-    *state = *state * 1664525u + 1013904223u;
-    return (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
-}
+#include "test_random.h"
 
 /* n_out x n_in weights of `type`, 6 activation rows; reference vs fast. */
 static void check(kiln_dtype type, size_t n_in, int threads) {
@@ -25,16 +21,12 @@ static void check(kiln_dtype type, size_t n_in, int threads) {
     float *scratch = malloc(4 * n_in * sizeof *scratch);
     kiln_pool *pool = kiln__pool_create(threads), *single = kiln__pool_create(1);
     REQUIRE(wf && x && ref && got && one && wq && scratch && pool && single);
-    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
-    for (size_t i = 0; i < n_tok * n_in; i++) x[i] = lcg_unit(&seed);
+    lcg_fill(wf, n_out * n_in, &seed);
+    lcg_fill(x, n_tok * n_in, &seed);
     REQUIRE(kiln__quantize(type, wf, wq, n_out * n_in) == KILN_OK);
     REQUIRE(kiln__matmul(pool, type, wq, n_out, n_in, x, n_tok, ref, scratch) == KILN_OK);
     REQUIRE(kiln__matmul_fast_float(pool, type, wq, n_out, n_in, x, n_tok, got, scratch) == KILN_OK);
-    double worst = 0.0;
-    for (size_t i = 0; i < n_tok * n_out; i++) {
-        double d = fabs((double)got[i] - ref[i]) / (fabs((double)ref[i]) > 1.0 ? fabs((double)ref[i]) : 1.0);
-        if (d > worst || d != d) worst = d;
-    }
+    double worst = max_rel_diff(got, ref, n_tok * n_out, 1.0);
     if (!(worst < 1e-5)) fprintf(stderr, "  %s n_in %zu: worst %.3g\n", kiln_dtype_name(type), n_in, worst);
     CHECK(worst < 1e-5);
     /* row 5 alone on one thread: the same bits as inside the batch */

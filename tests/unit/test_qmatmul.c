@@ -17,11 +17,7 @@
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
 #include "test.h"
-
-static float lcg_unit(unsigned *state) {
-    *state = *state * 1664525u + 1013904223u;
-    return (float)(*state >> 8) / (float)(1u << 23) - 1.0f;
-}
+#include "test_random.h"
 
 /* n values with a magnitude that varies from block to block (as real
  * activations do), an all-zero block and some exact ties for rounding. */
@@ -152,7 +148,7 @@ static void test_reference_vs_float(void) {
         unsigned seed = 3u + (unsigned)t;
         a.q.k_rule = kiln__qmatmul_k_rule(t);
         kiln__qact_quantize_row(&a.q, 0, x);
-        for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
+        lcg_fill(wf, n_out * n_in, &seed);
         REQUIRE(make_weights(t, wf, wq, n_out * n_in, seed));
         REQUIRE(kiln__dequantize(t, wq, wd, n_out * n_in) == KILN_OK);
         size_t row_bytes = kiln__tensor_bytes(t, n_in);
@@ -214,7 +210,7 @@ static void check_level(kiln_qlevel level, kiln_dtype t, size_t n_out, size_t n_
     for (int p = 0; p < 3; p++) y[p] = malloc(n_tok * n_out * sizeof(float));
     struct act a;
     REQUIRE(wf && x && wq && y[0] && y[1] && y[2] && act_alloc(&a, n_tok, n_in, kiln__qmatmul_k_rule(t)));
-    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
+    lcg_fill(wf, n_out * n_in, &seed);
     for (size_t tk = 0; tk < n_tok; tk++) fill(x + tk * n_in, n_in, seed + (unsigned)tk);
     REQUIRE(make_weights(t, wf, wq, n_out * n_in, seed));
     for (int p = 0; p < 3; p++)
@@ -288,8 +284,8 @@ static void test_matmul_fast_hook(void) {
     kiln_pool *pool = kiln__pool_create(2);
     REQUIRE(wf && x && y1 && y2 && scratch && wq && pool);
     unsigned seed = 9u;
-    for (size_t i = 0; i < n_out * n_in; i++) wf[i] = lcg_unit(&seed);
-    for (size_t i = 0; i < n_tok * n_in; i++) x[i] = lcg_unit(&seed);
+    lcg_fill(wf, n_out * n_in, &seed);
+    lcg_fill(x, n_tok * n_in, &seed);
     const kiln_dtype quant[] = {KILN_DTYPE_Q4_0, KILN_DTYPE_Q6_K}, plain = KILN_DTYPE_F16;
     for (int k = 0; k < 2; k++) {
         REQUIRE(kiln__quantize(quant[k], wf, wq, n_out * n_in) == KILN_OK);
