@@ -1,5 +1,7 @@
 /* src/cli/bench.h - what the parts of `kiln bench` share: the parsed
- * command line, the measured tests, and the two reports (markdown, JSON).
+ * command line, the measured tests, and the two reports (markdown, JSON);
+ * and, at the end, the helpers `kiln bench-image` uses too (arguments,
+ * random inputs, statistics, JSON pieces, peak RSS).
  *
  * The measurements follow llama-bench's definitions so the numbers of the
  * two tools compare directly:
@@ -17,6 +19,7 @@
 #ifndef KILN_CLI_BENCH_H
 #define KILN_CLI_BENCH_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -93,6 +96,43 @@ int kiln__bench_measure(kiln_llm *m, struct bench_test *t, int32_t reps, uint64_
 /* Mean and sample standard deviation of a test's tokens per second (pp, tg)
  * or of its milliseconds (ttft). */
 void kiln__bench_stats(const struct bench_test *t, double *mean, double *sd);
+
+/* What `kiln bench` and `kiln bench-image` share (bench_common.c and
+ * bench_report.c). */
+
+/* A whole decimal integer in [lo, hi] into *out; 1, or 0 when s is not one. */
+int kiln__bench_parse_int(const char *s, long lo, long hi, int32_t *out);
+
+/* Append the comma-separated integers of s (each in [lo, hi]) to list,
+ * which has *n entries and room for max; 1, or 0 when an item is bad or
+ * there are too many. */
+int kiln__bench_parse_list(const char *s, long lo, long hi, int32_t *list, int *n, int max);
+
+/* splitmix64: the next seeded random number of *state. */
+uint64_t kiln__bench_next_random(uint64_t *state);
+
+/* Peak resident set of the process so far in bytes (getrusage ru_maxrss),
+ * 0 when unknown. */
+uint64_t kiln__bench_peak_rss(void);
+
+/* Mean and sample standard deviation (n - 1, as llama-bench reports it) of
+ * n timed runs in seconds, each counted as scale / seconds when `rate`
+ * (tokens per second: scale = tokens) or as seconds * scale otherwise. */
+void kiln__bench_mean_sd(const double *seconds, int n, double scale, bool rate, double *mean, double *sd);
+
+/* json_object_set_new that remembers a failure (v NULL included) in *ok. */
+void kiln__bench_json_put(json_t *obj, const char *key, json_t *v, int *ok);
+
+/* A JSON report's first keys: kiln_version and cpu_features. */
+void kiln__bench_json_header(json_t *root, int *ok);
+
+/* The n seconds as a JSON array (its "samples_s"); NULL with *ok = 0 when
+ * out of memory. */
+json_t *kiln__bench_json_samples(const double *seconds, int n, int *ok);
+
+/* Print root (taken over) indented on stdout when *ok; 0, or 1 when out of
+ * memory before or now. */
+int kiln__bench_json_print(json_t *root, int ok);
 
 /* Markdown: the header (before any test ran), one row per finished test,
  * and the footer (loads, TTFT, peak RSS, settings) at the end. */

@@ -6,17 +6,9 @@
 #include "cli/bench.h"
 #include "cli/llm_cli.h"
 
-/* splitmix64: the random token ids (seeded, so every run draws the same). */
-static uint64_t next_random(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
-/* A random id in [0, n_vocab). */
+/* A random id in [0, n_vocab) (seeded, so every run draws the same). */
 static int32_t random_token(uint64_t *rng, int32_t n_vocab) {
-    return (int32_t)(next_random(rng) % (uint64_t)n_vocab);
+    return (int32_t)(kiln__bench_next_random(rng) % (uint64_t)n_vocab);
 }
 
 /* The first token of a sequence: BOS when the model has one, as llama-bench. */

@@ -1,6 +1,7 @@
 /* src/cli/bench_report.c - the reports of `kiln bench`: a markdown table
  * like llama-bench's (rows printed as tests finish) with a footer for load
- * time, time to first token and peak RSS, or one JSON object. */
+ * time, time to first token and peak RSS, or one JSON object; and the
+ * statistics and JSON pieces `kiln bench-image` reports with too. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,21 +20,21 @@ void kiln__bench_test_name(const struct bench_test *t, char *buf, unsigned len) 
     snprintf(buf, len, "%s%d", prefix, (int)t->n_tokens);
 }
 
-/* One sample in the unit the test reports: tokens/s, or ms for TTFT. */
-static double sample_value(const struct bench_test *t, int i) {
-    return t->kind == BENCH_TTFT ? t->seconds[i] * 1e3 : (double)t->n_tokens / t->seconds[i];
+void kiln__bench_mean_sd(const double *seconds, int n, double scale, bool rate, double *mean, double *sd) {
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) sum += rate ? scale / seconds[i] : seconds[i] * scale;
+    *mean = n ? sum / n : 0;
+    for (int i = 0; i < n; i++) {
+        double d = (rate ? scale / seconds[i] : seconds[i] * scale) - *mean;
+        sq += d * d;
+    }
+    *sd = n > 1 ? sqrt(sq / (n - 1)) : 0;
 }
 
 void kiln__bench_stats(const struct bench_test *t, double *mean, double *sd) {
-    double sum = 0, sq = 0;
-    for (int i = 0; i < t->reps; i++) sum += sample_value(t, i);
-    *mean = t->reps ? sum / t->reps : 0;
-    for (int i = 0; i < t->reps; i++) {
-        double d = sample_value(t, i) - *mean;
-        sq += d * d;
-    }
-    /* Sample standard deviation (n - 1), as llama-bench reports it. */
-    *sd = t->reps > 1 ? sqrt(sq / (t->reps - 1)) : 0;
+    /* tokens per second, or milliseconds for TTFT */
+    if (t->kind == BENCH_TTFT) kiln__bench_mean_sd(t->seconds, t->reps, 1e3, false, mean, sd);
+    else kiln__bench_mean_sd(t->seconds, t->reps, (double)t->n_tokens, true, mean, sd);
 }
 
 /* "1.02 GiB" / "590.35 MiB". */
@@ -94,32 +95,51 @@ void kiln__bench_md_footer(const struct bench_run *run, const struct bench_opts 
     fflush(stdout);
 }
 
-/* json_object_set_new that remembers a failure in *ok. */
-static void put(json_t *obj, const char *key, json_t *v, int *ok) {
+void kiln__bench_json_put(json_t *obj, const char *key, json_t *v, int *ok) {
     if (!v || json_object_set_new(obj, key, v) != 0) *ok = 0;
+}
+
+void kiln__bench_json_header(json_t *root, int *ok) {
+    char features[256];
+    kiln__cpu_describe(features, sizeof features);
+    kiln__bench_json_put(root, "kiln_version", json_string(kiln_version()), ok);
+    kiln__bench_json_put(root, "cpu_features", json_string(features), ok);
+}
+
+json_t *kiln__bench_json_samples(const double *seconds, int n, int *ok) {
+    json_t *samples = json_array();
+    if (!samples) *ok = 0;
+    for (int i = 0; samples && i < n; i++)
+        if (json_array_append_new(samples, json_real(seconds[i])) != 0) *ok = 0;
+    return samples;
+}
+
+int kiln__bench_json_print(json_t *root, int ok) {
+    char *text = ok ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(root);
+    if (!text) return 1;
+    puts(text);
+    free(text);
+    return 0;
 }
 
 /* One test as a JSON object. */
 static json_t *test_json(const struct bench_test *t, int *ok) {
-    json_t *o = json_object(), *samples = json_array();
+    json_t *o = json_object();
     char name[32];
     double mean, sd;
-    if (!o || !samples) {
-        json_decref(o);
-        json_decref(samples);
+    if (!o) {
         *ok = 0;
         return NULL;
     }
     kiln__bench_test_name(t, name, sizeof name);
     kiln__bench_stats(t, &mean, &sd);
-    put(o, "test", json_string(name), ok);
-    put(o, "n_tokens", json_integer(t->n_tokens), ok);
-    put(o, "threads", json_integer(t->threads), ok);
-    for (int i = 0; i < t->reps; i++)
-        if (json_array_append_new(samples, json_real(t->seconds[i])) != 0) *ok = 0;
-    put(o, "samples_s", samples, ok);
-    put(o, t->kind == BENCH_TTFT ? "avg_ms" : "avg_ts", json_real(mean), ok);
-    put(o, t->kind == BENCH_TTFT ? "stddev_ms" : "stddev_ts", json_real(sd), ok);
+    kiln__bench_json_put(o, "test", json_string(name), ok);
+    kiln__bench_json_put(o, "n_tokens", json_integer(t->n_tokens), ok);
+    kiln__bench_json_put(o, "threads", json_integer(t->threads), ok);
+    kiln__bench_json_put(o, "samples_s", kiln__bench_json_samples(t->seconds, t->reps, ok), ok);
+    kiln__bench_json_put(o, t->kind == BENCH_TTFT ? "avg_ms" : "avg_ts", json_real(mean), ok);
+    kiln__bench_json_put(o, t->kind == BENCH_TTFT ? "stddev_ms" : "stddev_ts", json_real(sd), ok);
     return o;
 }
 
@@ -135,25 +155,22 @@ int kiln__bench_json(const struct bench_run *run, const struct bench_opts *o) {
         json_decref(tests);
         return 1;
     }
-    char features[256];
-    kiln__cpu_describe(features, sizeof features);
-    put(root, "kiln_version", json_string(kiln_version()), &ok);
-    put(root, "cpu_features", json_string(features), &ok);
+    kiln__bench_json_header(root, &ok);
 
-    put(model, "path", json_string(run->model.path), &ok);
-    put(model, "file", json_string(run->model.file), &ok);
-    put(model, "arch", json_string(run->model.arch), &ok);
-    put(model, "type", json_string(run->model.type), &ok);
-    put(model, "size_bytes", json_integer((json_int_t)run->model.size_bytes), &ok);
-    put(model, "n_params", json_integer((json_int_t)run->model.n_params), &ok);
-    put(root, "model", model, &ok);
+    kiln__bench_json_put(model, "path", json_string(run->model.path), &ok);
+    kiln__bench_json_put(model, "file", json_string(run->model.file), &ok);
+    kiln__bench_json_put(model, "arch", json_string(run->model.arch), &ok);
+    kiln__bench_json_put(model, "type", json_string(run->model.type), &ok);
+    kiln__bench_json_put(model, "size_bytes", json_integer((json_int_t)run->model.size_bytes), &ok);
+    kiln__bench_json_put(model, "n_params", json_integer((json_int_t)run->model.n_params), &ok);
+    kiln__bench_json_put(root, "model", model, &ok);
 
-    put(settings, "kv_type", json_string(o->kv == KILN_KV_F32 ? "f32" : "f16"), &ok);
-    put(settings, "n_ctx", json_integer(run->n_ctx), &ok);
+    kiln__bench_json_put(settings, "kv_type", json_string(o->kv == KILN_KV_F32 ? "f32" : "f16"), &ok);
+    kiln__bench_json_put(settings, "n_ctx", json_integer(run->n_ctx), &ok);
     /* null: kiln's default batch */
-    put(settings, "n_batch", run->n_batch ? json_integer(run->n_batch) : json_null(), &ok);
-    put(settings, "reps", json_integer(o->reps), &ok);
-    put(root, "settings", settings, &ok);
+    kiln__bench_json_put(settings, "n_batch", run->n_batch ? json_integer(run->n_batch) : json_null(), &ok);
+    kiln__bench_json_put(settings, "reps", json_integer(o->reps), &ok);
+    kiln__bench_json_put(root, "settings", settings, &ok);
 
     for (int l = 0; l < run->n_loads; l++) {
         json_t *ld = json_object();
@@ -161,22 +178,17 @@ int kiln__bench_json(const struct bench_run *run, const struct bench_opts *o) {
             ok = 0;
             break;
         }
-        put(ld, "threads", json_integer(run->loads[l].threads), &ok);
-        put(ld, "seconds", json_real(run->loads[l].seconds), &ok);
+        kiln__bench_json_put(ld, "threads", json_integer(run->loads[l].threads), &ok);
+        kiln__bench_json_put(ld, "seconds", json_real(run->loads[l].seconds), &ok);
         if (json_array_append_new(loads, ld) != 0) ok = 0;
     }
-    put(root, "loads", loads, &ok);
+    kiln__bench_json_put(root, "loads", loads, &ok);
     for (int i = 0; i < run->n_tests; i++) {
         json_t *t = test_json(&run->tests[i], &ok);
         if (!t || json_array_append_new(tests, t) != 0) ok = 0;
     }
-    put(root, "tests", tests, &ok);
-    put(root, "peak_rss_bytes", json_integer((json_int_t)run->peak_rss_bytes), &ok);
+    kiln__bench_json_put(root, "tests", tests, &ok);
+    kiln__bench_json_put(root, "peak_rss_bytes", json_integer((json_int_t)run->peak_rss_bytes), &ok);
 
-    char *text = ok ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
-    json_decref(root);
-    if (!text) return 1;
-    puts(text);
-    free(text);
-    return 0;
+    return kiln__bench_json_print(root, ok);
 }

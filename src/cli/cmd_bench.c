@@ -2,11 +2,9 @@
  * speed like llama-bench (pp<N>, tg<N>; definitions in cli/bench.h), plus
  * load time, time to first token and peak RSS, as a markdown table or JSON.
  * Each thread count is a separate load of the model. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "cli/bench.h"
 #include "cli/commands.h"
@@ -37,29 +35,9 @@ static int bad(const char *what, const char *arg) {
     return 2;
 }
 
-/* A whole decimal integer in [lo, hi]. */
-static int parse_int(const char *s, long lo, long hi, int32_t *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return 0;
-    *out = (int32_t)v;
-    return 1;
-}
-
 /* Append the comma-separated integers of s (each in [lo, hi]) to list. */
 static int parse_list(const char *s, long lo, long hi, int32_t *list, int *n) {
-    char item[32];
-    for (const char *p = s;;) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof item || *n == BENCH_MAX_LIST) return 0;
-        memcpy(item, p, len);
-        item[len] = 0;
-        if (!parse_int(item, lo, hi, &list[*n])) return 0;
-        (*n)++;
-        if (!p[len]) return 1;
-        p += len + 1;
-    }
+    return kiln__bench_parse_list(s, lo, hi, list, n, BENCH_MAX_LIST);
 }
 
 /* Parse argv (argv[0] = "bench"). 0 on success, 2 after printing a usage
@@ -90,9 +68,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
         else if (!strcmp(arg, "-p")) ok = parse_list(val, 0, BENCH_MAX_TOKENS, o->n_prompt, &o->n_n_prompt);
         else if (!strcmp(arg, "-n")) ok = parse_list(val, 0, BENCH_MAX_TOKENS, o->n_gen, &o->n_n_gen);
         else if (!strcmp(arg, "-t")) ok = parse_list(val, 1, 512, o->threads, &o->n_threads);
-        else if (!strcmp(arg, "-r")) ok = parse_int(val, 1, 1000, &o->reps);
-        else if (!strcmp(arg, "-b")) ok = parse_int(val, 1, 1 << 16, &o->n_batch);
-        else if (!strcmp(arg, "--ttft")) ok = parse_int(val, 0, BENCH_MAX_TOKENS - 1, &o->ttft);
+        else if (!strcmp(arg, "-r")) ok = kiln__bench_parse_int(val, 1, 1000, &o->reps);
+        else if (!strcmp(arg, "-b")) ok = kiln__bench_parse_int(val, 1, 1 << 16, &o->n_batch);
+        else if (!strcmp(arg, "--ttft")) ok = kiln__bench_parse_int(val, 0, BENCH_MAX_TOKENS - 1, &o->ttft);
         else if (!strcmp(val, "f16") || !strcmp(val, "f32")) o->kv = val[1] == '1' ? KILN_KV_F16 : KILN_KV_F32; /* --kv */
         else return bad("--kv takes f16 or f32, not", val);
         if (!ok) return bad("bad value for", arg);
@@ -236,8 +214,7 @@ int kiln_cmd_bench(int argc, char **argv) {
 
     rc = run_all(&o, &run);
     if (rc == 0) {
-        struct rusage ru;
-        if (getrusage(RUSAGE_SELF, &ru) == 0) run.peak_rss_bytes = (uint64_t)ru.ru_maxrss * 1024u; /* KiB on Linux */
+        run.peak_rss_bytes = kiln__bench_peak_rss();
         if (o.json) {
             if (kiln__bench_json(&run, &o)) {
                 fprintf(stderr, "kiln bench: out of memory writing the report\n");

@@ -10,16 +10,14 @@
  * gives mean and sample standard deviation in seconds, load time and peak
  * RSS, as a markdown table or one JSON object. Inputs are seeded random
  * numbers, so runs are repeatable. */
-#include <errno.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
+#include "cli/bench.h"
 #include "cli/commands.h"
 #include "cli/llm_cli.h"
 #include "core/cpu.h"
@@ -84,31 +82,6 @@ static int bad(const char *what, const char *arg) {
     return 2;
 }
 
-/* A whole decimal integer in [lo, hi]. */
-static int parse_int(const char *s, long lo, long hi, int32_t *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return 0;
-    *out = (int32_t)v;
-    return 1;
-}
-
-/* The comma-separated sizes of s, appended to o->sizes. */
-static int parse_sizes(const char *s, struct opts *o) {
-    char item[32];
-    for (const char *p = s;;) {
-        size_t len = strcspn(p, ",");
-        if (len == 0 || len >= sizeof item || o->n_sizes == MAX_SIZES) return 0;
-        memcpy(item, p, len);
-        item[len] = 0;
-        if (!parse_int(item, 8, 8192, &o->sizes[o->n_sizes])) return 0;
-        o->n_sizes++;
-        if (!p[len]) return 1;
-        p += len + 1;
-    }
-}
-
 /* Fill *o from argv; returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct opts *o) {
     *o = (struct opts){.reps = 3, .warmup = 1, .cfg = true, .text = true, .unet = true, .vae = true};
@@ -148,11 +121,11 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         } else if (strcmp(a, "--clip-vocab") == 0) {
             o->clip_vocab = v;
         } else if (strcmp(a, "-s") == 0) {
-            if (!parse_sizes(v, o)) return bad("bad value for", a);
+            if (!kiln__bench_parse_list(v, 8, 8192, o->sizes, &o->n_sizes, MAX_SIZES)) return bad("bad value for", a);
         } else if (strcmp(a, "-r") == 0) {
-            if (!parse_int(v, 1, 1000, &o->reps)) return bad("bad value for", a);
+            if (!kiln__bench_parse_int(v, 1, 1000, &o->reps)) return bad("bad value for", a);
         } else if (strcmp(a, "-w") == 0) {
-            if (!parse_int(v, 0, 100, &o->warmup)) return bad("bad value for", a);
+            if (!kiln__bench_parse_int(v, 0, 100, &o->warmup)) return bad("bad value for", a);
         } else {
             if (strcmp(v, "auto") != 0 && strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
                 fprintf(stderr, "kiln bench-image: --vae-tile takes auto, on or off, not '%s'\n", v);
@@ -172,19 +145,11 @@ static int parse_args(int argc, char **argv, struct opts *o) {
     return -1;
 }
 
-/* splitmix64. */
-static uint64_t next_random(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
-
 /* n values of about unit variance (sum of two uniforms, centred). */
 static void fill_random(float *x, size_t n, uint64_t *rng) {
     for (size_t i = 0; i < n; i++) {
-        double a = (double)(next_random(rng) >> 11) / 9007199254740992.0;
-        double b = (double)(next_random(rng) >> 11) / 9007199254740992.0;
+        double a = (double)(kiln__bench_next_random(rng) >> 11) / 9007199254740992.0;
+        double b = (double)(kiln__bench_next_random(rng) >> 11) / 9007199254740992.0;
         x[i] = (float)((a + b - 1.0) * 2.449489742783178);
     }
 }
@@ -259,21 +224,12 @@ static kiln_status run_once(struct bench *b, const struct opts *o, const struct 
     return KILN_ERR_INVALID_ARG;
 }
 
-/* Mean and sample standard deviation of a test's seconds. */
-static void stats(const struct test *t, double *mean, double *sd) {
-    double sum = 0, sq = 0;
-    for (int i = 0; i < t->done; i++) sum += t->seconds[i];
-    *mean = t->done ? sum / t->done : 0;
-    for (int i = 0; i < t->done; i++) sq += (t->seconds[i] - *mean) * (t->seconds[i] - *mean);
-    *sd = t->done > 1 ? sqrt(sq / (t->done - 1)) : 0;
-}
-
 /* The markdown row of a finished test. */
 static void md_row(const struct opts *o, const struct test *t) {
     char name[32];
     double mean, sd;
     test_name(t, name, sizeof name);
-    stats(t, &mean, &sd);
+    kiln__bench_mean_sd(t->seconds, t->done, 1.0, false, &mean, &sd);
     const char *what = t->kind == TEST_TEXT ? "text encoder, 77 tokens"
                        : t->kind == TEST_VAE ? "VAE decode"
                        : o->cfg           ? "UNet step, CFG (2 evaluations)"
@@ -282,11 +238,6 @@ static void md_row(const struct opts *o, const struct test *t) {
     if (t->size) snprintf(size, sizeof size, "%dx%d", (int)t->size, (int)t->size);
     printf("| %s | %s | %s | %.3f ± %.3f | %d |\n", name, what, size, mean, sd, (int)t->done);
     fflush(stdout);
-}
-
-/* json_object_set_new that remembers a failure in *ok. */
-static void put(json_t *obj, const char *key, json_t *v, int *ok) {
-    if (!v || json_object_set_new(obj, key, v) != 0) *ok = 0;
 }
 
 /* The whole run as one JSON object on stdout; nonzero when out of memory. */
@@ -299,47 +250,35 @@ static int print_json(const struct opts *o, const struct test *tests, int n_test
         json_decref(arr);
         return 1;
     }
-    char features[256];
-    kiln__cpu_describe(features, sizeof features);
-    put(root, "kiln_version", json_string(kiln_version()), &ok);
-    put(root, "cpu_features", json_string(features), &ok);
-    put(root, "model", json_string(o->model), &ok);
-    put(root, "cfg", json_boolean(o->cfg), &ok);
-    put(root, "reps", json_integer(o->reps), &ok);
-    put(root, "warmup", json_integer(o->warmup), &ok);
-    put(root, "threads", json_integer(kiln__cpu_count()), &ok);
-    put(root, "load_s", json_real(load_s), &ok);
+    kiln__bench_json_header(root, &ok);
+    kiln__bench_json_put(root, "model", json_string(o->model), &ok);
+    kiln__bench_json_put(root, "cfg", json_boolean(o->cfg), &ok);
+    kiln__bench_json_put(root, "reps", json_integer(o->reps), &ok);
+    kiln__bench_json_put(root, "warmup", json_integer(o->warmup), &ok);
+    kiln__bench_json_put(root, "threads", json_integer(kiln__cpu_count()), &ok);
+    kiln__bench_json_put(root, "load_s", json_real(load_s), &ok);
     for (int i = 0; i < n_tests; i++) {
         const struct test *t = &tests[i];
-        json_t *jt = json_object(), *samples = json_array();
+        json_t *jt = json_object();
         char name[32];
         double mean, sd;
-        if (!jt || !samples) {
-            json_decref(jt);
-            json_decref(samples);
+        if (!jt) {
             ok = 0;
             break;
         }
         test_name(t, name, sizeof name);
-        stats(t, &mean, &sd);
-        put(jt, "test", json_string(name), &ok);
-        put(jt, "size", json_integer(t->size), &ok);
-        if (t->kind == TEST_UNET) put(jt, "unet_evals", json_integer(o->cfg ? 2 : 1), &ok);
-        for (int r = 0; r < t->done; r++)
-            if (json_array_append_new(samples, json_real(t->seconds[r])) != 0) ok = 0;
-        put(jt, "samples_s", samples, &ok);
-        put(jt, "mean_s", json_real(mean), &ok);
-        put(jt, "stddev_s", json_real(sd), &ok);
+        kiln__bench_mean_sd(t->seconds, t->done, 1.0, false, &mean, &sd);
+        kiln__bench_json_put(jt, "test", json_string(name), &ok);
+        kiln__bench_json_put(jt, "size", json_integer(t->size), &ok);
+        if (t->kind == TEST_UNET) kiln__bench_json_put(jt, "unet_evals", json_integer(o->cfg ? 2 : 1), &ok);
+        kiln__bench_json_put(jt, "samples_s", kiln__bench_json_samples(t->seconds, t->done, &ok), &ok);
+        kiln__bench_json_put(jt, "mean_s", json_real(mean), &ok);
+        kiln__bench_json_put(jt, "stddev_s", json_real(sd), &ok);
         if (json_array_append_new(arr, jt) != 0) ok = 0;
     }
-    put(root, "tests", arr, &ok);
-    put(root, "peak_rss_bytes", json_integer((json_int_t)rss), &ok);
-    char *text = ok ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) : NULL;
-    json_decref(root);
-    if (!text) return 1;
-    puts(text);
-    free(text);
-    return 0;
+    kiln__bench_json_put(root, "tests", arr, &ok);
+    kiln__bench_json_put(root, "peak_rss_bytes", json_integer((json_int_t)rss), &ok);
+    return kiln__bench_json_print(root, ok);
 }
 
 /* Warm up, then time every test in order; 0, or 1 after printing why. */
@@ -416,8 +355,7 @@ int kiln_cmd_bench_image(int argc, char **argv) {
         rc = 1;
     }
     if (rc == 0) rc = run_tests(&b, &o, tests, n_tests);
-    struct rusage ru;
-    uint64_t rss = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024u : 0;
+    uint64_t rss = kiln__bench_peak_rss();
     if (rc == 0) {
         if (o.json) {
             rc = print_json(&o, tests, n_tests, load_s, rss);

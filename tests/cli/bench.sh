@@ -84,19 +84,7 @@ check "json load" [ "$(grep -cE '"seconds": [0-9.e-]+$' <<<"$json")" -eq 1 ]
 check "json peak rss" grep -qE '"peak_rss_bytes": [1-9][0-9]+$' <<<"$json"
 # Each test's mean and sample standard deviation recomputed from samples_s
 # (tokens/s for pp and tg, milliseconds for ttft).
-stats=$(awk '
-  /"test":/ { split($0, a, "\""); name = a[4]; n = name; sub(/^[a-z]+/, "", n); ms = name ~ /^ttft/; k = 0 }
-  /"samples_s": \[/ { inside = 1; next }
-  inside && /\]/ { inside = 0; next }
-  inside { gsub(/[ ,]/, ""); v[++k] = ms ? $0 * 1000 : n / $0 }
-  /"avg_(ts|ms)":/ { gsub(/[ ,]/, ""); split($0, a, ":"); avg = a[2] }
-  /"stddev_(ts|ms)":/ {
-    gsub(/[ ,]/, ""); split($0, a, ":"); sd = a[2]
-    m = 0; for (i = 1; i <= k; i++) m += v[i]; m /= k
-    s = 0; for (i = 1; i <= k; i++) s += (v[i] - m) ^ 2; s = sqrt(s / (k - 1))
-    ok = (k == 3) && (m - avg) ^ 2 <= (1e-6 * m) ^ 2 && (s - sd) ^ 2 <= (1e-6 * m) ^ 2
-    printf "%s:%s ", name, ok ? "ok" : "bad(" k " samples, mean " m " vs " avg ", sd " s " vs " sd ")"
-  }' <<<"$json")
+stats=$(bench_stats tokens 3 <<<"$json")
 check "json statistics ($stats)" [ "$stats" = "pp8:ok pp5:ok tg4:ok ttft6:ok " ]
 [ "$failed" -eq 0 ] || { echo "$json"; cat "$tmp/bench.err"; }
 

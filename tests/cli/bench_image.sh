@@ -65,19 +65,7 @@ check "json unet evaluations" grep -q '"unet_evals": 2,' <<<"$json"
 check "json cfg" grep -q '"cfg": true,' <<<"$json"
 check "json load" grep -qE '"load_s": [0-9.e-]+,$' <<<"$json"
 check "json peak rss" grep -qE '"peak_rss_bytes": [1-9][0-9]+$' <<<"$json"
-stats=$(awk '
-  /"test":/ { split($0, a, "\""); name = a[4]; k = 0 }
-  /"samples_s": \[/ { inside = 1; next }
-  inside && /\]/ { inside = 0; next }
-  inside { gsub(/[ ,]/, ""); v[++k] = $0 + 0 }
-  /"mean_s":/ { gsub(/[ ,]/, ""); split($0, a, ":"); avg = a[2] }
-  /"stddev_s":/ {
-    gsub(/[ ,]/, ""); split($0, a, ":"); sd = a[2]
-    m = 0; for (i = 1; i <= k; i++) m += v[i]; m /= k
-    s = 0; for (i = 1; i <= k; i++) s += (v[i] - m) ^ 2; s = sqrt(s / (k - 1))
-    ok = (k == 3) && (m - avg) ^ 2 <= (1e-6 * m) ^ 2 && (s - sd) ^ 2 <= (1e-6 * m) ^ 2
-    printf "%s:%s ", name, ok ? "ok" : "bad(" k " samples, mean " m " vs " avg ", sd " s " vs " sd ")"
-  }' <<<"$json")
+stats=$(bench_stats seconds 3 <<<"$json")
 check "json statistics ($stats)" [ "$stats" = "text:ok unet32:ok vae32:ok " ]
 [ "$failed" -eq 0 ] || { echo "$json"; cat "$tmp/b.err"; }
 
