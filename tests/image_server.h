@@ -19,19 +19,13 @@
 #define IMG_MODEL KILN_SOURCE_DIR "/tests/data/sd/tiny-sd15"
 #define IMG_VOCAB IMG_MODEL "/tokenizer/merges.txt"
 
-/* Start the daemon on the tiny model (queue of `queue` jobs); NULL on failure. */
-static inline struct kiln__worker *img_server_start(int queue, int *port) {
-    struct kiln__worker_config cfg;
-    kiln__worker_config_defaults(&cfg);
-    cfg.port = 0;
-    cfg.queue = queue;
-    cfg.keepalive_s = 0.2;
-    cfg.shutdown_s = 0;
+/* Start the daemon on the tiny model with the settings of cfg; NULL on failure. */
+static inline struct kiln__worker *img_server_start_cfg(const struct kiln__worker_config *cfg, int *port) {
     struct kiln__backend b;
     struct kiln__worker *w = NULL;
     if (!kiln__backend_is_image_model(IMG_MODEL)) return NULL;
     if (kiln__backend_image_create(IMG_MODEL, IMG_VOCAB, &b) != KILN_OK) return NULL;
-    if (kiln__worker_start(&cfg, &b, &w) != KILN_OK) return NULL;
+    if (kiln__worker_start(cfg, &b, &w) != KILN_OK) return NULL;
     *port = kiln__worker_port(w);
     /* wait up to 60 s for the load (a hang guard; it takes well under 1 s) */
     for (int i = 0; i < 6000 && kiln__worker_get_phase(w) == KILN__PHASE_LOADING; i++) tc_sleep_ms(10);
@@ -40,6 +34,23 @@ static inline struct kiln__worker *img_server_start(int queue, int *port) {
         return NULL;
     }
     return w;
+}
+
+/* Settings of the image worker tests: the defaults, any port, a queue of
+ * `queue` jobs, short keep-alives, no grace time at shutdown. */
+static inline void img_server_config(struct kiln__worker_config *cfg, int queue) {
+    kiln__worker_config_defaults(cfg);
+    cfg->port = 0;
+    cfg->queue = queue;
+    cfg->keepalive_s = 0.2;
+    cfg->shutdown_s = 0;
+}
+
+/* Start the daemon on the tiny model (queue of `queue` jobs); NULL on failure. */
+static inline struct kiln__worker *img_server_start(int queue, int *port) {
+    struct kiln__worker_config cfg;
+    img_server_config(&cfg, queue);
+    return img_server_start_cfg(&cfg, port);
 }
 
 /* The body of r as JSON, or NULL. */

@@ -202,11 +202,8 @@ kiln_status kiln__backend_fake_create(const struct kiln__fake_options *opt, stru
     f->info.implementation = "kiln-fake";
     f->info.context_length = f->opt.context_length;
     f->info.caps = KILN__CAP_TEXT | KILN__CAP_CHAT;
-    out->ctx = f;
-    out->load = fake_load;
-    out->info = fake_info;
-    out->count_tokens = fake_count;
-    out->run_text = fake_run;
-    out->destroy = fake_destroy;
+    /* run_image stays NULL: a text backend */
+    *out = (struct kiln__backend){.ctx = f, .load = fake_load, .info = fake_info, .count_tokens = fake_count,
+                                  .run_text = fake_run, .destroy = fake_destroy};
     return KILN_OK;
 }

@@ -99,13 +99,8 @@ kiln_status kiln__backend_image_create(const char *path, const char *clip_vocab,
     b->info.family = kiln_arch_name(KILN_ARCH_STABLE_DIFFUSION);
     b->info.device = "cpu";
     b->info.implementation = "kiln-image";
-    out->ctx = b;
-    out->load = image_load;
-    out->info = image_info;
-    out->count_tokens = image_count;
-    out->run_text = image_run_text;
-    out->run_image = image_run;
-    out->destroy = image_destroy;
+    *out = (struct kiln__backend){.ctx = b, .load = image_load, .info = image_info, .count_tokens = image_count,
+                                  .run_text = image_run_text, .run_image = image_run, .destroy = image_destroy};
     return KILN_OK;
 }
 

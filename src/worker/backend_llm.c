@@ -298,11 +298,8 @@ kiln_status kiln__backend_llm_create(const char *path, int32_t n_threads, int32_
     b->info.device = "cpu";
     b->info.implementation = "kiln-llm";
     b->info.caps = KILN__CAP_TEXT | KILN__CAP_CHAT;
-    out->ctx = b;
-    out->load = llm_load;
-    out->info = llm_info;
-    out->count_tokens = llm_count;
-    out->run_text = llm_run;
-    out->destroy = llm_destroy;
+    /* run_image stays NULL: a text backend */
+    *out = (struct kiln__backend){.ctx = b, .load = llm_load, .info = llm_info, .count_tokens = llm_count,
+                                  .run_text = llm_run, .destroy = llm_destroy};
     return KILN_OK;
 }

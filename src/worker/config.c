@@ -49,7 +49,7 @@ static const struct opt opts[] = {
     {"threads", 't', "KILN_THREADS", OPT_INT, FIELD(threads), 0, 0, 1024, "N", "compute threads, 0 = one per core (default 0)"},
     {"ctx", 'c', "KILN_CTX", OPT_INT, FIELD(ctx), 0, 0, 1 << 24, "N", "context length in tokens, 0 = the model's (default 0)"},
     {"log-format", 0, "KILN_LOG_FORMAT", OPT_LOGFMT, 0, 0, 0, 0, "text|json", "log lines as text or JSON (default text)"},
-    {"max-body", 0, "KILN_MAX_BODY", OPT_SIZE, FIELD(max_body), 0, 1024, 1 << 30, "BYTES", "largest request body (default 1048576)"},
+    {"max-body", 0, "KILN_MAX_BODY", OPT_SIZE, FIELD(max_body), 0, 1024, 1 << 30, "BYTES", "largest request body (default 1048576; 67108864 for an image model)"},
     {"job-ttl", 0, "KILN_JOB_TTL", OPT_DOUBLE, FIELD(job_ttl_s), 0, 0, 86400, "SECONDS", "finished jobs are kept this long (default 300)"},
     {"finished-jobs", 0, "KILN_FINISHED_JOBS", OPT_INT, FIELD(finished_jobs), 0, 1, 1000000, "N", "finished jobs kept at most (default 256)"},
     {"keepalive", 0, "KILN_KEEPALIVE", OPT_DOUBLE, FIELD(keepalive_s), 0, 0.05, 3600, "SECONDS", "SSE keep-alive comment interval (default 10)"},
@@ -68,7 +68,7 @@ void kiln__worker_config_defaults(struct kiln__worker_config *cfg) {
     cfg->port = 8080;
     cfg->queue = 16;
     cfg->log_format = KILN_LOG_TEXT;
-    cfg->max_body = 1 << 20;
+    cfg->max_body = 0; /* chosen by kiln__worker_start from the backend */
     cfg->job_ttl_s = 300;
     cfg->finished_jobs = 256;
     cfg->keepalive_s = 10;

@@ -8,6 +8,12 @@
 
 #include "core/log.h"
 
+/* The default request body limit for a text model (1 MiB: prompts and
+ * chat histories), and for an image model (64 MiB: img2img and inpaint
+ * requests carry base64 images, two 2048x2048 PNGs with room to spare). */
+#define KILN__MAX_BODY_TEXT ((size_t)1 << 20)
+#define KILN__MAX_BODY_IMAGE ((size_t)64 << 20)
+
 /* Everything `kiln serve` can be told. */
 struct kiln__worker_config {
     char model_path[1024];    /* -m: the model file or folder ("" = none) */
@@ -21,7 +27,7 @@ struct kiln__worker_config {
     int threads;              /* compute threads; 0 = one per core */
     int ctx;                  /* context length in tokens; 0 = the model's */
     kiln_log_format log_format; /* text or JSON lines */
-    size_t max_body;          /* request body limit in bytes (default 1 MiB) */
+    size_t max_body;          /* request body limit in bytes; 0 = by the backend (KILN__MAX_BODY_TEXT or _IMAGE) */
     double job_ttl_s;         /* finished jobs are kept this long (default 300 s) */
     int finished_jobs;        /* finished jobs kept at most (default 256) */
     double keepalive_s;       /* SSE keep-alive comment interval (default 10 s) */

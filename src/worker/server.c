@@ -147,6 +147,8 @@ kiln_status kiln__worker_start(const struct kiln__worker_config *cfg, const stru
     }
     w->cfg = *cfg;
     w->cfg.api_key = NULL;
+    /* No --max-body: an image backend takes base64 images, a text one prompts. */
+    if (!w->cfg.max_body) w->cfg.max_body = backend->run_image ? KILN__MAX_BODY_IMAGE : KILN__MAX_BODY_TEXT;
     w->backend = *backend;
     w->phase = KILN__PHASE_LOADING;
     w->started_unix = (long long)time(NULL);

@@ -227,10 +227,11 @@ static void test_bad_edits(void) {
     free(m);
     free(ia);
     free(im);
-    /* A body over --max-body (1 MiB by default) is refused before it is read. */
+    /* A body over --max-body (64 MiB by default for an image model) is
+     * refused before it is read. */
     struct tc_resp r;
     const char *big = "POST /sdapi/v1/txt2img HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                      "Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{";
+                      "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{";
     tc_raw(port, big, strlen(big), 20000, &r);
     CHECK_EQ_INT(r.status, 413);
     tc_resp_free(&r);
