@@ -36,6 +36,20 @@ static inline float *sd_golden(const char *model, const char *name, size_t *n) {
     return data;
 }
 
+/* DIR/rel read as n floats (a malloc'd buffer), or NULL when missing or of
+ * another size. */
+static inline float *sd_read_f32(const char *dir, const char *rel, size_t n) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    size_t size = 0;
+    float *p = (float *)test_read_file(path, &size);
+    if (p && size != n * sizeof(float)) {
+        free(p);
+        p = NULL;
+    }
+    return p;
+}
+
 /* Integer list `name` of the index (at most cap); returns the count, -1 if absent. */
 static inline int sd_golden_ints(const char *model, const char *name, int32_t *out, int cap) {
     char path[512];

@@ -71,13 +71,9 @@ static enum MHD_Result generate(struct kiln__worker *w, struct MHD_Connection *c
                                 int img2img) {
     struct kiln__api_error err;
     if (kiln__worker_check_ready(w, &err) != 0) return kiln__http_send_error(c, rq, &err);
-    json_error_t jerr;
-    json_t *root = json_loadb(rq->body.data ? rq->body.data : "", rq->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
-        return kiln__http_fail(c, rq, 400, "invalid_request_error", "invalid_json",
-                               "request body: must be a JSON object");
-    }
+    enum MHD_Result res;
+    json_t *root = kiln__http_json_object(c, rq, &res);
+    if (!root) return res;
     struct kiln__image_request *r = NULL;
     if (kiln__image_request_from_a1111(root, img2img, &w->info->image, &r, &err) != 0) {
         json_decref(root);
@@ -202,12 +198,9 @@ enum MHD_Result kiln__api_a1111_options_set(struct kiln__worker *w, struct MHD_C
                                             struct kiln__http_req *rq) {
     struct kiln__api_error err;
     if (kiln__worker_check_ready(w, &err) != 0) return kiln__http_send_error(c, rq, &err);
-    json_t *root = json_loadb(rq->body.data ? rq->body.data : "", rq->body.len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return kiln__http_fail(c, rq, 400, "invalid_request_error", "invalid_json",
-                               "request body: must be a JSON object");
-    }
+    enum MHD_Result res;
+    json_t *root = kiln__http_json_object(c, rq, &res);
+    if (!root) return res;
     json_t *v = json_object_get(root, "sd_model_checkpoint");
     const char *want = json_string_value(v);
     int bad_model = v && (!want || strcmp(want, w->info->model_id) != 0);

@@ -208,13 +208,9 @@ enum MHD_Result kiln__api_images_generations(struct kiln__worker *w, struct MHD_
                                              struct kiln__http_req *rq) {
     struct kiln__api_error err;
     if (kiln__worker_check_ready(w, &err) != 0) return kiln__http_send_error(c, rq, &err);
-    json_error_t jerr;
-    json_t *root = json_loadb(rq->body.data ? rq->body.data : "", rq->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
-        return kiln__http_fail(c, rq, 400, "invalid_request_error", "invalid_json",
-                               "request body: must be a JSON object");
-    }
+    enum MHD_Result res;
+    json_t *root = kiln__http_json_object(c, rq, &res);
+    if (!root) return res;
     struct kiln__image_request *r = kiln__image_request_new();
     json_t *prompt = json_object_get(root, "prompt");
     int rc = -1;

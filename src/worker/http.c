@@ -168,6 +168,14 @@ enum MHD_Result kiln__http_fail(struct MHD_Connection *c, struct kiln__http_req 
     return kiln__http_send_error(c, rq, &err);
 }
 
+json_t *kiln__http_json_object(struct MHD_Connection *c, struct kiln__http_req *rq, enum MHD_Result *result) {
+    json_t *root = json_loadb(rq->body.data ? rq->body.data : "", rq->body.len, JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_object(root)) return root;
+    json_decref(root);
+    *result = kiln__http_fail(c, rq, 400, "invalid_request_error", "invalid_json", "request body: must be a JSON object");
+    return NULL;
+}
+
 /* Compare the bearer token with the key in time that does not depend on
  * where they differ. */
 static int key_matches(const char *given, const char *key) {

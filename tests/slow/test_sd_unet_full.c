@@ -13,19 +13,6 @@
 #include "sd_golden.h"
 #include "test.h"
 
-/* DIR/rel read as n floats, or NULL. */
-static float *read_f32(const char *dir, const char *rel, size_t n) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    size_t size = 0;
-    float *p = (float *)test_read_file(path, &size);
-    if (p && size != n * sizeof(float)) {
-        free(p);
-        p = NULL;
-    }
-    return p;
-}
-
 static void test_full_size_unet(void) {
     const char *dir = getenv("KILN_SD_FULL_DIR");
     char path[1024];
@@ -39,8 +26,8 @@ static void test_full_size_unet(void) {
     CHECK_EQ_INT(opts.heads[0], 8);
     struct kiln_unet *u = NULL;
     CHECK(kiln__unet_load(w, "", &opts, &u) == KILN_OK);
-    float *x = read_f32(dir, "golden/x.f32", 4 * 32 * 32), *ctx = read_f32(dir, "golden/context.f32", 77 * 768);
-    float *ref = read_f32(dir, "golden/out_700.f32", 4 * 32 * 32), *out = malloc(4 * 32 * 32 * sizeof *out);
+    float *x = sd_read_f32(dir, "golden/x.f32", 4 * 32 * 32), *ctx = sd_read_f32(dir, "golden/context.f32", 77 * 768);
+    float *ref = sd_read_f32(dir, "golden/out_700.f32", 4 * 32 * 32), *out = malloc(4 * 32 * 32 * sizeof *out);
     kiln_pool *pool = kiln__pool_create(0);
     if (u && x && ctx && ref && out && pool) {
         CHECK_EQ_INT(kiln__unet_context_dim(u), 768);

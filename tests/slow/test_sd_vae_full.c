@@ -13,19 +13,6 @@
 #include "sd_golden.h"
 #include "test.h"
 
-/* DIR/rel read as n floats, or NULL. */
-static float *read_f32(const char *dir, const char *rel, size_t n) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    size_t size = 0;
-    float *p = (float *)test_read_file(path, &size);
-    if (p && size != n * sizeof(float)) {
-        free(p);
-        p = NULL;
-    }
-    return p;
-}
-
 static double seconds_since(const struct timespec *a) {
     struct timespec b;
     clock_gettime(CLOCK_MONOTONIC, &b);
@@ -45,8 +32,10 @@ static void test_full_size_vae(void) {
     struct kiln_vae *v = NULL;
     CHECK(kiln__vae_load(w, "", &opts, &v) == KILN_OK);
     const size_t n_img = 3 * 128 * 128, n_lat = 4 * 16 * 16;
-    float *lat = read_f32(dir, "golden/vae_latent.f32", n_lat), *dec = read_f32(dir, "golden/vae_decoded.f32", n_img);
-    float *img = read_f32(dir, "golden/vae_image.f32", n_img), *mean = read_f32(dir, "golden/vae_mean.f32", n_lat);
+    float *lat = sd_read_f32(dir, "golden/vae_latent.f32", n_lat);
+    float *dec = sd_read_f32(dir, "golden/vae_decoded.f32", n_img);
+    float *img = sd_read_f32(dir, "golden/vae_image.f32", n_img);
+    float *mean = sd_read_f32(dir, "golden/vae_mean.f32", n_lat);
     float *out = malloc(n_img * sizeof *out), *lv = malloc(n_lat * sizeof *lv);
     kiln_pool *pool = kiln__pool_create(0);
     if (v && lat && dec && img && mean && out && lv && pool) {

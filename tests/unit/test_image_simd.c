@@ -17,6 +17,7 @@
 #include "kernels/image_ops.h"
 #include "kiln/kiln.h"
 #include "tensor/fp16.h"
+#include "conv_ref.h"
 #include "test.h"
 #define TEST_RANDOM_SEED 777u
 #include "test_random.h"
@@ -38,21 +39,7 @@ static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, i
         wh[i] = kiln__f32_to_f16(wt[i]);
         if (f16) wt[i] = kiln__f16_to_f32(wh[i]);
     }
-    for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++)
-            for (int co = 0; co < c_out; co++) {
-                double sum = b[co];
-                for (int ci = 0; ci < c_in; ci++)
-                    for (int ky = 0; ky < k; ky++)
-                        for (int kx = 0; kx < k; kx++) {
-                            int iy = oy * stride + ky - pt, ix = ox * stride + kx - pl;
-                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                            sum += (double)wt[((size_t)co * (size_t)c_in + (size_t)ci) * (size_t)(k * k) +
-                                              (size_t)(ky * k + kx)] *
-                                   x[((size_t)iy * (size_t)w + (size_t)ix) * (size_t)c_in + (size_t)ci];
-                        }
-                ref[((size_t)oy * (size_t)ow + (size_t)ox) * (size_t)c_out + (size_t)co] = sum;
-            }
+    conv2d_ref(x, wt, b, c_in, c_out, k, stride, pt, pl, h, w, oh, ow, ref);
     struct kiln_conv_packed p;
     REQUIRE(kiln__conv_pack(&p, f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32, f16 ? (const void *)wh : (const void *)wt,
                             c_out, c_in, k) == KILN_OK);
