@@ -17,8 +17,10 @@ Usage: python3 tools/make_gguf_fixtures.py   (creates tools/.venv on first run)
 """
 import json
 import os
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from venv_reexec import run_in_venv  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(ROOT, "tools", ".venv")
@@ -26,19 +28,8 @@ OUT_DIR = os.path.join(ROOT, "tests", "data", "gguf")
 GGUF_VERSION = "0.19.0"
 
 
-def ensure_venv():
-    """Re-run this script inside tools/.venv, creating it when needed."""
-    py = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        return
-    if not os.path.exists(py):
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-        subprocess.check_call([py, "-m", "pip", "install", "-q", f"gguf=={GGUF_VERSION}"])
-    os.execv(py, [py] + sys.argv)
-
-
 def main():
-    ensure_venv()
+    run_in_venv(VENV, packages=[f"gguf=={GGUF_VERSION}"])
     import numpy as np
     import gguf
     from gguf import GGUFValueType as T

@@ -21,24 +21,15 @@ versions and re-runs itself inside it. Run from anywhere:
 import json
 import os
 import struct
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from venv_reexec import run_in_venv  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(ROOT, "tools", ".venv")
 OUT = os.path.join(ROOT, "tests", "data", "safetensors")
 PACKAGES = ["safetensors==0.8.0", "numpy==2.4.6"]
-
-
-def ensure_venv():
-    """Re-run this script inside tools/.venv, creating it when needed."""
-    py = os.path.join(VENV, "bin", "python")
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        return
-    if not os.path.exists(py):
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-        subprocess.check_call([py, "-m", "pip", "install", "--quiet", *PACKAGES])
-    os.execv(py, [py, os.path.abspath(__file__), *sys.argv[1:]])
 
 
 def tensors():
@@ -118,7 +109,7 @@ def check_roundtrip(path, tensors_by_name, metadata):
 
 
 def main():
-    ensure_venv()
+    run_in_venv(VENV, packages=PACKAGES)
     import numpy as np
 
     os.makedirs(OUT, exist_ok=True)

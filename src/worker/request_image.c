@@ -234,20 +234,20 @@ int kiln__image_request_from_job(json_t *obj, enum kiln__operation op, const kil
     case KILN__OP_IMAGE_GENERATION:
     case KILN__OP_INFER: break;
     case KILN__OP_IMAGE_TRANSFORM:
+    case KILN__OP_IMAGE_INPAINT: {
+        /* The image under either name; when neither is given, the error
+         * names the one the operation documents. */
+        const char *named = op == KILN__OP_IMAGE_TRANSFORM ? "input_image" : "init_image";
+        const char *other = op == KILN__OP_IMAGE_TRANSFORM ? "init_image" : "input_image";
         if (rc == 0 && kiln__req_field(obj, "input_image") && kiln__req_field(obj, "init_image"))
             rc = kiln__req_bad(err, "init_image", "give input_image or init_image, not both");
         if (rc == 0)
-            rc = image_field(obj, kiln__req_field(obj, "init_image") ? "init_image" : "input_image", 1, 0,
-                             KILN__MASK_LUMA_OR_ALPHA, r, caps, err);
+            rc = image_field(obj, kiln__req_field(obj, other) ? other : named, 1, 0, KILN__MASK_LUMA_OR_ALPHA, r,
+                             caps, err);
+        if (rc == 0 && op == KILN__OP_IMAGE_INPAINT)
+            rc = image_field(obj, "mask_image", 1, 1, KILN__MASK_LUMA_OR_ALPHA, r, caps, err);
         break;
-    case KILN__OP_IMAGE_INPAINT:
-        if (rc == 0 && kiln__req_field(obj, "input_image") && kiln__req_field(obj, "init_image"))
-            rc = kiln__req_bad(err, "init_image", "give input_image or init_image, not both");
-        if (rc == 0)
-            rc = image_field(obj, kiln__req_field(obj, "input_image") ? "input_image" : "init_image", 1, 0,
-                             KILN__MASK_LUMA_OR_ALPHA, r, caps, err);
-        if (rc == 0) rc = image_field(obj, "mask_image", 1, 1, KILN__MASK_LUMA_OR_ALPHA, r, caps, err);
-        break;
+    }
     }
     if (rc == 0) rc = kiln__image_request_finish(r, caps, "width", "height", err);
     if (rc != 0) {

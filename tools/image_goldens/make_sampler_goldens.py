@@ -32,41 +32,19 @@ latents x_t; k-diffusion: x).
 Usage: python3 tools/image_goldens/make_sampler_goldens.py
 """
 
-import importlib
-import importlib.util
 import json
 import sys
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from goldens_env import ROOT, ensure_venv  # noqa: E402
+from k_diffusion_import import import_k_diffusion  # noqa: E402
 
 ensure_venv(__file__)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
-
-def import_k_diffusion():
-    """k_diffusion.sampling and .external without the package's __init__,
-    which imports its training code (torchvision, clean-fid, wandb...).
-    k_diffusion.utils imports torchvision.transforms.functional at the top
-    but no sampler uses it: an empty module stands in for it."""
-    tv = types.ModuleType("torchvision")
-    tv.transforms = types.ModuleType("torchvision.transforms")
-    tv.transforms.functional = types.ModuleType("torchvision.transforms.functional")
-    for name, mod in (("torchvision", tv), ("torchvision.transforms", tv.transforms),
-                      ("torchvision.transforms.functional", tv.transforms.functional)):
-        sys.modules.setdefault(name, mod)
-    spec = importlib.util.find_spec("k_diffusion")
-    pkg = types.ModuleType("k_diffusion")
-    pkg.__path__ = list(spec.submodule_search_locations)
-    pkg.__spec__ = spec
-    sys.modules["k_diffusion"] = pkg
-    return importlib.import_module("k_diffusion.sampling"), importlib.import_module("k_diffusion.external")
-
-
 from diffusers import DDIMScheduler, LCMScheduler  # noqa: E402  (before the k_diffusion stand-in)
 
 K, EXT = import_k_diffusion()

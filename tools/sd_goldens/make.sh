@@ -18,6 +18,13 @@ fi
 if [ "${1:-}" = "--full-size" ]; then
     exec "$venv/bin/python" "$here/make_full_size.py" "$2"
 fi
+# make.sh --pipeline: the whole-pipeline goldens of tests/data/sd/pipeline
+# (make_pipeline_golden.py: txt2img; make_pipeline_cases.py: img2img,
+# inpainting, v-prediction, long prompts) from the tiny models built before.
+if [ "${1:-}" = "--pipeline" ]; then
+    "$venv/bin/python" "$here/make_pipeline_golden.py" "$here/../../tests/data/sd"
+    exec "$venv/bin/python" "$here/make_pipeline_cases.py" "$here/../../tests/data/sd"
+fi
 # make.sh --tiled: the tiled VAE decode golden of tiny-sd15 (make_tiled_golden.py).
 if [ "${1:-}" = "--tiled" ]; then
     exec "$venv/bin/python" "$here/make_tiled_golden.py" "$here/../../tests/data/sd/tiny-sd15"

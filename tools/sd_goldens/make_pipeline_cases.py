@@ -59,17 +59,17 @@ Writes into tests/data/sd/pipeline/:
   v_probe.json A1111's v-prediction probe statistic of two tiny UNets.
 Usage: python make_pipeline_cases.py TESTS_DATA_SD_DIR
 """
-import importlib
-import importlib.util
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from k_diffusion_import import import_k_diffusion  # noqa: E402
 
 SIZE = 64
 CHUNK = 75
@@ -111,24 +111,6 @@ CASES = [
      "steps": 6, "guidance": 7.0, "seed": 27, "sampler": "dpmpp_2m_sde", "schedule": "karras",
      "strength": 0, "init": False, "mask": False},
 ]
-
-
-def import_k_diffusion():
-    """k_diffusion.sampling and .external without the package's __init__
-    (its training imports); torchvision.transforms.functional, imported by
-    k_diffusion.utils but unused by the samplers, stands in empty."""
-    tv = types.ModuleType("torchvision")
-    tv.transforms = types.ModuleType("torchvision.transforms")
-    tv.transforms.functional = types.ModuleType("torchvision.transforms.functional")
-    for name, mod in (("torchvision", tv), ("torchvision.transforms", tv.transforms),
-                      ("torchvision.transforms.functional", tv.transforms.functional)):
-        sys.modules.setdefault(name, mod)
-    spec = importlib.util.find_spec("k_diffusion")
-    pkg = types.ModuleType("k_diffusion")
-    pkg.__path__ = list(spec.submodule_search_locations)
-    pkg.__spec__ = spec
-    sys.modules["k_diffusion"] = pkg
-    return importlib.import_module("k_diffusion.sampling"), importlib.import_module("k_diffusion.external")
 
 
 K, EXT = import_k_diffusion()
