@@ -69,11 +69,10 @@ static char *info_text(struct kiln__worker *w, const struct kiln__job *job, cons
 
 static enum MHD_Result generate(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq,
                                 int img2img) {
-    struct kiln__api_error err;
-    if (kiln__worker_check_ready(w, &err) != 0) return kiln__http_send_error(c, rq, &err);
     enum MHD_Result res;
-    json_t *root = kiln__http_json_object(c, rq, &res);
+    json_t *root = kiln__http_ready_json(w, c, rq, &res);
     if (!root) return res;
+    struct kiln__api_error err;
     struct kiln__image_request *r = NULL;
     if (kiln__image_request_from_a1111(root, img2img, &w->info->image, &r, &err) != 0) {
         json_decref(root);
@@ -196,10 +195,8 @@ enum MHD_Result kiln__api_a1111_options_get(struct kiln__worker *w, struct MHD_C
  * meaning here and are ignored. */
 enum MHD_Result kiln__api_a1111_options_set(struct kiln__worker *w, struct MHD_Connection *c,
                                             struct kiln__http_req *rq) {
-    struct kiln__api_error err;
-    if (kiln__worker_check_ready(w, &err) != 0) return kiln__http_send_error(c, rq, &err);
     enum MHD_Result res;
-    json_t *root = kiln__http_json_object(c, rq, &res);
+    json_t *root = kiln__http_ready_json(w, c, rq, &res);
     if (!root) return res;
     json_t *v = json_object_get(root, "sd_model_checkpoint");
     const char *want = json_string_value(v);

@@ -206,11 +206,10 @@ static int common_fields(json_t *obj, struct kiln__image_request *r, const kiln_
 
 enum MHD_Result kiln__api_images_generations(struct kiln__worker *w, struct MHD_Connection *c,
                                              struct kiln__http_req *rq) {
-    struct kiln__api_error err;
-    if (kiln__worker_check_ready(w, &err) != 0) return kiln__http_send_error(c, rq, &err);
     enum MHD_Result res;
-    json_t *root = kiln__http_json_object(c, rq, &res);
+    json_t *root = kiln__http_ready_json(w, c, rq, &res);
     if (!root) return res;
+    struct kiln__api_error err;
     struct kiln__image_request *r = kiln__image_request_new();
     json_t *prompt = json_object_get(root, "prompt");
     int rc = -1;

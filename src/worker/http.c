@@ -168,7 +168,13 @@ enum MHD_Result kiln__http_fail(struct MHD_Connection *c, struct kiln__http_req 
     return kiln__http_send_error(c, rq, &err);
 }
 
-json_t *kiln__http_json_object(struct MHD_Connection *c, struct kiln__http_req *rq, enum MHD_Result *result) {
+json_t *kiln__http_ready_json(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq,
+                               enum MHD_Result *result) {
+    struct kiln__api_error err;
+    if (kiln__worker_check_ready(w, &err) != 0) {
+        *result = kiln__http_send_error(c, rq, &err);
+        return NULL;
+    }
     json_t *root = json_loadb(rq->body.data ? rq->body.data : "", rq->body.len, JSON_REJECT_DUPLICATES, NULL);
     if (json_is_object(root)) return root;
     json_decref(root);

@@ -61,9 +61,11 @@ enum MHD_Result kiln__http_send_error(struct MHD_Connection *c, struct kiln__htt
 /* Queue a simple error (printf-style message). */
 enum MHD_Result kiln__http_fail(struct MHD_Connection *c, struct kiln__http_req *rq, int status, const char *type,
                                 const char *code, const char *fmt, ...) KILN_PRINTF(6, 7);
-/* The request body as a JSON object (a new reference), or NULL after
- * queueing 400 invalid_json into *result. */
-json_t *kiln__http_json_object(struct MHD_Connection *c, struct kiln__http_req *rq, enum MHD_Result *result);
+/* The request body as a JSON object (a new reference) when the worker takes
+ * jobs now; else NULL after queueing 503 (not ready) or 400 invalid_json
+ * into *result. */
+json_t *kiln__http_ready_json(struct kiln__worker *w, struct MHD_Connection *c, struct kiln__http_req *rq,
+                               enum MHD_Result *result);
 /* Queue a text response (text copied). */
 enum MHD_Result kiln__http_send_text(struct MHD_Connection *c, struct kiln__http_req *rq, int status,
                                      const char *content_type, const char *text, size_t len);
