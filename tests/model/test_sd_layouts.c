@@ -1,5 +1,6 @@
 /* tests/model/test_sd_layouts.c - the three file layouts of the same
- * weights give the same image through kiln_image_load / kiln_image_generate:
+ * weights give the same image through kiln_image_load / kiln_image_generate.
+ * SD 2.x, F32:
  *   folder  tests/data/sd/tiny-sd2v, the diffusers folder (configs say the
  *           heads, groups and v-prediction);
  *   ldm     tests/data/sd/tiny-sd2v-ldm.safetensors, the same weights in the
@@ -14,7 +15,11 @@
  * folder's tokenizer/, whose padding token the folder uses too) and the
  * prediction type (A1111's probe takes this tiny v model for epsilon), as a
  * user of such a file gives them. (test_sd_pipeline_cases checks the
- * folder's and the ldm file's images against the reference pipeline's.) */
+ * folder's and the ldm file's images against the reference pipeline's.)
+ * SD 1.x, F16: tests/data/sd/tiny-sd15-f16 (folder), its ldm file
+ * (CLIP's transformers names under cond_stage_model.transformer., checked
+ * by diffusers' converters at golden-making time) and that file as F16
+ * GGUF: identical images; epsilon, the end token as padding. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +36,10 @@
 #define VOCAB SD_DATA "/tiny-sd2v/tokenizer"
 #define GGUF_F32 KILN_TEST_TMP "/tiny-sd2v-f32.gguf"
 #define GGUF_F16 KILN_TEST_TMP "/tiny-sd2v-f16.gguf"
+#define SD15_FOLDER SD_DATA "/tiny-sd15-f16"
+#define SD15_LDM SD_DATA "/tiny-sd15-f16-ldm.safetensors"
+#define SD15_VOCAB SD_DATA "/tiny-sd15-f16/tokenizer"
+#define SD15_GGUF KILN_TEST_TMP "/tiny-sd15-f16.gguf"
 
 /* One generation of `path` (vocab may be NULL); the RGB values into out
  * (N_VALUES). Returns 1 on success. */
@@ -99,6 +108,40 @@ static void test_three_layouts_same_image(void) {
     remove(GGUF_F32);
 }
 
+/* SD 1.x in F16: folder, ldm file and F16 GGUF, identical images (the
+ * prediction left to each: epsilon from the folder without a scheduler
+ * config, epsilon for SD 1.x single files). */
+static void test_sd15_f16_three_layouts(void) {
+    REQUIRE(sd_write_gguf(SD15_LDM, SD15_GGUF, SD_GGUF_F16));
+    static const kiln_image_sampler samplers[] = {KILN_IMAGE_SAMPLER_EULER_A, KILN_IMAGE_SAMPLER_DPMPP_2M};
+    for (size_t s = 0; s < sizeof samplers / sizeof samplers[0]; s++) {
+        uint8_t *folder = malloc(N_VALUES), *ldm = malloc(N_VALUES), *gguf = malloc(N_VALUES);
+        REQUIRE(folder && ldm && gguf);
+        CHECK(generate(SD15_FOLDER, NULL, KILN_IMAGE_PREDICTION_AUTO, samplers[s], folder));
+        CHECK(generate(SD15_LDM, SD15_VOCAB, KILN_IMAGE_PREDICTION_AUTO, samplers[s], ldm));
+        CHECK(generate(SD15_GGUF, SD15_VOCAB, KILN_IMAGE_PREDICTION_AUTO, samplers[s], gguf));
+        int w1 = 0, w2 = 0;
+        off_by_more_than_1(folder, ldm, &w1);
+        off_by_more_than_1(folder, gguf, &w2);
+        fprintf(stderr, "  sd15 f16 %s: ldm vs folder worst %d, gguf vs folder worst %d\n",
+                kiln_image_sampler_name(samplers[s]), w1, w2);
+        CHECK(memcmp(folder, ldm, N_VALUES) == 0);
+        CHECK(memcmp(folder, gguf, N_VALUES) == 0);
+        free(folder);
+        free(ldm);
+        free(gguf);
+    }
+    /* Loaded as the sd1.5 variant (its registry capabilities). */
+    kiln_image_load_options o = {SD15_VOCAB};
+    kiln_image_model *m = NULL;
+    kiln_image_caps caps, sd15;
+    REQUIRE(kiln_image_load(SD15_LDM, &o, &m) == KILN_OK);
+    CHECK(kiln_image_model_caps(m, &caps) == KILN_OK && kiln_variant_caps(KILN_VARIANT_SD15, &sd15));
+    CHECK_EQ_INT(caps.default_width, sd15.default_width);
+    kiln_image_model_free(m);
+    remove(SD15_GGUF);
+}
+
 /* Half-precision weights: within one level on almost every value. */
 static void test_f16_gguf_close(void) {
     REQUIRE(sd_write_gguf(LDM, GGUF_F16, SD_GGUF_F16));
@@ -145,6 +188,7 @@ static void test_single_file_load(void) {
 
 int main(void) {
     RUN(test_three_layouts_same_image);
+    RUN(test_sd15_f16_three_layouts);
     RUN(test_f16_gguf_close);
     RUN(test_single_file_load);
     return TEST_REPORT();

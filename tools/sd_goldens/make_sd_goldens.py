@@ -29,6 +29,11 @@ original ldm single-file layout (ldm_layout.py), verified by converting it
 back with diffusers' converters; so are tiny-sd2v's (tiny-sd2v-ldm.
 safetensors, with the OpenCLIP last layer that SD 2.x diffusers folders
 leave out), the file of the three-layout image test.
+  tiny-sd15-f16/  SD 1.x-shaped and tinier, in F16, following the SD 1.x
+               conventions (8 heads per attention, one text head below a
+               width of 64, min(32, narrowest / 2) groups), with its ldm
+               single file tiny-sd15-f16-ldm.safetensors (the SD 1.x half of
+               the three-layout test; F16 files give identical images too).
 Every parameter is randomized (1-D ones around their init) so that norms
 and biases are exercised.
 """
@@ -40,8 +45,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
-from diffusers.loaders.single_file_utils import (convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint,
-                                                 convert_open_clip_checkpoint)
+from diffusers.loaders.single_file_utils import (convert_ldm_clip_checkpoint, convert_ldm_unet_checkpoint,
+                                                 convert_ldm_vae_checkpoint, convert_open_clip_checkpoint)
 from safetensors.torch import save_file
 
 import ldm_layout
@@ -298,6 +303,50 @@ def save_sd2v_ldm(path: Path, te, un, va) -> None:
     save_ldm(path, full, un, va, 1)
 
 
+def sd15_f16():
+    """SD 1.x shape in F16 for the layout test: quick_gelu text encoder of
+    width 32 with one head (2 layers, a vocabulary just the tiny tokenizer's
+    size), a 4-channel UNet with conv projections and 8 heads per attention
+    (widths 8 and 16), 4 groups, one resnet per level; a VAE of width 8.
+    Its own generator: the models above keep their draws."""
+    gen = torch.Generator().manual_seed(5678)
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=EOS + 1, hidden_size=32, intermediate_size=37,
+                                      num_hidden_layers=2, num_attention_heads=1, max_position_embeddings=77,
+                                      hidden_act="quick_gelu", bos_token_id=BOS, eos_token_id=EOS,
+                                      pad_token_id=EOS, projection_dim=32)).eval()
+    randomize(te, gen)
+    un = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(8, 16), layers_per_block=1, cross_attention_dim=32,
+        attention_head_dim=8, norm_num_groups=4, use_linear_projection=False).eval()
+    randomize(un, gen)
+    va = vae(gen, (8, 8), 1, 4)
+    return te.half(), un.half(), va.half()
+
+
+def save_sd15_ldm(path: Path, te, un, va) -> None:
+    """An SD 1.x ldm single file: the UNet and VAE as ldm_layout writes
+    them, the text encoder under cond_stage_model.transformer. with
+    transformers' own names (as SD 1.x checkpoints hold it); checked by
+    converting back with diffusers' converters."""
+    ckpt = {**ldm_layout.unet_to_ldm(un.state_dict(), 1), **ldm_layout.vae_to_ldm(va.state_dict()),
+            **{"cond_stage_model.transformer." + k: v for k, v in te.state_dict().items()
+               if not k.endswith("position_ids")}}
+    ckpt = {k: v.detach().contiguous().clone() for k, v in ckpt.items()}
+    back = [(convert_ldm_unet_checkpoint(ckpt, dict(un.config)), un.state_dict()),
+            (convert_ldm_vae_checkpoint(ckpt, dict(va.config)), va.state_dict()),
+            (convert_ldm_clip_checkpoint(ckpt), te.state_dict())]
+    for got, want in back:
+        for k, v in want.items():
+            if k.endswith("position_ids"):
+                continue
+            assert k in got, k
+            assert torch.equal(got[k].reshape(v.shape), v), k
+    save_file(ckpt, str(path))
+
+
 def main() -> None:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1234)
@@ -319,6 +368,9 @@ def main() -> None:
     te, un, va, sched = sd2v(gen)
     save_folder(OUT / "tiny-sd2v", te, un, va, "StableDiffusionPipeline", sched)
     save_sd2v_ldm(OUT / "tiny-sd2v-ldm.safetensors", te, un, va)
+    te, un, va = sd15_f16()
+    save_folder(OUT / "tiny-sd15-f16", te, un, va, "StableDiffusionPipeline")
+    save_sd15_ldm(OUT / "tiny-sd15-f16-ldm.safetensors", te, un, va)
 
 
 if __name__ == "__main__":
