@@ -70,6 +70,15 @@ typedef enum kiln_image_rng {
     KILN_IMAGE_RNG_CUDA, /* torch.randn on a CUDA device (Philox): AUTOMATIC1111 */
 } kiln_image_rng;
 
+/* What the model's UNet predicts, or where that comes from. */
+typedef enum kiln_image_prediction {
+    KILN_IMAGE_PREDICTION_AUTO, /* "auto" (the default): a diffusers folder's scheduler config; an SD 2.x
+                                   single file by AUTOMATIC1111's probe (768-v and 512-base look alike);
+                                   epsilon otherwise */
+    KILN_IMAGE_PREDICTION_EPS,  /* "eps": the noise (SD 1.x, SD 2.x 512-base and inpainting) */
+    KILN_IMAGE_PREDICTION_V,    /* "v": v-prediction (SD 2.x 768-v) */
+} kiln_image_prediction;
+
 /* Step callback: called after each sampler step with the step just done
  * (1..total) and, every preview_every steps and after the last, a preview
  * of the denoised estimate (RGB; width/8 x height/8 pixels from the cheap
@@ -92,6 +101,7 @@ typedef struct kiln_image_params {
     kiln_image_schedule schedule; /* the sigma schedule */
     uint64_t seed;               /* noise seed; image i of a batch uses seed + i */
     kiln_image_rng rng;          /* noise generator */
+    kiln_image_prediction prediction; /* what the UNet predicts; AUTO = the model's own */
     uint32_t batch_count;        /* images to make (1..64); 0 means 1 */
     float strength;              /* img2img/inpainting: how much to change the init image,
                                     0 (keep) .. 1 (all new) */
@@ -168,6 +178,11 @@ KILN_API bool kiln_image_sampler_from_name(const char *name, kiln_image_sampler 
 KILN_API const char *kiln_image_schedule_name(kiln_image_schedule s);
 /* A schedule by name ("karras", also "Karras"); false when unknown. */
 KILN_API bool kiln_image_schedule_from_name(const char *name, kiln_image_schedule *out);
+/* The name of a prediction setting ("auto", "eps", "v"); "unknown" for a bad value. */
+KILN_API const char *kiln_image_prediction_name(kiln_image_prediction p);
+/* A prediction setting by name: "auto", "eps" (also "epsilon"), "v" (also
+ * "v_prediction", diffusers' spelling); false when unknown. */
+KILN_API bool kiln_image_prediction_from_name(const char *name, kiln_image_prediction *out);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,8 @@ static const char usage[] =
     "                    an image with transparency: transparent pixels repaint\n"
     "  --batch N         images to make (default 1, at most 64)\n"
     "  --rng cpu|cuda    noise as PyTorch's CPU (default) or CUDA generator\n"
+    "  --prediction auto|eps|v  what the UNet predicts (default auto: the scheduler\n"
+    "                    config, or A1111's probe for SD 2.x single files)\n"
     "  --clip-vocab PATH CLIP merges file or tokenizer folder (single-file checkpoints)\n"
     "  --clip-skip N     skip the last N-1 text encoder layers (A1111's Clip skip)\n"
     "  --pad-conds on|off  pad the shorter of prompt and negative prompt with empty\n"
@@ -102,6 +104,9 @@ static int parse(int argc, char **argv, struct image_args *a) {
             if (!parse_u64(v, 0, UINT64_MAX, &a->p.seed)) return bad("--seed wants a whole number, not '%s'", v);
         } else if (!strcmp(o, "--sampler")) {
             if (!kiln_image_sampler_from_name(v, &a->p.sampler)) return bad("unknown sampler '%s'", v);
+        } else if (!strcmp(o, "--prediction")) {
+            if (!kiln_image_prediction_from_name(v, &a->p.prediction))
+                return bad("--prediction wants auto, eps or v, not '%s'", v);
         } else if (!strcmp(o, "--schedule")) {
             if (!kiln_image_schedule_from_name(v, &a->p.schedule)) return bad("unknown schedule '%s'", v);
         } else if (!strcmp(o, "-W") || !strcmp(o, "-H")) {

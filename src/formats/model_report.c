@@ -82,6 +82,39 @@ static json_t *gguf_tokenizer(const struct kiln_gguf *g) {
     return tok;
 }
 
+/* A single file's derived SD architecture (sd_detect.h) as a JSON object. */
+static json_t *sd_arch_json(const struct kiln_sd_arch *a) {
+    json_t *o = json_object(), *ch = json_array(), *heads = json_array(), *attn = json_array();
+    if (!o || !ch || !heads || !attn) {
+        json_decref(o), json_decref(ch), json_decref(heads), json_decref(attn);
+        return NULL;
+    }
+    for (int l = 0; l < a->levels; l++) {
+        json_array_append_new(ch, json_integer(a->channels[l]));
+        json_array_append_new(heads, json_integer(a->heads[l]));
+        json_array_append_new(attn, json_boolean(a->attn_levels >> l & 1u));
+    }
+    json_object_set_new(o, "family", json_string(a->family == 1 ? "sd1" : "sd2"));
+    if (a->text_width) {
+        json_object_set_new(o, "text_width", json_integer(a->text_width));
+        json_object_set_new(o, "text_layers", json_integer(a->text_layers));
+        json_object_set_new(o, "text_heads", json_integer(a->text_heads));
+    }
+    json_object_set_new(o, "unet_in_channels", json_integer(a->in_channels));
+    json_object_set_new(o, "unet_context_dim", json_integer(a->context_dim));
+    json_object_set_new(o, "unet_channels", ch);
+    json_object_set_new(o, "unet_attention", attn);
+    json_object_set_new(o, "unet_heads", heads);
+    json_object_set_new(o, "unet_resnets_per_level", json_integer(a->resnets));
+    json_object_set_new(o, "unet_transformer_depth", json_integer(a->depth));
+    json_object_set_new(o, "unet_groups", json_integer(a->unet_groups));
+    if (a->vae_width) {
+        json_object_set_new(o, "vae_width", json_integer(a->vae_width));
+        json_object_set_new(o, "vae_groups", json_integer(a->vae_groups));
+    }
+    return o;
+}
+
 /* Family, variant and hyperparameters. */
 static void describe_model(const struct kiln_weights *w, json_t *r) {
     const struct kiln_gguf *g = kiln__weights_gguf(w);
@@ -118,6 +151,7 @@ static void describe_model(const struct kiln_weights *w, json_t *r) {
         if (w->path.sd.unet_in_channels) json_object_set_new(r, "unet_in_channels", json_integer(w->path.sd.unet_in_channels));
         if (w->path.sd.context_dim) json_object_set_new(r, "text_context_dim", json_integer(w->path.sd.context_dim));
         if (w->path.sd.note) json_object_set_new(r, "note", json_string(w->path.sd.note));
+        if (w->path.sd.arch.family) json_object_set_new(r, "derived", sd_arch_json(&w->path.sd.arch));
     }
     if (arch == KILN_ARCH_UNKNOWN && !json_object_get(r, "note"))
         json_object_set_new(r, "note", json_string("not a model architecture kiln supports"));
@@ -198,6 +232,13 @@ static void print_value(FILE *out, const json_t *v) {
     else if (json_is_integer(v)) fprintf(out, "%lld", (long long)json_integer_value(v));
     else if (json_is_real(v)) fprintf(out, "%g", json_real_value(v));
     else if (json_is_boolean(v)) fputs(json_is_true(v) ? "yes" : "no", out);
+    else if (json_is_array(v)) {
+        /* A list of scalars (the derived per-level shapes): "8, 16". */
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i) fputs(", ", out);
+            print_value(out, json_array_get(v, i));
+        }
+    }
 }
 
 void kiln__model_report_print(const json_t *r, FILE *out) {
@@ -213,8 +254,8 @@ void kiln__model_report_print(const json_t *r, FILE *out) {
         print_value(out, v);
         fputc('\n', out);
     }
-    const char *blocks[] = {"hyperparameters", "tokenizer"};
-    for (size_t b = 0; b < 2; b++) {
+    const char *blocks[] = {"hyperparameters", "tokenizer", "derived"};
+    for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
         const json_t *obj = json_object_get(r, blocks[b]);
         if (!obj) continue;
         fprintf(out, "%s:\n", blocks[b]);

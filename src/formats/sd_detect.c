@@ -14,11 +14,16 @@
  *          single_transformer_blocks and time_text_embed.guidance_embedder.
  * When the text encoder is missing (UNet-only files), the UNet's cross-attention
  * key width tells SD1 (768) from SD2 (1024).
+ * SD 1.x / 2.x files also get their architecture derived (struct
+ * kiln_sd_arch): a file of other widths (a scaled-down model) is the
+ * family's variant with the derived shapes, or unknown with a note saying
+ * what could not be derived.
  * Cannot be told from weights: SD2 512-base (epsilon) vs 768-v (v-prediction),
  * and SDXL vs SDXL Turbo (same layout); both are reported in the note.
  */
 #include "formats/sd_detect.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +50,136 @@ static int64_t dim_of(const struct kiln_tensor_lookup *lk, const char *name, int
     int nd = 0;
     if (!has(lk, name, shape, &nd) || nd <= d) return 0;
     return shape[d];
+}
+
+/* Dimension d of the tensor named by the format (0 when absent or with
+ * fewer dimensions). */
+static int64_t dimf(const struct kiln_tensor_lookup *lk, int d, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int64_t dimf(const struct kiln_tensor_lookup *lk, int d, const char *fmt, ...) {
+    char name[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return dim_of(lk, name, d);
+}
+
+/* Attention heads of a width by a head size (64): width / 64, one head for
+ * widths below it; 0 when the width is not a multiple of the head size. */
+static int heads_of(int64_t width, int head) {
+    if (width < head) return 1;
+    return width % head ? 0 : (int)(width / head);
+}
+
+/* GroupNorm groups by the convention: 32, or half the narrowest width when
+ * that is below 64; 0 when they do not divide `width`. */
+static int groups_for(int narrowest, int64_t width) {
+    int g = narrowest >= 64 ? 32 : narrowest / 2;
+    return g >= 1 && width % g == 0 ? g : 0;
+}
+
+/* The text encoder's width, layers and heads (ldm names). */
+static const char *derive_text(const struct kiln_tensor_lookup *lk, struct kiln_sd_arch *a) {
+    if (a->family == 2) {
+        a->text_width = (int)dimf(lk, 1, "cond_stage_model.model.token_embedding.weight");
+        while (a->text_layers < 1024 &&
+               dimf(lk, 0, "cond_stage_model.model.transformer.resblocks.%d.ln_1.weight", a->text_layers))
+            a->text_layers++;
+    } else {
+        a->text_width = (int)dimf(lk, 1, "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight");
+        while (a->text_layers < 1024 &&
+               dimf(lk, 0, "cond_stage_model.transformer.text_model.encoder.layers.%d.layer_norm1.weight",
+                    a->text_layers))
+            a->text_layers++;
+    }
+    if (!a->text_width) return NULL; /* a UNet-only file */
+    if (a->text_layers == 0) return "the text encoder has no layers";
+    a->text_heads = heads_of(a->text_width, 64);
+    if (!a->text_heads) return "the text encoder's width is not a multiple of 64 (its heads cannot be derived)";
+    return NULL;
+}
+
+/* The UNet's levels, channels, resnets, attention and depth from its
+ * input_blocks (ldm names): input_blocks.0 is conv_in; then per level its
+ * resnets (.0.out_layers.3, with a spatial transformer at .1 when the level
+ * attends) and a downsampler (.0.op) between levels. */
+static const char *derive_unet(const struct kiln_tensor_lookup *lk, struct kiln_sd_arch *a) {
+    static const char P[] = "model.diffusion_model.input_blocks.";
+    int level = 0, in_level = 0;
+    for (int k = 1; k < 64; k++) {
+        if (dimf(lk, 0, "%s%d.0.op.weight", P, k)) {
+            if (in_level == 0) return "a UNet level without resnets";
+            if (level == 0) a->resnets = in_level;
+            else if (in_level != a->resnets) return "UNet levels with different resnet counts";
+            if (++level == KILN_SD_ARCH_MAX_LEVELS) return "more UNet levels than kiln reads";
+            in_level = 0;
+            continue;
+        }
+        int64_t c = dimf(lk, 0, "%s%d.0.out_layers.3.weight", P, k);
+        if (!c) break;
+        if (c > 65536) return "a UNet width out of range";
+        a->channels[level] = (int)c;
+        in_level++;
+        if (dimf(lk, 0, "%s%d.1.norm.weight", P, k)) {
+            a->attn_levels |= 1u << level;
+            int depth = 0;
+            while (depth < 64 && dimf(lk, 0, "%s%d.1.transformer_blocks.%d.norm1.weight", P, k, depth)) depth++;
+            if (a->depth && depth != a->depth) return "spatial transformers of different depths";
+            a->depth = depth;
+        }
+    }
+    if (in_level == 0) return "the UNet's input blocks end in a downsampler or are missing";
+    if (level > 0 && in_level != a->resnets) return "UNet levels with different resnet counts";
+    if (level == 0) a->resnets = in_level;
+    a->levels = level + 1;
+    if (a->depth == 0) return "the UNet has no spatial transformers";
+    for (int l = 0; l < a->levels; l++) {
+        /* SD 1.x: 8 heads per attention; SD 2.x: 64 channels per head. The
+         * top level's count also serves the middle block, which attends. */
+        a->heads[l] = a->family == 1 ? (a->channels[l] % 8 ? 0 : 8) : heads_of(a->channels[l], 64);
+        bool needed = (a->attn_levels >> l & 1u) || l == a->levels - 1;
+        if (needed && !a->heads[l])
+            return a->family == 1 ? "a UNet width that 8 heads do not divide"
+                                  : "a UNet width that is neither below 64 nor a multiple of it";
+    }
+    for (int l = 0; l < a->levels; l++) {
+        a->unet_groups = groups_for(a->channels[0], a->channels[l]);
+        if (!a->unet_groups) return "UNet widths that the GroupNorm groups (32, or half the narrowest) do not divide";
+    }
+    return NULL;
+}
+
+/* The VAE's narrowest width and its groups. */
+static const char *derive_vae(const struct kiln_tensor_lookup *lk, struct kiln_sd_arch *a) {
+    a->vae_width = (int)dimf(lk, 1, "first_stage_model.decoder.conv_out.weight");
+    if (!a->vae_width) return NULL; /* no VAE: the loader says so */
+    a->vae_groups = groups_for(a->vae_width, a->vae_width);
+    return a->vae_groups ? NULL : "a VAE width below 2";
+}
+
+/* Derive info->arch for an SD 1.x / 2.x ldm file of `family`; on failure
+ * arch.family is 0 and arch.why says what could not be derived. */
+static void derive_arch(const struct kiln_tensor_lookup *lk, int family, struct kiln_sd_info *info) {
+    struct kiln_sd_arch *a = &info->arch;
+    memset(a, 0, sizeof *a);
+    a->family = family;
+    a->in_channels = info->unet_in_channels;
+    a->context_dim = info->context_dim;
+    const char *why = derive_text(lk, a);
+    if (!why) why = derive_unet(lk, a);
+    if (!why) why = derive_vae(lk, a);
+    if (why) {
+        memset(a, 0, sizeof *a);
+        a->why = why;
+        return;
+    }
+    /* The real models: CLIP ViT-L (768) or OpenCLIP ViT-H (1024) text,
+     * UNet 320/640/1280/1280, VAE 128 at its narrowest. */
+    static const int unet_std[] = {320, 640, 1280, 1280};
+    a->standard = (a->text_width == 0 || a->text_width == (family == 1 ? 768 : 1024)) && a->levels == 4 &&
+                  (a->vae_width == 0 || a->vae_width == 128);
+    for (int l = 0; a->standard && l < 4; l++) a->standard = a->channels[l] == unet_std[l];
 }
 
 /* Pick the text-to-image or inpainting variant by UNet input channels. */
@@ -117,24 +252,44 @@ kiln_variant kiln__sd_detect_tensors(const struct kiln_tensor_lookup *lk, struct
         return info->variant;
     }
 
-    /* SD1 vs SD2: the text encoder, else the UNet's cross-attention width. */
-    int64_t width = dim_of(lk, "cond_stage_model.model.token_embedding.weight", 1);
-    if (width) {
-        info->has_text_encoder = true;
-    } else if ((width = dim_of(lk, "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight", 1))) {
-        info->has_text_encoder = true;
-    }
+    /* SD1 vs SD2: the text encoder's names (OpenCLIP or CLIP), else the
+     * UNet's cross-attention width. */
+    int family = 0;
+    if (has(lk, "cond_stage_model.model.token_embedding.weight", NULL, NULL)) family = 2;
+    else if (has(lk, "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight", NULL, NULL))
+        family = 1;
+    info->has_text_encoder = family != 0;
     info->context_dim =
         (int)dim_of(lk, "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", 1);
-    if (!width) width = info->context_dim;
-    if (width == 768) return by_channels(info, KILN_VARIANT_SD15, KILN_VARIANT_SD15_INPAINT);
-    if (width == 1024) {
-        by_channels(info, KILN_VARIANT_SD21, KILN_VARIANT_SD2_INPAINT);
-        if (info->variant != KILN_VARIANT_UNKNOWN) info->note = NOTE_SD2;
-        return info->variant;
+    if (!family) family = info->context_dim == 768 ? 1 : info->context_dim == 1024 ? 2 : 0;
+    if (!family) {
+        info->note = "Stable Diffusion UNet without a text encoder and with a text width that is neither 768 "
+                     "(SD1) nor 1024 (SD2)";
+        return info->variant = KILN_VARIANT_UNKNOWN;
     }
-    info->note = "Stable Diffusion UNet with a text width that is neither 768 (SD1) nor 1024 (SD2)";
-    return info->variant = KILN_VARIANT_UNKNOWN;
+    derive_arch(lk, family, info);
+    /* The released widths (CLIP-L 768, OpenCLIP-H 1024) name the variant
+     * as they are; other widths only with a derived architecture. */
+    int64_t width = info->arch.text_width ? info->arch.text_width : info->context_dim;
+    if (!width) {
+        width = dim_of(lk, family == 2 ? "cond_stage_model.model.token_embedding.weight"
+                                       : "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
+                       1);
+    }
+    bool released = width == (family == 1 ? 768 : 1024);
+    if (!released && !info->arch.family) {
+        info->note = info->arch.why;
+        return info->variant = KILN_VARIANT_UNKNOWN;
+    }
+    if (family == 1) by_channels(info, KILN_VARIANT_SD15, KILN_VARIANT_SD15_INPAINT);
+    else by_channels(info, KILN_VARIANT_SD21, KILN_VARIANT_SD2_INPAINT);
+    if (info->variant == KILN_VARIANT_UNKNOWN) return info->variant;
+    if (!released || (info->arch.family && !info->arch.standard))
+        info->note = "widths of no released SD model (a scaled-down or custom one): its architecture is derived "
+                     "from the tensors, heads and groups by the family's convention";
+    else if (family == 2)
+        info->note = NOTE_SD2;
+    return info->variant;
 }
 
 /* Put the component's config path in front of the last message. */

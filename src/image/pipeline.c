@@ -130,6 +130,22 @@ bool kiln_image_schedule_from_name(const char *name, kiln_image_schedule *out) {
     return false;
 }
 
+/* Names of kiln_image_prediction, in its order. */
+static const char *const prediction_names[] = {"auto", "eps", "v"};
+
+const char *kiln_image_prediction_name(kiln_image_prediction p) {
+    return (unsigned)p < sizeof prediction_names / sizeof prediction_names[0] ? prediction_names[p] : "unknown";
+}
+
+bool kiln_image_prediction_from_name(const char *name, kiln_image_prediction *out) {
+    if (!name) return false;
+    if (!strcmp(name, "auto")) *out = KILN_IMAGE_PREDICTION_AUTO;
+    else if (!strcmp(name, "eps") || !strcmp(name, "epsilon")) *out = KILN_IMAGE_PREDICTION_EPS;
+    else if (!strcmp(name, "v") || !strcmp(name, "v_prediction")) *out = KILN_IMAGE_PREDICTION_V;
+    else return false;
+    return true;
+}
+
 kiln_image_params kiln_image_default_params(void) {
     kiln_image_params p;
     memset(&p, 0, sizeof p);
@@ -190,6 +206,9 @@ static kiln_status resolve(const kiln_sd_components *c, const kiln_image_params 
         return kiln__fail(KILN_ERR_INVALID_ARG, "image: unknown schedule %d", (int)p->schedule);
     if (p->rng != KILN_IMAGE_RNG_CPU && p->rng != KILN_IMAGE_RNG_CUDA)
         return kiln__fail(KILN_ERR_INVALID_ARG, "image: unknown noise generator %d", (int)p->rng);
+    if (p->prediction != KILN_IMAGE_PREDICTION_AUTO && p->prediction != KILN_IMAGE_PREDICTION_EPS &&
+        p->prediction != KILN_IMAGE_PREDICTION_V)
+        return kiln__fail(KILN_ERR_INVALID_ARG, "image: unknown prediction type %d", (int)p->prediction);
     if (p->batch_count == 0) p->batch_count = 1;
     if (p->batch_count > KILN_SD_MAX_BATCH)
         return kiln__fail(KILN_ERR_INVALID_ARG, "image: batch of %u images (at most %d)", p->batch_count,
@@ -416,8 +435,12 @@ static kiln_status prepare(sd_run *r) {
     free(rgb);
     r->t_vae += now() - t0;
     if (s != KILN_OK) return s;
-    s = kiln__compvis_init(&r->dc, c->prediction, model_cond, r, r->n);
-    if (s == KILN_OK && r->cfg) s = kiln__compvis_init(&r->du, c->prediction, model_uncond, r, r->n);
+    /* The request's prediction type, else the model's (config or probe). */
+    kiln_prediction pred = p->prediction == KILN_IMAGE_PREDICTION_EPS ? KILN_PRED_EPS
+                           : p->prediction == KILN_IMAGE_PREDICTION_V ? KILN_PRED_V
+                                                                      : c->prediction;
+    s = kiln__compvis_init(&r->dc, pred, model_cond, r, r->n);
+    if (s == KILN_OK && r->cfg) s = kiln__compvis_init(&r->du, pred, model_uncond, r, r->n);
     return s;
 }
 

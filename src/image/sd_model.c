@@ -42,6 +42,8 @@ struct sd_model {
     int base_skip;                 /* encoder layer the model conditions on (1 = last; 2 for
                                       SD 2.x's full OpenCLIP, which uses the penultimate) */
     int32_t pad_id;                /* id that fills each chunk after the end token */
+    struct kiln_sd_info info;      /* what detection found; for single files, the derived architecture
+                                      whose heads and groups the networks are loaded with */
     char name[SD_NAME_MAX];        /* the "Model:" of the parameters text */
 };
 
@@ -171,8 +173,10 @@ static void model_name(const char *path, char *out, size_t cap) {
 }
 
 /* The CLIP vocabulary: --clip-vocab when given (a tokenizer folder or a
- * merges file), else the diffusers folder's tokenizer/. */
-static kiln_status load_vocab(struct sd_model *m, const char *path, const char *clip_vocab) {
+ * merges file), else the diffusers folder's tokenizer/. *from_folder
+ * says whether it came from a folder (which names its padding token). */
+static kiln_status load_vocab(struct sd_model *m, const char *path, const char *clip_vocab, bool *from_folder) {
+    *from_folder = !clip_vocab || is_dir(clip_vocab);
     if (clip_vocab)
         return is_dir(clip_vocab) ? kiln__clip_tok_load_folder(clip_vocab, &m->tok)
                                   : kiln__clip_tok_load_merges(clip_vocab, &m->tok);
@@ -185,8 +189,9 @@ static kiln_status load_vocab(struct sd_model *m, const char *path, const char *
 }
 
 /* The text encoder: where its tensors are, its options, which layer the
- * model conditions on and what pads the prompt chunks. */
-static kiln_status load_text(struct sd_model *m) {
+ * model conditions on and what pads the prompt chunks (the tokenizer
+ * folder's padding token when the vocabulary came from one). */
+static kiln_status load_text(struct sd_model *m, bool vocab_folder) {
     static const char *const prefixes[] = {"text_encoder/", "cond_stage_model.transformer.",
                                            "cond_stage_model.model.", "", NULL};
     static const char *const markers[] = {"text_model.embeddings.token_embedding.weight", "token_embedding.weight",
@@ -203,12 +208,12 @@ static kiln_status load_text(struct sd_model *m) {
         kiln_status s = kiln__clip_text_opts_json(config, &opts);
         if (s != KILN_OK) return s;
     } else {
-        if (!openclip) snprintf(name, sizeof name, "%stext_model.embeddings.token_embedding.weight", prefix);
-        const struct kiln_tensor *t = kiln__weights_find(m->w, name);
-        if (!t || t->n_dims != 2 || t->shape[1] % 64 != 0)
-            return kiln__fail(KILN_ERR_FORMAT, "image: %s is not a [vocabulary][64k] matrix", name);
-        /* Both CLIP-L and OpenCLIP-H use 64 channels per head. */
-        opts.n_heads = (int)(t->shape[1] / 64);
+        /* A single file: the derived heads (CLIP-L and OpenCLIP-H: 64
+         * channels per head); OpenCLIP's GELU, OpenAI CLIP's quick_gelu. */
+        if (!m->info.arch.text_heads)
+            return kiln__fail(KILN_ERR_FORMAT, "image: the text encoder's heads could not be derived%s%s",
+                              m->info.arch.why ? ": " : "", m->info.arch.why ? m->info.arch.why : "");
+        opts.n_heads = m->info.arch.text_heads;
         opts.gelu = openclip;
     }
     kiln_status s = kiln__clip_text_load(m->w, prefix, &opts, &m->text);
@@ -219,13 +224,15 @@ static kiln_status load_text(struct sd_model *m) {
     /* SD 2.x conditions on OpenCLIP's penultimate layer; diffusers stores
      * the encoder without its last layer, ldm files with it. */
     m->base_skip = openclip ? 2 : 1;
-    /* A1111 pads SD 2.x chunks with 0 ("!"), SD 1.x's with the end token. */
-    m->pad_id = openclip ? 0 : -1;
+    /* A tokenizer folder's padding token (-1: kiln__clip_tok_pad_id; SD
+     * 2.x's folders name "!" = 0, SD 1.x's the end token); with a bare
+     * merges file, A1111's choice: 0 for SD 2.x, the end token for SD 1.x. */
+    m->pad_id = !vocab_folder && openclip ? 0 : -1;
     return KILN_OK;
 }
 
-/* The UNet, with SD 1.x or 2.x head options when no config says them. */
-static kiln_status load_unet(struct sd_model *m, kiln_variant variant) {
+/* The UNet, with the derived heads and groups when no config says them. */
+static kiln_status load_unet(struct sd_model *m) {
     static const char *const prefixes[] = {"unet/", "model.diffusion_model.", "", NULL};
     static const char *const markers[] = {"conv_in.weight", "input_blocks.0.0.weight", NULL};
     const char *prefix = find_prefix(m->w, prefixes, markers);
@@ -235,10 +242,18 @@ static kiln_status load_unet(struct sd_model *m, kiln_variant variant) {
     if (config) {
         kiln_status s = kiln__unet_opts_json(config, &opts);
         if (s != KILN_OK) return s;
-    } else if (variant == KILN_VARIANT_SD21 || variant == KILN_VARIANT_SD2_INPAINT) {
-        kiln__unet_opts_sd2(&opts);
     } else {
+        const struct kiln_sd_arch *a = &m->info.arch;
+        if (!a->family || !a->unet_groups)
+            return kiln__fail(KILN_ERR_FORMAT, "image: the UNet's heads and groups could not be derived%s%s",
+                              m->info.arch.why ? ": " : "", m->info.arch.why ? m->info.arch.why : "");
         kiln__unet_opts_sd1(&opts);
+        for (int l = 0; l < KILN_UNET_MAX_LEVELS; l++) {
+            /* Levels without attention keep a placeholder the loader never uses. */
+            int h = l < a->levels ? a->heads[l] : 0;
+            opts.heads[l] = h ? h : 1;
+        }
+        opts.norm_groups = a->unet_groups;
     }
     return kiln__unet_load(m->w, prefix, &opts, &m->unet);
 }
@@ -253,6 +268,7 @@ static kiln_status load_vae(struct sd_model *m, float *latent_scale) {
     struct kiln_vae_opts opts;
     kiln__vae_opts_sd(&opts);
     *latent_scale = SD_LATENT_SCALE;
+    if (m->info.arch.vae_groups) opts.norm_groups = m->info.arch.vae_groups; /* single files: derived */
     const char *config = component_config(m->w, "vae");
     if (config) {
         kiln_status s = kiln__vae_opts_json(config, &opts);
@@ -322,14 +338,17 @@ kiln_status kiln__sd_model_v_probe(void *user, double *mean) {
     return s;
 }
 
-/* The variant and the capabilities it starts from; a diffusers folder of
+/* The variant and the capabilities it starts from (m->info: what detection
+ * found, with a single file's derived architecture); a diffusers folder of
  * an unlisted size (the test models) runs with SD 1.5's. */
-static kiln_status pick_variant(struct kiln_weights *w, kiln_variant *variant, kiln_image_caps *caps) {
-    struct kiln_sd_info info = w->path.sd;
-    if (info.variant == KILN_VARIANT_UNKNOWN && w->path.kind == KILN_MODEL_GGUF) {
+static kiln_status pick_variant(struct sd_model *m, kiln_variant *variant, kiln_image_caps *caps) {
+    struct kiln_weights *w = m->w;
+    m->info = w->path.sd;
+    if (w->path.kind != KILN_MODEL_DIFFUSERS) {
         struct kiln_tensor_lookup lk = kiln__weights_lookup(w);
-        kiln__sd_detect_tensors(&lk, &info);
+        kiln__sd_detect_tensors(&lk, &m->info);
     }
+    struct kiln_sd_info info = m->info;
     *variant = info.variant;
     kiln_variant base = info.variant;
     switch (info.variant) {
@@ -360,10 +379,11 @@ static kiln_status load_all(struct sd_model *m, const char *path, const char *cl
     kiln_status s = kiln__weights_open(path, &m->w);
     if (s != KILN_OK) return s;
     kiln_variant variant;
-    if ((s = pick_variant(m->w, &variant, &c->caps)) != KILN_OK) return s;
-    if ((s = load_vocab(m, path, clip_vocab)) != KILN_OK) return s;
-    if ((s = load_text(m)) != KILN_OK) return s;
-    if ((s = load_unet(m, variant)) != KILN_OK) return s;
+    bool vocab_folder = false;
+    if ((s = pick_variant(m, &variant, &c->caps)) != KILN_OK) return s;
+    if ((s = load_vocab(m, path, clip_vocab, &vocab_folder)) != KILN_OK) return s;
+    if ((s = load_text(m, vocab_folder)) != KILN_OK) return s;
+    if ((s = load_unet(m)) != KILN_OK) return s;
     if ((s = load_vae(m, &c->latent_scale)) != KILN_OK) return s;
     if ((s = prediction(m->w, &c->prediction)) != KILN_OK) return s;
     if (kiln__unet_context_dim(m->unet) != kiln__clip_text_width(m->text))

@@ -164,6 +164,16 @@ static int get_schedule(json_t *obj, const char *name, kiln_image_params *p, str
     return 0;
 }
 
+/* "prediction": auto, eps or v (a kiln field; A1111 has none, so its
+ * bodies may carry it as an extension). */
+static int get_prediction(json_t *obj, kiln_image_params *p, struct kiln__api_error *err) {
+    const char *s = NULL;
+    if (kiln__req_string(obj, "prediction", &s, err)) return -1;
+    if (s && !kiln_image_prediction_from_name(s, &p->prediction))
+        return kiln__req_bad(err, "prediction", "unknown prediction type '%.40s' (auto, eps, v)", s);
+    return 0;
+}
+
 /* The fields rbee and A1111 share under different names. */
 struct names {
     const char *guidance; /* "guidance_scale" / "cfg_scale" */
@@ -200,6 +210,7 @@ static int parse_common(json_t *obj, const struct names *nm, struct kiln__image_
     if (given && check_side((uint32_t)i, caps, "height", err)) return -1;
     if (given) p->height = (uint32_t)i;
     if (get_sampler(obj, nm->sampler, p, err) || get_schedule(obj, nm->schedule, p, err)) return -1;
+    if (get_prediction(obj, p, err)) return -1;
     if (kiln__req_int(obj, nm->batch, 1, KILN__IMAGE_MAX_BATCH, &i, &given, err)) return -1;
     if (given) p->batch_count = (uint32_t)i;
     if (kiln__req_int(obj, "preview_every", 0, 10000, &i, &given, err)) return -1;

@@ -76,12 +76,14 @@ int kiln__image_request_finish(struct kiln__image_request *r, const kiln_image_c
 
 /* rbee POST /v1/jobs with an image operation: prompt, negative_prompt,
  * steps, guidance_scale, seed, width, height, sampler, schedule, batch,
- * preview_every, input_image / init_image, mask_image, strength. */
+ * preview_every, input_image / init_image, mask_image, strength,
+ * prediction (auto, eps, v). */
 int kiln__image_request_from_job(json_t *obj, enum kiln__operation op, const kiln_image_caps *caps,
                                  struct kiln__image_request **out, struct kiln__api_error *err);
 
 /* AUTOMATIC1111 /sdapi/v1/txt2img (img2img = 0) or /sdapi/v1/img2img
- * (init_images, mask, denoising_strength, inpainting_mask_invert). */
+ * (init_images, mask, denoising_strength, inpainting_mask_invert; kiln's
+ * "prediction" as an extension field). */
 int kiln__image_request_from_a1111(json_t *obj, int img2img, const kiln_image_caps *caps,
                                    struct kiln__image_request **out, struct kiln__api_error *err);
 

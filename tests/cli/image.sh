@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `kiln image` end to end: argument errors (exit 2 with usage), bad input
 # images (exit 1 with the decoder's message), a missing model (exit 1 saying
-# why), and txt2img on the tiny SD model of tests/data/sd writing a PNG with
-# its A1111 parameters.
+# why), txt2img on the tiny SD model of tests/data/sd writing a PNG with
+# its A1111 parameters, and a tiny single file (derived architecture,
+# --prediction).
 # usage: image.sh KILN SHARED_DATA_DIR TMP_DIR
 set -u
 kiln=$1 tmp=$3/cli-image
@@ -23,6 +24,7 @@ expect "bad cfg" 2 "--cfg wants" -- "$kiln" image "${base[@]}" --cfg abc
 expect "bad seed" 2 "--seed wants" -- "$kiln" image "${base[@]}" --seed -1
 expect "unknown sampler" 2 "unknown sampler 'plms'" -- "$kiln" image "${base[@]}" --sampler plms
 expect "unknown schedule" 2 "unknown schedule" -- "$kiln" image "${base[@]}" --schedule linear
+expect "bad prediction" 2 "--prediction wants auto, eps or v, not 'x0'" -- "$kiln" image "${base[@]}" --prediction x0
 expect "bad rng" 2 "--rng wants cpu or cuda" -- "$kiln" image "${base[@]}" --rng tpu
 expect "bad strength" 2 "--strength wants" -- "$kiln" image "${base[@]}" --strength 1.5
 expect "bad batch" 2 "--batch wants" -- "$kiln" image "${base[@]}" --batch 65
@@ -59,5 +61,16 @@ check "padding recorded" grep -aq "Pad conds: True" "$tmp/padded.png"
 expect "not padded" 0 "sampling" -- "$kiln" image -m "$tiny" -p "$long" -n "blurry" -W 64 -H 64 --steps 1 \
   --pad-conds off -o "$tmp/unpadded.png"
 check "no padding recorded" bash -c "! grep -aq 'Pad conds' '$tmp/unpadded.png'"
+
+# tiny-sd2v as an ldm single file: no configs, its architecture derived from
+# the tensors (kiln info shows it); with the folder's vocabulary and
+# --prediction v it makes the folder's image (the pixels are compared by
+# tests/model/test_sd_layouts.c; here the CLI path runs).
+ldm=$src/tests/data/sd/tiny-sd2v-ldm.safetensors
+expect "derived shapes" 0 "unet_heads +1, 1" -- "$kiln" info "$ldm"
+expect "derived groups" 0 "unet_groups +4" -- "$kiln" info "$ldm"
+expect "ldm single file" 0 "sampling" -- "$kiln" image -m "$ldm" --clip-vocab "$src/tests/data/sd/tiny-sd2v/tokenizer" \
+  -p "a portrait of an astronaut" -W 64 -H 64 --steps 2 --prediction v -o "$tmp/ldm.png"
+check "ldm image written" [ -s "$tmp/ldm.png" ]
 
 finish

@@ -8,54 +8,17 @@
 #include <stdlib.h>
 
 #include "core/threadpool.h"
-#include "formats/gguf.h"
 #include "formats/weights.h"
 #include "image/clip_text.h"
 #include "image/unet.h"
 #include "image/vae.h"
 #include "kiln/kiln.h"
+#include "sd_gguf_file.h"
 #include "sd_golden.h"
-#include "tensor/dequant.h"
-#include "tensor/quantize.h"
-#include "tensor/tensor.h"
 #include "test.h"
 #include "worker/backend.h"
 
 #define MODEL "tiny-sd2"
-
-/* Write the ldm file's tensors to `path`: 1-D ones F32, others F16, or
- * Q8_0 when q8 and the innermost size is a multiple of 32. */
-static int write_gguf(const char *path, int q8) {
-    struct kiln_weights *w = NULL;
-    if (kiln__weights_open(SD_DATA "/tiny-sd2-ldm.safetensors", &w) != KILN_OK) return 0;
-    struct kiln_gguf_writer *gw = NULL;
-    void **bufs = calloc(w->n_tensors, sizeof *bufs);
-    int ok = bufs && kiln__gguf_writer_new(&gw) == KILN_OK;
-    for (size_t i = 0; ok && i < w->n_tensors; i++) {
-        const struct kiln_tensor *t = &w->tensors[i];
-        size_t n = (size_t)t->n_elems;
-        float *f = malloc(n * sizeof *f);
-        ok = f && kiln__dequantize(t->dtype, t->data, f, n) == KILN_OK;
-        uint64_t ne[4] = {1, 1, 1, 1};
-        for (int d = 0; d < t->n_dims; d++) ne[d] = (uint64_t)t->shape[t->n_dims - 1 - d];
-        kiln_dtype type = t->n_dims < 2 ? KILN_DTYPE_F32
-                          : q8 && ne[0] % 32 == 0 ? KILN_DTYPE_Q8_0
-                                                  : KILN_DTYPE_F16;
-        size_t nbytes = kiln__tensor_bytes(type, n);
-        bufs[i] = ok ? malloc(nbytes) : NULL;
-        ok = ok && bufs[i] && kiln__quantize(type, f, bufs[i], n) == KILN_OK;
-        ok = ok && kiln__gguf_writer_add_tensor(gw, t->name, type, (uint32_t)(t->n_dims ? t->n_dims : 1), ne,
-                                                bufs[i], nbytes) == KILN_OK;
-        free(f);
-    }
-    ok = ok && kiln__gguf_writer_write(gw, path) == KILN_OK;
-    if (!ok) fprintf(stderr, "  writing %s: %s\n", path, kiln_last_error());
-    kiln__gguf_writer_free(gw);
-    for (size_t i = 0; bufs && i < w->n_tensors; i++) free(bufs[i]);
-    free(bufs);
-    kiln__weights_free(w);
-    return ok;
-}
 
 /* All three networks of `path` against the goldens within tol. */
 static void check_file(const char *path, double tol) {
@@ -126,7 +89,7 @@ static void check_file(const char *path, double tol) {
 
 static void test_f16(void) {
     const char *path = KILN_TEST_TMP "/tiny-sd2-f16.gguf";
-    REQUIRE(write_gguf(path, 0));
+    REQUIRE(sd_write_gguf(SD_DATA "/tiny-sd2-ldm.safetensors", path, SD_GGUF_F16));
     check_file(path, 3e-3);
     /* `kiln serve` gives an SD GGUF the image backend, an LLM GGUF not */
     CHECK_EQ_INT(kiln__backend_is_image_model(path), 1);
@@ -136,7 +99,7 @@ static void test_f16(void) {
 
 static void test_q8_0(void) {
     const char *path = KILN_TEST_TMP "/tiny-sd2-q8_0.gguf";
-    REQUIRE(write_gguf(path, 1));
+    REQUIRE(sd_write_gguf(SD_DATA "/tiny-sd2-ldm.safetensors", path, SD_GGUF_Q8_0));
     check_file(path, 3e-2);
     remove(path);
 }

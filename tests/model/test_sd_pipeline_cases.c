@@ -54,6 +54,9 @@ typedef struct pcase {
     float strength;       /* img2img strength */
     bool init, mask;      /* with the init image, with the mask */
     bool pad;             /* pad_cond_uncond */
+    kiln_image_prediction pred; /* the request's prediction type (AUTO: the model's) */
+    const char *path;     /* a model file under tests/data/sd instead of `model`, loaded with
+                             model's tokenizer/ as its vocabulary; NULL for the folder */
 } pcase;
 
 static uint8_t *read_exact(const char *name, size_t want) {
@@ -69,16 +72,19 @@ static uint8_t *read_exact(const char *name, size_t want) {
     return d;
 }
 
-/* Run case c; compare with its golden. Returns the image (caller frees) in *out. */
-static void run_case(const pcase *c, kiln_image_result *r) {
+/* Run case c; compare with its golden (want_match: within 1 level on
+ * almost every value; else: far from it). The image is left in *r. */
+static void run_case_expect(const pcase *c, kiln_image_result *r, bool want_match) {
     memset(r, 0, sizeof *r);
-    char path[512], golden[64];
-    snprintf(path, sizeof path, "%s/%s", SD_DATA, c->model);
+    char path[512], golden[64], vocab[512];
+    snprintf(path, sizeof path, "%s/%s", SD_DATA, c->path ? c->path : c->model);
+    snprintf(vocab, sizeof vocab, "%s/%s/tokenizer", SD_DATA, c->model);
+    kiln_image_load_options o = {c->path ? vocab : NULL};
     snprintf(golden, sizeof golden, "%s.f32", c->name);
     float *ref = (float *)read_exact(golden, PIXELS * 3 * sizeof(float));
     uint8_t *init_px = read_exact("init.u8", PIXELS * 3), *mask_px = read_exact("mask.u8", PIXELS);
     kiln_image_model *m = NULL;
-    if (!ref || !init_px || !mask_px || kiln_image_load(path, NULL, &m) != KILN_OK) {
+    if (!ref || !init_px || !mask_px || kiln_image_load(path, &o, &m) != KILN_OK) {
         fprintf(stderr, "  %s: %s\n", c->name, kiln_last_error());
         CHECK(0);
         goto done;
@@ -97,6 +103,7 @@ static void run_case(const pcase *c, kiln_image_result *r) {
     p.init_image = c->init ? &init : NULL;
     p.mask = c->mask ? &mask : NULL;
     p.pad_cond_uncond = c->pad;
+    p.prediction = c->pred;
     if (kiln_image_generate(m, &p, r) != KILN_OK || r->count != 1) {
         fprintf(stderr, "  %s: %s\n", c->name, kiln_last_error());
         CHECK(0);
@@ -110,10 +117,15 @@ static void run_case(const pcase *c, kiln_image_result *r) {
         if (d > worst) worst = d;
         if (c->mask && mask_px[i / 3] == 0 && r->images[0].data[i] != init_px[i]) kept_wrong++;
     }
-    fprintf(stderr, "  %s: %zu of %zu values more than 1 level off, worst %.2f\n", c->name, off, n, worst);
-    CHECK(off * 1000 <= n); /* at most 0.1% */
-    CHECK(worst <= 3.0);
-    CHECK(kept_wrong == 0);
+    fprintf(stderr, "  %s (%s, prediction %s): %zu of %zu values more than 1 level off, worst %.2f\n", c->name,
+            c->path ? c->path : c->model, kiln_image_prediction_name(c->pred), off, n, worst);
+    if (want_match) {
+        CHECK(off * 1000 <= n); /* at most 0.1% */
+        CHECK(worst <= 3.0);
+        CHECK(kept_wrong == 0);
+    } else {
+        CHECK(off * 10 >= n); /* a different image: at least 10% of the values */
+    }
 done:
     kiln_image_model_free(m);
     free(ref);
@@ -121,9 +133,14 @@ done:
     free(mask_px);
 }
 
+static void run_case(const pcase *c, kiln_image_result *r) {
+    run_case_expect(c, r, true);
+}
+
 static void test_img2img(void) {
     pcase c = {"img2img", "tiny-sd15", "a red castle in the forest", "a painting", 5, 5.0f, 21,
-               KILN_IMAGE_SAMPLER_EULER, KILN_IMAGE_SCHEDULE_NORMAL, 0.6f, true, false, false};
+               KILN_IMAGE_SAMPLER_EULER, KILN_IMAGE_SCHEDULE_NORMAL, 0.6f, true, false, false,
+               KILN_IMAGE_PREDICTION_AUTO, NULL};
     kiln_image_result r;
     run_case(&c, &r);
     kiln_image_result_free(&r);
@@ -131,7 +148,8 @@ static void test_img2img(void) {
 
 static void test_inpaint_4_channels(void) {
     pcase c = {"inpaint4", "tiny-sd15", "a blue horse", "", 4, 6.0f, 22,
-               KILN_IMAGE_SAMPLER_EULER, KILN_IMAGE_SCHEDULE_NORMAL, 0.75f, true, true, false};
+               KILN_IMAGE_SAMPLER_EULER, KILN_IMAGE_SCHEDULE_NORMAL, 0.75f, true, true, false,
+               KILN_IMAGE_PREDICTION_AUTO, NULL};
     kiln_image_result r;
     run_case(&c, &r);
     kiln_image_result_free(&r);
@@ -139,7 +157,8 @@ static void test_inpaint_4_channels(void) {
 
 static void test_inpaint_9_channels(void) {
     pcase c = {"inpaint9", "tiny-sd2", "a dog in the snow", "a cat", 4, 6.0f, 23,
-               KILN_IMAGE_SAMPLER_EULER, KILN_IMAGE_SCHEDULE_NORMAL, 1.0f, true, true, false};
+               KILN_IMAGE_SAMPLER_EULER, KILN_IMAGE_SCHEDULE_NORMAL, 1.0f, true, true, false,
+               KILN_IMAGE_PREDICTION_AUTO, NULL};
     kiln_image_result r;
     run_case(&c, &r);
     kiln_image_result_free(&r);
@@ -147,15 +166,39 @@ static void test_inpaint_9_channels(void) {
 
 static void test_v_prediction(void) {
     pcase c = {"vpred", "tiny-sd2v", "a portrait of an astronaut", "a dog", 4, 7.0f, 24,
-               KILN_IMAGE_SAMPLER_DPMPP_2M, KILN_IMAGE_SCHEDULE_KARRAS, 0.0f, false, false, false};
+               KILN_IMAGE_SAMPLER_DPMPP_2M, KILN_IMAGE_SCHEDULE_KARRAS, 0.0f, false, false, false,
+               KILN_IMAGE_PREDICTION_AUTO, NULL};
     kiln_image_result r;
     run_case(&c, &r);
     kiln_image_result_free(&r);
 }
 
+/* --prediction: forcing v on tiny-sd2v reproduces the v golden, from the
+ * folder and from its ldm single file (which A1111's probe, the "auto"
+ * answer for SD 2.x single files, takes for epsilon: see
+ * test_prediction_from_config); forcing epsilon changes the image. */
+static void test_prediction_forced(void) {
+    pcase c = {"vpred", "tiny-sd2v", "a portrait of an astronaut", "a dog", 4, 7.0f, 24,
+               KILN_IMAGE_SAMPLER_DPMPP_2M, KILN_IMAGE_SCHEDULE_KARRAS, 0.0f, false, false, false,
+               KILN_IMAGE_PREDICTION_V, NULL};
+    kiln_image_result r;
+    run_case(&c, &r);
+    kiln_image_result_free(&r);
+    c.path = "tiny-sd2v-ldm.safetensors";
+    run_case(&c, &r);
+    kiln_image_result_free(&r);
+    c.pred = KILN_IMAGE_PREDICTION_EPS;
+    run_case_expect(&c, &r, false);
+    kiln_image_result_free(&r);
+    c.path = NULL;
+    run_case_expect(&c, &r, false);
+    kiln_image_result_free(&r);
+}
+
 static void test_euler_a(void) {
     pcase c = {"euler_a", "tiny-sd15", "a cat in the snow", "a dog", 5, 7.0f, 26,
-               KILN_IMAGE_SAMPLER_EULER_A, KILN_IMAGE_SCHEDULE_NORMAL, 0.0f, false, false, false};
+               KILN_IMAGE_SAMPLER_EULER_A, KILN_IMAGE_SCHEDULE_NORMAL, 0.0f, false, false, false,
+               KILN_IMAGE_PREDICTION_AUTO, NULL};
     kiln_image_result r;
     run_case(&c, &r);
     kiln_image_result_free(&r);
@@ -163,7 +206,8 @@ static void test_euler_a(void) {
 
 static void test_dpmpp_2m_sde_brownian(void) {
     pcase c = {"sde", "tiny-sd15", "a red horse in the forest", "", 6, 7.0f, 27,
-               KILN_IMAGE_SAMPLER_DPMPP_2M_SDE, KILN_IMAGE_SCHEDULE_KARRAS, 0.0f, false, false, false};
+               KILN_IMAGE_SAMPLER_DPMPP_2M_SDE, KILN_IMAGE_SCHEDULE_KARRAS, 0.0f, false, false, false,
+               KILN_IMAGE_PREDICTION_AUTO, NULL};
     kiln_image_result r;
     run_case(&c, &r);
     kiln_image_result_free(&r);
@@ -228,17 +272,23 @@ static void test_bad_requests(void) {
 }
 
 /* The prediction type comes from scheduler/scheduler_config.json: v for
- * tiny-sd2v, epsilon for the folders without one. */
+ * tiny-sd2v, epsilon for the folders without one; for an SD 2.x single
+ * file from A1111's probe (tiny-sd2v's file: -0.51, not below -1, so
+ * epsilon; its v is given with --prediction). */
 static void test_prediction_from_config(void) {
     static const struct {
         const char *model;
         kiln_prediction want;
-    } cases[] = {{"tiny-sd2v", KILN_PRED_V}, {"tiny-sd15", KILN_PRED_EPS}, {"tiny-sd2", KILN_PRED_EPS}};
+    } cases[] = {{"tiny-sd2v", KILN_PRED_V},
+                 {"tiny-sd15", KILN_PRED_EPS},
+                 {"tiny-sd2", KILN_PRED_EPS},
+                 {"tiny-sd2v-ldm.safetensors", KILN_PRED_EPS}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", SD_DATA, cases[i].model);
         kiln_sd_components c;
-        if (kiln__sd_model_load(path, NULL, &c) != KILN_OK) {
+        const char *vocab = strstr(cases[i].model, ".safetensors") ? SD_DATA "/tiny-sd2v/tokenizer" : NULL;
+        if (kiln__sd_model_load(path, vocab, &c) != KILN_OK) {
             fprintf(stderr, "  %s: %s\n", cases[i].model, kiln_last_error());
             CHECK(0);
             continue;
@@ -283,7 +333,8 @@ static void test_long_prompt_padded(void) {
     if (s == KILN_OK) kiln__sd_model_free(c.user);
 
     pcase pc = {"long", "tiny-sd15", LONG_PROMPT, "a dog", 3, 7.0f, 25,
-                KILN_IMAGE_SAMPLER_EULER, KILN_IMAGE_SCHEDULE_NORMAL, 0.0f, false, false, true};
+                KILN_IMAGE_SAMPLER_EULER, KILN_IMAGE_SCHEDULE_NORMAL, 0.0f, false, false, true,
+                KILN_IMAGE_PREDICTION_AUTO, NULL};
     kiln_image_result r;
     run_case(&pc, &r);
     if (r.count == 1) CHECK_CONTAINS(r.parameters[0], ", Pad conds: True");
@@ -295,6 +346,7 @@ int main(void) {
     RUN(test_inpaint_4_channels);
     RUN(test_inpaint_9_channels);
     RUN(test_v_prediction);
+    RUN(test_prediction_forced);
     RUN(test_prediction_from_config);
     RUN(test_long_prompt_padded);
     RUN(test_euler_a);

@@ -115,6 +115,64 @@ static void test_detect_sd_single_file_layouts(void) {
     CHECK_CONTAINS(info.note, "neither 4");
 }
 
+/* A scaled-down SD 2.x file: the architecture from the tensors, heads and
+ * groups by the convention; widths it cannot give heads to are refused. */
+static void test_detect_sd_derived_architecture(void) {
+#define IB "model.diffusion_model.input_blocks."
+    struct kiln_sd_info info;
+    struct fake_tensor t[] = {
+        {UNET_IN, 4, {32, 9, 3, 3}},
+        {IB "1.0.out_layers.3.weight", 4, {32, 32, 3, 3}},
+        {IB "1.1.norm.weight", 1, {32}},
+        {IB "1.1.transformer_blocks.0.norm1.weight", 1, {32}},
+        {IB "1.1.transformer_blocks.1.norm1.weight", 1, {32}},
+        {UNET_K1, 2, {32, 48}},
+        {IB "2.0.out_layers.3.weight", 4, {32, 32, 3, 3}},
+        {IB "2.1.norm.weight", 1, {32}},
+        {IB "2.1.transformer_blocks.0.norm1.weight", 1, {32}},
+        {IB "2.1.transformer_blocks.1.norm1.weight", 1, {32}},
+        {IB "3.0.op.weight", 4, {32, 32, 3, 3}},
+        {IB "4.0.out_layers.3.weight", 4, {128, 128, 3, 3}},
+        {IB "5.0.out_layers.3.weight", 4, {128, 128, 3, 3}},
+        {SD2_TE, 2, {1000, 48}},
+        {"cond_stage_model.model.transformer.resblocks.0.ln_1.weight", 1, {48}},
+        {"cond_stage_model.model.transformer.resblocks.1.ln_1.weight", 1, {48}},
+        {"first_stage_model.decoder.conv_out.weight", 4, {3, 8, 3, 3}},
+    };
+    CHECK_EQ_INT(DETECT(t, &info), KILN_VARIANT_SD2_INPAINT);
+    CHECK_CONTAINS(info.note, "derived");
+    const struct kiln_sd_arch *a = &info.arch;
+    CHECK_EQ_INT(a->family, 2);
+    CHECK(!a->standard);
+    CHECK_EQ_INT(a->text_width, 48);
+    CHECK_EQ_INT(a->text_layers, 2);
+    CHECK_EQ_INT(a->text_heads, 1);   /* below 64: one head */
+    CHECK_EQ_INT(a->levels, 2);
+    CHECK_EQ_INT(a->channels[0], 32);
+    CHECK_EQ_INT(a->channels[1], 128);
+    CHECK_EQ_INT(a->resnets, 2);
+    CHECK_EQ_INT(a->depth, 2);
+    CHECK_EQ_INT(a->attn_levels, 1);
+    CHECK_EQ_INT(a->heads[0], 1);
+    CHECK_EQ_INT(a->heads[1], 2);     /* 128 / 64; the middle block's */
+    CHECK_EQ_INT(a->unet_groups, 16); /* half the narrowest width */
+    CHECK_EQ_INT(a->vae_width, 8);
+    CHECK_EQ_INT(a->vae_groups, 4);
+    CHECK_EQ_INT(a->context_dim, 48);
+
+    /* A top width of 96 is neither below 64 nor a multiple of it. */
+    t[11].shape[0] = t[12].shape[0] = 96;
+    CHECK_EQ_INT(DETECT(t, &info), KILN_VARIANT_UNKNOWN);
+    CHECK_CONTAINS(info.note, "multiple");
+    CHECK_EQ_INT(info.arch.family, 0);
+    /* Levels of different resnet counts. */
+    t[11].shape[0] = t[12].shape[0] = 128;
+    t[12].name = "absent";
+    CHECK_EQ_INT(DETECT(t, &info), KILN_VARIANT_UNKNOWN);
+    CHECK_CONTAINS(info.note, "resnet counts");
+#undef IB
+}
+
 static void test_detect_flux_and_unknown(void) {
     struct kiln_sd_info info;
     const struct fake_tensor dev[] = {{"double_blocks.0.img_attn.qkv.weight", 2, {9216, 3072}},
@@ -446,6 +504,7 @@ int main(void) {
     /* Start from an empty scratch folder: earlier runs leave files behind. */
     if (system("rm -rf '" TMP "'") != 0) return 1;
     RUN(test_detect_sd_single_file_layouts);
+    RUN(test_detect_sd_derived_architecture);
     RUN(test_detect_flux_and_unknown);
     RUN(test_single_files);
     RUN(test_hf_llm_folder);

@@ -1,6 +1,6 @@
 /* tests/unit/test_worker_images_bad.c - the image worker's refusals and its
  * parsers, on the tiny SD model of tests/data/sd served in process:
- *   - 45 bad requests over the rbee, AUTOMATIC1111 and OpenAI image routes
+ *   - 48 bad requests over the rbee, AUTOMATIC1111 and OpenAI image routes
  *     (bad base64, undecodable images, a mask of the wrong size, zero, odd
  *     and 65536-pixel sizes, an image whose header claims 65536x65536,
  *     negative and too many steps, unknown samplers, bad multipart bodies,
@@ -95,6 +95,10 @@ static void test_bad_requests(void) {
          "invalid_value", "guidance_scale"},
         {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"sampler\":\"plms\"}", 400, "invalid_value",
          "sampler"},
+        {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"prediction\":\"x0\"}", 400,
+         "invalid_value", "prediction"},
+        {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"prediction\":1}", 400,
+         "invalid_value", "prediction"},
         {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"schedule\":\"cosine\"}", 400,
          "invalid_value", "schedule"},
         {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\",\"batch\":0}", 400, "invalid_value", "batch"},
@@ -125,6 +129,7 @@ static void test_bad_requests(void) {
         {"/v1/jobs", "{\"operation\":\"image_generation\",\"prompt\":\"x\"", 400, "invalid_json", NULL},
         {"/sdapi/v1/txt2img", "{\"prompt\":\"x\",\"cfg_scale\":100}", 400, "invalid_value", "cfg_scale"},
         {"/sdapi/v1/txt2img", "{\"prompt\":\"x\",\"sampler_name\":\"PLMS\"}", 400, "invalid_value", "sampler_name"},
+        {"/sdapi/v1/txt2img", "{\"prompt\":\"x\",\"prediction\":\"sample\"}", 400, "invalid_value", "prediction"},
         {"/sdapi/v1/txt2img", "{\"prompt\":\"x\",\"batch_size\":4,\"n_iter\":5}", 400, "invalid_value", "n_iter"},
         {"/sdapi/v1/txt2img", "[1,2]", 400, "invalid_json", NULL},
         {"/sdapi/v1/img2img", "{\"prompt\":\"x\"}", 400, "invalid_value", "init_images"},

@@ -10,7 +10,12 @@ transformers and diffusers themselves:
                a smaller VAE
   tiny-sd2v/   SD 2.x 768-v-shaped, smaller still: a 4-channel UNet and a
                scheduler/scheduler_config.json with prediction_type
-               v_prediction (the whole-pipeline golden's v model)
+               v_prediction (the whole-pipeline golden's v model). It
+               follows the SD 2.x conventions kiln derives a single file's
+               architecture by (docs/sd-networks.md): attention heads of
+               64 channels, one head where a width is below 64 (text
+               encoder and UNet here), GroupNorm with min(32, narrowest
+               width / 2) groups
 saved as diffusers folders (model_index.json + component folders, F32
 safetensors, a tiny CLIP BPE tokenizer with dense ids below 1000), and records, in golden/ of each, raw little-endian float32
 files with their shapes in index.json:
@@ -21,7 +26,14 @@ files with their shapes in index.json:
   VAE decode of a 4x6 latent, encode (mean, logvar) of an 8x12 image.
 The tiny-sd2 weights are also written as tiny-sd2-ldm.safetensors in the
 original ldm single-file layout (ldm_layout.py), verified by converting it
-back with diffusers' converters.
+back with diffusers' converters; so are tiny-sd2v's (tiny-sd2v-ldm.
+safetensors, with the OpenCLIP last layer that SD 2.x diffusers folders
+leave out), the file of the three-layout image test.
+  tiny-sd15-f16/  SD 1.x-shaped and tinier, in F16, following the SD 1.x
+               conventions (8 heads per attention, one text head below a
+               width of 64, min(32, narrowest / 2) groups), with its ldm
+               single file tiny-sd15-f16-ldm.safetensors (the SD 1.x half of
+               the three-layout test; F16 files give identical images too).
 Every parameter is randomized (1-D ones around their init) so that norms
 and biases are exercised.
 """
@@ -33,8 +45,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
-from diffusers.loaders.single_file_utils import (convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint,
-                                                 convert_open_clip_checkpoint)
+from diffusers.loaders.single_file_utils import (convert_ldm_clip_checkpoint, convert_ldm_unet_checkpoint,
+                                                 convert_ldm_vae_checkpoint, convert_open_clip_checkpoint)
 from safetensors.torch import save_file
 
 import ldm_layout
@@ -244,24 +256,95 @@ def micro_seed(path: Path, gen) -> None:
 
 
 def sd2v(gen):
-    """SD 2.x 768-v shape, smaller: gelu text encoder (2 layers; a diffusers
-    SD 2 folder stores OpenCLIP without its last layer, so the pipeline uses
-    the last hidden state), a 4-channel UNet with linear projections and 4
-    channels per head, widths 8 and 16; the scheduler config says
-    v_prediction, as stabilityai/stable-diffusion-2-1's does."""
-    te = text_encoder(gen, "gelu", 2, 2)
+    """SD 2.x 768-v shape, smaller: gelu text encoder (2 layers, one head:
+    width 32 is below SD 2.x's 64 channels per head; a diffusers SD 2
+    folder stores OpenCLIP without its last layer, so the pipeline uses the
+    last hidden state), a 4-channel UNet with linear projections and one
+    head per level (widths 8 and 16, below 64), 4 groups; the scheduler
+    config says v_prediction, as stabilityai/stable-diffusion-2-1's does.
+    Head counts do not change parameter shapes, so the weights are the
+    same draws as before they followed the convention."""
+    te = text_encoder(gen, "gelu", 2, 1)
     un = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         block_out_channels=(8, 16), layers_per_block=1, cross_attention_dim=32,
-        attention_head_dim=(2, 4), norm_num_groups=4, use_linear_projection=True).eval()
+        attention_head_dim=(1, 1), norm_num_groups=4, use_linear_projection=True).eval()
     randomize(un, gen)
     va = vae(gen, (8, 8), 1, 4)
     sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                    prediction_type="v_prediction", steps_offset=1,
                                    timestep_spacing="linspace")
     return te, un, va, sched
+
+
+def save_sd2v_ldm(path: Path, te, un, va) -> None:
+    """tiny-sd2v as an ldm single file. An SD 2.x checkpoint holds all of
+    OpenCLIP while its diffusers folder drops the last layer (the model
+    conditions on the penultimate one): the file gets te's layers, its final
+    LayerNorm, and one more random layer that the penultimate choice skips.
+    Checked by converting back with diffusers' converters, and by the
+    penultimate layer + final LayerNorm of the full encoder equalling the
+    folder's last hidden state."""
+    gen = torch.Generator().manual_seed(4321)  # its own draws: tiny-sd2v's stay as they were
+    cfg = te.config.to_dict()
+    cfg["num_hidden_layers"] += 1
+    full = CLIPTextModel(CLIPTextConfig(**cfg)).eval()
+    randomize(full, gen)
+    missing, unexpected = full.load_state_dict(te.state_dict(), strict=False)
+    assert not unexpected and all(".layers.%d." % (cfg["num_hidden_layers"] - 1) in k for k in missing), missing
+    with torch.no_grad():
+        ids = torch.randint(0, VOCAB, (1, 77), generator=gen)
+        want = te(ids).last_hidden_state
+        out = full(ids, output_hidden_states=True)
+        got = full.text_model.final_layer_norm(out.hidden_states[-2])
+        assert torch.allclose(got, want, atol=1e-6), (got - want).abs().max()
+    save_ldm(path, full, un, va, 1)
+
+
+def sd15_f16():
+    """SD 1.x shape in F16 for the layout test: quick_gelu text encoder of
+    width 32 with one head (2 layers, a vocabulary just the tiny tokenizer's
+    size), a 4-channel UNet with conv projections and 8 heads per attention
+    (widths 8 and 16), 4 groups, one resnet per level; a VAE of width 8.
+    Its own generator: the models above keep their draws."""
+    gen = torch.Generator().manual_seed(5678)
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=EOS + 1, hidden_size=32, intermediate_size=37,
+                                      num_hidden_layers=2, num_attention_heads=1, max_position_embeddings=77,
+                                      hidden_act="quick_gelu", bos_token_id=BOS, eos_token_id=EOS,
+                                      pad_token_id=EOS, projection_dim=32)).eval()
+    randomize(te, gen)
+    un = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(8, 16), layers_per_block=1, cross_attention_dim=32,
+        attention_head_dim=8, norm_num_groups=4, use_linear_projection=False).eval()
+    randomize(un, gen)
+    va = vae(gen, (8, 8), 1, 4)
+    return te.half(), un.half(), va.half()
+
+
+def save_sd15_ldm(path: Path, te, un, va) -> None:
+    """An SD 1.x ldm single file: the UNet and VAE as ldm_layout writes
+    them, the text encoder under cond_stage_model.transformer. with
+    transformers' own names (as SD 1.x checkpoints hold it); checked by
+    converting back with diffusers' converters."""
+    ckpt = {**ldm_layout.unet_to_ldm(un.state_dict(), 1), **ldm_layout.vae_to_ldm(va.state_dict()),
+            **{"cond_stage_model.transformer." + k: v for k, v in te.state_dict().items()
+               if not k.endswith("position_ids")}}
+    ckpt = {k: v.detach().contiguous().clone() for k, v in ckpt.items()}
+    back = [(convert_ldm_unet_checkpoint(ckpt, dict(un.config)), un.state_dict()),
+            (convert_ldm_vae_checkpoint(ckpt, dict(va.config)), va.state_dict()),
+            (convert_ldm_clip_checkpoint(ckpt), te.state_dict())]
+    for got, want in back:
+        for k, v in want.items():
+            if k.endswith("position_ids"):
+                continue
+            assert k in got, k
+            assert torch.equal(got[k].reshape(v.shape), v), k
+    save_file(ckpt, str(path))
 
 
 def main() -> None:
@@ -284,6 +367,10 @@ def main() -> None:
     # Added last, so that the generator's earlier draws (the models above) stay as they were.
     te, un, va, sched = sd2v(gen)
     save_folder(OUT / "tiny-sd2v", te, un, va, "StableDiffusionPipeline", sched)
+    save_sd2v_ldm(OUT / "tiny-sd2v-ldm.safetensors", te, un, va)
+    te, un, va = sd15_f16()
+    save_folder(OUT / "tiny-sd15-f16", te, un, va, "StableDiffusionPipeline")
+    save_sd15_ldm(OUT / "tiny-sd15-f16-ldm.safetensors", te, un, va)
 
 
 if __name__ == "__main__":
