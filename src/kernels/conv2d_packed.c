@@ -97,9 +97,9 @@ struct packed_job {
     const struct kiln_conv2d_shape *s;   /* geometry */
     const struct kiln_conv_packed *p;    /* weights */
     const float *bias;                   /* [c_out] or NULL */
-    const float *x;                      /* input [h][w][c_in] */
-    int h, w, ow;                        /* input size, output width */
-    size_t n_pix;                        /* output pixels */
+    const float *x;                      /* input [n_img][h][w][c_in] */
+    int h, w, oh, ow;                    /* input size, output size */
+    size_t n_pix;                        /* output pixels of all images */
     float *y;                            /* output [n_pix][c_out] */
     int n_groups;                        /* panel groups per pixel block */
     int per_group;                       /* panels per group */
@@ -123,11 +123,12 @@ static void row_pointers(const struct packed_job *j, size_t m0, int rows, int ky
     for (int r = 0; r < strips * MR; r++) {
         ptr[r] = j->zeros;
         if (r >= rows) continue;
-        size_t pix = m0 + (size_t)r;
-        int oy = (int)(pix / (size_t)j->ow), ox = (int)(pix % (size_t)j->ow);
+        size_t pix = m0 + (size_t)r, per_img = (size_t)j->oh * (size_t)j->ow;
+        size_t img = pix / per_img, at = pix % per_img;
+        int oy = (int)(at / (size_t)j->ow), ox = (int)(at % (size_t)j->ow);
         int iy = oy * s->stride + ky - s->pad_top, ix = ox * s->stride + kx - s->pad_left;
         if (iy >= 0 && iy < j->h && ix >= 0 && ix < j->w)
-            ptr[r] = j->x + ((size_t)iy * (size_t)j->w + (size_t)ix) * (size_t)s->c_in + c0;
+            ptr[r] = j->x + ((img * (size_t)j->h + (size_t)iy) * (size_t)j->w + (size_t)ix) * (size_t)s->c_in + c0;
     }
 }
 
@@ -201,8 +202,15 @@ static void packed_run(void *ctx, int ith, int nth) {
 
 kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape *s, const struct kiln_conv_packed *p,
                                 const float *bias, const float *x, int h, int w, float *y, enum kiln_conv_isa isa) {
+    return kiln__conv2d_packed_batch(pool, s, p, bias, x, 1, h, w, y, isa);
+}
+
+kiln_status kiln__conv2d_packed_batch(kiln_pool *pool, const struct kiln_conv2d_shape *s,
+                                      const struct kiln_conv_packed *p, const float *bias, const float *x, int n_img,
+                                      int h, int w, float *y, enum kiln_conv_isa isa) {
     if (s->c_in != p->c_in || s->c_out != p->c_out || s->k != p->k || s->stride < 1)
         return kiln__fail(KILN_ERR_INVALID_ARG, "conv: shape does not match the packed weights");
+    if (n_img < 1) return kiln__fail(KILN_ERR_INVALID_ARG, "conv: %d images", n_img);
     int oh = kiln__conv2d_out(h, s->k, s->stride, s->pad_top, s->pad_bottom);
     int ow = kiln__conv2d_out(w, s->k, s->stride, s->pad_left, s->pad_right);
     if (oh <= 0 || ow <= 0) return kiln__fail(KILN_ERR_INVALID_ARG, "conv2d: input %dx%d too small", h, w);
@@ -219,7 +227,7 @@ kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape 
     int nth = kiln__pool_size(pool);
     float *buf = kiln__aligned_alloc(((size_t)nth * THREAD_FLOATS + KC) * sizeof *buf, KILN_ALIGN);
     if (!buf) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "conv: out of memory for block buffers");
-    size_t n_pix = (size_t)oh * (size_t)ow;
+    size_t n_pix = (size_t)n_img * (size_t)oh * (size_t)ow;
     int blocks = (int)((n_pix + MC - 1) / MC);
     int panels = (p->c_out + NR - 1) / NR;
     /* Split the panels too when the pixels alone give too few items for
@@ -231,7 +239,7 @@ kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape 
     groups = (panels + per - 1) / per;
     float *zeros = buf + (size_t)nth * THREAD_FLOATS;
     memset(zeros, 0, KC * sizeof *zeros);
-    struct packed_job j = {s, p, bias, x, h, w, ow, n_pix, y, groups, per, blocks * groups, 0, simd, zeros, buf};
+    struct packed_job j = {s, p, bias, x, h, w, oh, ow, n_pix, y, groups, per, blocks * groups, 0, simd, zeros, buf};
     atomic_init(&j.next, 0);
     kiln__pool_run(pool, packed_run, &j);
     kiln__aligned_free(buf);

@@ -62,6 +62,14 @@ void kiln__conv_pack_free(struct kiln_conv_packed *p);
 kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape *s, const struct kiln_conv_packed *p,
                                 const float *bias, const float *x, int h, int w, float *y, enum kiln_conv_isa isa);
 
+/* The same on n_img images at once: x is [n_img][h][w][c_in], y
+ * [n_img][oh][ow][c_out]; each image's result is the one
+ * kiln__conv2d_packed gives for it alone, bit for bit (the weights are read
+ * once per block of pixels of all images). */
+kiln_status kiln__conv2d_packed_batch(kiln_pool *pool, const struct kiln_conv2d_shape *s,
+                                      const struct kiln_conv_packed *p, const float *bias, const float *x, int n_img,
+                                      int h, int w, float *y, enum kiln_conv_isa isa);
+
 /* A linear layer: y[t][co] = bias[co] + sum_i W[co][i] x[t][i] for t <
  * n_tok, W packed as a 1x1 convolution. */
 kiln_status kiln__linear_packed(kiln_pool *pool, const struct kiln_conv_packed *p, const float *bias,
