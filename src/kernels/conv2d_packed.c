@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/cpu.h"
 #include "core/error.h"
 #include "tensor/dequant.h"
 #include "tensor/fp16.h"
@@ -92,6 +93,48 @@ static void micro_scalar(int kc, const float *const *a, const float *b, float *c
         for (int j = 0; j < NR; j++) c[(size_t)i * ldc + (size_t)j] = acc[i][j];
 }
 
+kiln_status kiln__image_isa(enum kiln_conv_isa want, int has_avx2, const char *what, enum kiln_conv_isa *out) {
+    const kiln_cpu_features *f = kiln__cpu();
+    int avx2 = has_avx2 && f->avx2 && f->fma && f->f16c;
+    switch (want) {
+    case KILN_CONV_ISA_BEST:
+        *out = f->avx512f ? KILN_CONV_ISA_AVX512 : avx2 ? KILN_CONV_ISA_AVX2 : KILN_CONV_ISA_SCALAR;
+        return KILN_OK;
+    case KILN_CONV_ISA_SCALAR: *out = want; return KILN_OK;
+    case KILN_CONV_ISA_AVX512:
+        *out = want;
+        return f->avx512f ? KILN_OK : kiln__fail(KILN_ERR_UNSUPPORTED, "%s: this CPU has no AVX-512F", what);
+    case KILN_CONV_ISA_AVX2:
+        *out = want;
+        if (!has_avx2) return kiln__fail(KILN_ERR_UNSUPPORTED, "%s: no AVX2 path", what);
+        return avx2 ? KILN_OK : kiln__fail(KILN_ERR_UNSUPPORTED, "%s: this CPU lacks AVX2, FMA or F16C", what);
+    }
+    return kiln__fail(KILN_ERR_INVALID_ARG, "%s: unknown code path %d", what, (int)want);
+}
+
+/* n F16 weights to F32 with the resolved path's instructions. */
+static void widen(enum kiln_conv_isa isa, float *out, const uint16_t *in, size_t n) {
+    switch (isa) {
+    case KILN_CONV_ISA_AVX512: kiln__conv_widen_avx512(out, in, n); return;
+    case KILN_CONV_ISA_AVX2: kiln__conv_widen_avx2(out, in, n); return;
+    case KILN_CONV_ISA_BEST:
+    case KILN_CONV_ISA_SCALAR: break;
+    }
+    for (size_t e = 0; e < n; e++) out[e] = kiln__f16_to_f32(in[e]);
+}
+
+/* The resolved path's micro-kernel. */
+static void micro(enum kiln_conv_isa isa, int kc, const float *const *a, const float *b, float *c, size_t ldc,
+                  int first, const float *bias) {
+    switch (isa) {
+    case KILN_CONV_ISA_AVX512: kiln__conv_micro_avx512(kc, a, b, c, ldc, first, bias); return;
+    case KILN_CONV_ISA_AVX2: kiln__conv_micro_avx2(kc, a, b, c, ldc, first, bias); return;
+    case KILN_CONV_ISA_BEST:
+    case KILN_CONV_ISA_SCALAR: break;
+    }
+    micro_scalar(kc, a, b, c, ldc, first, bias);
+}
+
 /* One convolution, shared by its threads. */
 struct packed_job {
     const struct kiln_conv2d_shape *s;   /* geometry */
@@ -105,7 +148,7 @@ struct packed_job {
     int per_group;                       /* panels per group */
     int n_items;                         /* pixel blocks x panel groups */
     atomic_int next;                     /* next item to take */
-    int simd;                            /* use the AVX-512 micro-kernel */
+    enum kiln_conv_isa isa;              /* micro-kernel: SCALAR, AVX512 or AVX2 (resolved) */
     const float *zeros;                  /* KC zeros: the input of padding taps */
     float *buf;                          /* per thread: KC * NR widened weights + MR * NR tile */
 };
@@ -158,10 +201,7 @@ static void packed_run(void *ctx, int ith, int nth) {
                     b = (const float *)p->data + off;
                 } else {
                     const uint16_t *h16 = (const uint16_t *)p->data + off;
-                    if (j->simd)
-                        kiln__conv_widen_avx512(bw, h16, (size_t)kc * NR);
-                    else
-                        for (size_t e = 0; e < (size_t)kc * NR; e++) bw[e] = kiln__f16_to_f32(h16[e]);
+                    widen(j->isa, bw, h16, (size_t)kc * NR);
                     b = bw;
                 }
                 int cols = p->c_out - pn * NR < NR ? p->c_out - pn * NR : NR;
@@ -186,10 +226,7 @@ static void packed_run(void *ctx, int ith, int nth) {
                     if (!full && !first)
                         for (int i = 0; i < valid; i++)
                             memcpy(tile + (size_t)i * NR, c + (size_t)i * ldc, (size_t)cols * sizeof *c);
-                    if (j->simd)
-                        kiln__conv_micro_avx512(kc, a, b, dst, ld, first, bb);
-                    else
-                        micro_scalar(kc, a, b, dst, ld, first, bb);
+                    micro(j->isa, kc, a, b, dst, ld, first, bb);
                     if (!full)
                         for (int i = 0; i < valid; i++)
                             memcpy(c + (size_t)i * ldc, tile + (size_t)i * NR, (size_t)cols * sizeof *c);
@@ -214,16 +251,8 @@ kiln_status kiln__conv2d_packed_batch(kiln_pool *pool, const struct kiln_conv2d_
     int oh = kiln__conv2d_out(h, s->k, s->stride, s->pad_top, s->pad_bottom);
     int ow = kiln__conv2d_out(w, s->k, s->stride, s->pad_left, s->pad_right);
     if (oh <= 0 || ow <= 0) return kiln__fail(KILN_ERR_INVALID_ARG, "conv2d: input %dx%d too small", h, w);
-    int simd = 0;
-    switch (isa) {
-    case KILN_CONV_ISA_BEST: simd = kiln__conv_avx512_available(); break;
-    case KILN_CONV_ISA_SCALAR: simd = 0; break;
-    case KILN_CONV_ISA_AVX512:
-        if (!kiln__conv_avx512_available())
-            return kiln__fail(KILN_ERR_UNSUPPORTED, "conv: this CPU has no AVX-512F");
-        simd = 1;
-        break;
-    }
+    kiln_status st = kiln__image_isa(isa, 1, "conv", &isa);
+    if (st != KILN_OK) return st;
     int nth = kiln__pool_size(pool);
     float *buf = kiln__aligned_alloc(((size_t)nth * THREAD_FLOATS + KC) * sizeof *buf, KILN_ALIGN);
     if (!buf) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "conv: out of memory for block buffers");
@@ -239,7 +268,7 @@ kiln_status kiln__conv2d_packed_batch(kiln_pool *pool, const struct kiln_conv2d_
     groups = (panels + per - 1) / per;
     float *zeros = buf + (size_t)nth * THREAD_FLOATS;
     memset(zeros, 0, KC * sizeof *zeros);
-    struct packed_job j = {s, p, bias, x, h, w, oh, ow, n_pix, y, groups, per, blocks * groups, 0, simd, zeros, buf};
+    struct packed_job j = {s, p, bias, x, h, w, oh, ow, n_pix, y, groups, per, blocks * groups, 0, isa, zeros, buf};
     atomic_init(&j.next, 0);
     kiln__pool_run(pool, packed_run, &j);
     kiln__aligned_free(buf);

@@ -12,9 +12,9 @@
  * each [K][NR] contiguous, zero-filled past c_out. F16 weights stay F16 in the pack and
  * are widened one KC x NR block at a time; any other type is widened to
  * F32 when packing. Threads take (pixel block, panel group) items from a
- * shared counter. The micro-kernel exists as plain C (the reference) and
- * with AVX-512F, chosen at run time (core/cpu.h); they differ in rounding
- * only (fused multiply-adds).
+ * shared counter. The micro-kernel exists as plain C (the reference),
+ * with AVX-512F and with AVX2+FMA (F16C widening), chosen at run time
+ * (kiln__image_isa); they differ in rounding only (fused multiply-adds).
  */
 #ifndef KILN_KERNELS_CONV2D_PACKED_H
 #define KILN_KERNELS_CONV2D_PACKED_H
@@ -41,12 +41,20 @@ struct kiln_conv_packed {
     int k;            /* square kernel size */
 };
 
-/* Which micro-kernel runs. */
+/* Which code path an image kernel (convolution, attention) runs. */
 enum kiln_conv_isa {
     KILN_CONV_ISA_BEST,    /* the fastest this CPU supports */
     KILN_CONV_ISA_SCALAR,  /* plain C (the reference) */
     KILN_CONV_ISA_AVX512,  /* AVX-512F: KILN_ERR_UNSUPPORTED where the CPU lacks it */
+    KILN_CONV_ISA_AVX2,    /* AVX2 + FMA + F16C: KILN_ERR_UNSUPPORTED where the CPU (or the kernel) lacks it */
 };
+
+/* The path `want` means on this CPU for a kernel that has the AVX-512
+ * path and, when has_avx2, the AVX2 one: BEST is AVX-512 where the CPU has
+ * AVX-512F, else AVX2 where it has AVX2, FMA and F16C (and has_avx2), else
+ * SCALAR. A path asked for by name that the CPU or the kernel lacks:
+ * KILN_ERR_UNSUPPORTED, the message naming `what` ("conv"). */
+kiln_status kiln__image_isa(enum kiln_conv_isa want, int has_avx2, const char *what, enum kiln_conv_isa *out);
 
 /* Pack PyTorch-layout weights w [c_out][c_in][k][k] of type wtype (any
  * type kiln__dequantize decodes) into *p. KILN_ERR_OUT_OF_MEMORY,
@@ -84,5 +92,10 @@ void kiln__conv_micro_avx512(int kc, const float *const *a, const float *b, floa
 void kiln__conv_widen_avx512(float *out, const uint16_t *in, size_t n);
 /* True when the running CPU has what the AVX-512 micro-kernel needs. */
 int kiln__conv_avx512_available(void);
+/* The AVX2+FMA micro-kernel (conv2d_avx2.c), same contract as the AVX-512
+ * one, and the F16C widening (n a multiple of 8). */
+void kiln__conv_micro_avx2(int kc, const float *const *a, const float *b, float *c, size_t ldc, int first,
+                           const float *bias);
+void kiln__conv_widen_avx2(float *out, const uint16_t *in, size_t n);
 
 #endif /* KILN_KERNELS_CONV2D_PACKED_H */

@@ -204,16 +204,10 @@ kiln_status kiln__flash_attention(kiln_pool *pool, float *out, size_t out_stride
                                   int n_kv, int n_heads, int head_dim, enum kiln_conv_isa isa) {
     if (n_q <= 0 || n_kv <= 0 || n_heads <= 0) return KILN_OK;
     if (head_dim <= 0) return kiln__fail(KILN_ERR_INVALID_ARG, "attention: head size %d", head_dim);
-    int simd = 0;
-    switch (isa) {
-    case KILN_CONV_ISA_BEST: simd = kiln__conv_avx512_available(); break;
-    case KILN_CONV_ISA_SCALAR: simd = 0; break;
-    case KILN_CONV_ISA_AVX512:
-        if (!kiln__conv_avx512_available())
-            return kiln__fail(KILN_ERR_UNSUPPORTED, "attention: this CPU has no AVX-512F");
-        simd = 1;
-        break;
-    }
+    /* No AVX2 path yet: BEST is AVX-512 or the reference. */
+    kiln_status st = kiln__image_isa(isa, 0, "attention", &isa);
+    if (st != KILN_OK) return st;
+    int simd = isa == KILN_CONV_ISA_AVX512;
     size_t hd = (size_t)head_dim;
     size_t floats = simd ? 2 * hd * QB + (size_t)KB * QB : (size_t)KB + hd;
     int nth = kiln__pool_size(pool);

@@ -2,7 +2,8 @@
  * packed convolution (plain-C reference micro-kernel against a direct
  * textbook sum, then the AVX-512 one against the reference) on odd sizes
  * (partial strips and panels, several K blocks, padding on one side,
- * stride 2, F16 and F32 weights, 1 and 2 threads), and the packed linear
+ * stride 2, F16 and F32 weights, 1 and 2 threads; the AVX2 one too), the
+ * shared choice of code path, and the packed linear
  * layer; the blocked attention (reference and AVX-512) against kiln__mha
  * (scores, softmax, sum: the plain reference) with partial key blocks,
  * partial query blocks and head sizes off the vector width; GroupNorm (+
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/cpu.h"
 #include "core/threadpool.h"
 #include "kernels/conv2d_packed.h"
 #include "kernels/flash_attention.h"
@@ -20,6 +22,9 @@
 #include "test.h"
 #define TEST_RANDOM_SEED 777u
 #include "test_random.h"
+
+/* The CPU has what the AVX2 paths need. */
+static int have_avx2(void) { return kiln__cpu()->avx2 && kiln__cpu()->fma && kiln__cpu()->f16c; }
 
 /* One convolution: the reference micro-kernel against the direct sum, the
  * AVX-512 one (when present) against it too and against the reference. */
@@ -71,6 +76,16 @@ static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, i
         CHECK(d2 < tol && d3 < tol);
     } else {
         CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y2, KILN_CONV_ISA_AVX512) == KILN_ERR_UNSUPPORTED);
+    }
+    if (have_avx2()) {
+        CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y2, KILN_CONV_ISA_AVX2) == KILN_OK);
+        for (size_t i = 0; i < ny; i++) refd[i] = y[i];
+        double d2 = max_diff(y2, ref, ny), d3 = max_diff(y2, refd, ny);
+        if (!(d2 < tol && d3 < tol))
+            fprintf(stderr, "  avx2 conv %d->%d k%d: diff %g (direct) %g (scalar)\n", c_in, c_out, k, d2, d3);
+        CHECK(d2 < tol && d3 < tol);
+    } else {
+        CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y2, KILN_CONV_ISA_AVX2) == KILN_ERR_UNSUPPORTED);
     }
     /* Without bias: the same minus the bias. */
     CHECK(kiln__conv2d_packed(pool, &s, &p, NULL, x, h, w, y2, KILN_CONV_ISA_BEST) == KILN_OK);
@@ -172,11 +187,28 @@ static void test_flash_attention(void) {
     check_flash(33, 77, 8, 40, 2);   /* cross-attention shape: 77 keys */
     check_flash(5, 200, 1, 24, 2);   /* one partial query block, one head */
     check_flash(40, 9, 1, 3, 1);     /* tiny heads, fewer keys than a chunk of 8 */
-    if (!kiln__conv_avx512_available()) {
-        float x = 0.0f;
+    float x = 0.0f;
+    if (!kiln__conv_avx512_available())
         CHECK(kiln__flash_attention(NULL, &x, 1, &x, 1, &x, &x, 1, 1, 1, 1, 1, KILN_CONV_ISA_AVX512) ==
               KILN_ERR_UNSUPPORTED);
-    }
+    /* Attention has no AVX2 path: asked for by name, it is refused. */
+    CHECK(kiln__flash_attention(NULL, &x, 1, &x, 1, &x, &x, 1, 1, 1, 1, 1, KILN_CONV_ISA_AVX2) ==
+          KILN_ERR_UNSUPPORTED);
+}
+
+/* The shared choice of code path: BEST is the widest the CPU and the
+ * kernel have; named paths are checked. */
+static void test_isa_choice(void) {
+    enum kiln_conv_isa isa = KILN_CONV_ISA_BEST;
+    const kiln_cpu_features *f = kiln__cpu();
+    CHECK(kiln__image_isa(KILN_CONV_ISA_BEST, 1, "t", &isa) == KILN_OK);
+    CHECK(isa == (f->avx512f ? KILN_CONV_ISA_AVX512 : have_avx2() ? KILN_CONV_ISA_AVX2 : KILN_CONV_ISA_SCALAR));
+    CHECK(kiln__image_isa(KILN_CONV_ISA_BEST, 0, "t", &isa) == KILN_OK);
+    CHECK(isa == (f->avx512f ? KILN_CONV_ISA_AVX512 : KILN_CONV_ISA_SCALAR));
+    CHECK(kiln__image_isa(KILN_CONV_ISA_SCALAR, 1, "t", &isa) == KILN_OK && isa == KILN_CONV_ISA_SCALAR);
+    CHECK(kiln__image_isa(KILN_CONV_ISA_AVX512, 1, "t", &isa) == (f->avx512f ? KILN_OK : KILN_ERR_UNSUPPORTED));
+    CHECK(kiln__image_isa(KILN_CONV_ISA_AVX2, 1, "t", &isa) == (have_avx2() ? KILN_OK : KILN_ERR_UNSUPPORTED));
+    CHECK(kiln__image_isa(KILN_CONV_ISA_AVX2, 0, "t", &isa) == KILN_ERR_UNSUPPORTED);
 }
 
 /* GroupNorm: the AVX-512 path against the reference, with and without
@@ -239,6 +271,7 @@ int main(void) {
     RUN(test_conv_packed);
     RUN(test_linear_packed);
     RUN(test_flash_attention);
+    RUN(test_isa_choice);
     RUN(test_group_norm_simd);
     RUN(test_silu_simd);
     return TEST_REPORT();
