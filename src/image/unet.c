@@ -385,7 +385,7 @@ static kiln_status attn_run(kiln_pool *pool, const struct unet_attn *at, const s
                             int heads, float *t, int nb, int n, int d, const float *const *kv, int n_kv, float *nrm,
                             float *q, float *k, float *v, float *a) {
     size_t dd = (size_t)d, rows = (size_t)nb * (size_t)n;
-    for (size_t i = 0; i < rows; i++) kiln__layernorm(nrm + i * dd, t + i * dd, norm->w, norm->b, dd, TF_LN_EPS);
+    kiln__layernorm_rows(pool, nrm, t, rows, dd, norm->w, norm->b, TF_LN_EPS, 1);
     int ns = kv ? n_kv : n;
     kiln_status st = lin(pool, &at->q, nrm, rows, q);
     if (kv) {
@@ -440,17 +440,10 @@ static kiln_status tf_run(kiln_pool *pool, const struct kiln_unet *u, const stru
         if (st == KILN_OK)
             st = attn_run(pool, &b->attn2, &b->norm2, tf->heads, t, nb, hw, tf->inner, ctx, n_ctx, nrm, q, k, v, a);
         if (st != KILN_OK) break;
-        for (size_t r = 0; r < n; r++)
-            kiln__layernorm(nrm + r * d, t + r * d, b->norm3.w, b->norm3.b, d, TF_LN_EPS);
+        kiln__layernorm_rows(pool, nrm, t, n, d, b->norm3.w, b->norm3.b, TF_LN_EPS, 1);
         if ((st = lin(pool, &b->ff_in, nrm, n, f)) != KILN_OK) break;
         /* GEGLU: the first half times GELU of the second, packed in place. */
-        size_t w2 = 2 * (size_t)b->ff;
-        for (size_t r = 0; r < n; r++) {
-            float *row = f + r * w2;
-            kiln__gelu_erf(row + b->ff, (size_t)b->ff);
-            float *dst = f + r * (size_t)b->ff;
-            for (int j = 0; j < b->ff; j++) dst[j] = row[j] * row[b->ff + j];
-        }
+        kiln__geglu_rows(pool, f, n, (size_t)b->ff, 1);
         if ((st = lin(pool, &b->ff_out, f, n, nrm)) != KILN_OK) break;
         for (size_t j = 0; j < n * d; j++) t[j] += nrm[j];
     }

@@ -37,6 +37,18 @@ void kiln__quick_gelu(float *x, size_t n);
 /* In place x = x/2 (1 + erf(x / sqrt 2)) (exact GELU). */
 void kiln__gelu_erf(float *x, size_t n);
 
+/* LayerNorm (kiln__layernorm) of each of rows rows of d values, x
+ * [rows][d] into out (no overlap), threaded over rows; simd nonzero takes
+ * the AVX-512F path where the CPU has it (rounding differs only), zero
+ * the plain reference. */
+void kiln__layernorm_rows(kiln_pool *pool, float *out, const float *x, size_t rows, size_t d, const float *w,
+                          const float *b, float eps, int simd);
+/* GEGLU in place: f is [rows][2d] (value half, gate half); afterwards its
+ * first rows * d values are [rows][d] = value * GELU(gate) (exact GELU as
+ * kiln__gelu_erf). Threaded over rows; simd as above (the AVX-512 erf is
+ * Abramowitz-Stegun 7.1.26, absolute error below 1.5e-7). */
+void kiln__geglu_rows(kiln_pool *pool, float *f, size_t rows, size_t d, int simd);
+
 /* Nearest-neighbour resize of [h][w][c] to [oh][ow][c] as PyTorch's
  * F.interpolate(mode="nearest"): source index floor(dst * in / out). */
 void kiln__upsample_nearest(float *out, int oh, int ow, const float *x, int h, int w, int c);

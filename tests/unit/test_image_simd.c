@@ -7,16 +7,20 @@
  * layer; the blocked attention (reference and AVX-512) against kiln__mha
  * (scores, softmax, sum: the plain reference) with partial key blocks,
  * partial query blocks and head sizes off the vector width; GroupNorm (+
- * SiLU) and SiLU with AVX-512 against their scalar references. SIMD checks are skipped where the CPU lacks the feature. */
+ * SiLU) and SiLU with AVX-512 against their scalar references; the
+ * threaded LayerNorm rows and GEGLU (both paths) against kiln__layernorm
+ * and a double-precision GEGLU. SIMD checks are skipped where the CPU lacks the feature. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/cpu.h"
 #include "core/threadpool.h"
 #include "kernels/conv2d_packed.h"
 #include "kernels/flash_attention.h"
 #include "kernels/image_ops.h"
+#include "kernels/ops.h"
 #include "kiln/kiln.h"
 #include "tensor/fp16.h"
 #include "test.h"
@@ -267,6 +271,79 @@ static void test_silu_simd(void) {
     free(ref);
 }
 
+/* LayerNorm rows: the reference path is kiln__layernorm row by row; the
+ * AVX-512 path is within rounding of it (odd widths: masked tails, a
+ * scalar tail of the double sums), values off zero. */
+static void check_layernorm_rows(size_t rows, size_t d, int threads) {
+    size_t n = rows * d;
+    float *x = frand_buf(n), *w = frand_buf(d), *b = frand_buf(d);
+    float *y = malloc(n * sizeof *y), *ref = malloc(n * sizeof *ref);
+    double *refd = malloc(n * sizeof *refd);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(x && w && b && y && ref && refd && pool);
+    for (size_t i = 0; i < n; i++) x[i] = x[i] * 4.0f + 3.0f;
+    for (size_t r = 0; r < rows; r++) kiln__layernorm(ref + r * d, x + r * d, w, b, d, 1e-5f);
+    for (size_t i = 0; i < n; i++) refd[i] = ref[i];
+    kiln__layernorm_rows(pool, y, x, rows, d, w, b, 1e-5f, 0);
+    CHECK(max_diff(y, refd, n) == 0.0);
+    if (kiln__conv_avx512_available()) {
+        kiln__layernorm_rows(pool, y, x, rows, d, w, b, 1e-5f, 1);
+        double dv = max_diff(y, refd, n);
+        if (!(dv < 1e-5)) fprintf(stderr, "  layernorm %zu x %zu: diff %g\n", rows, d, dv);
+        CHECK(dv < 1e-5);
+        /* Without the shift. */
+        for (size_t r = 0; r < rows; r++) kiln__layernorm(ref + r * d, x + r * d, w, NULL, d, 1e-5f);
+        for (size_t i = 0; i < n; i++) refd[i] = ref[i];
+        kiln__layernorm_rows(pool, y, x, rows, d, w, NULL, 1e-5f, 1);
+        CHECK(max_diff(y, refd, n) < 1e-5);
+    }
+    kiln__pool_free(pool);
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(ref);
+    free(refd);
+}
+
+static void test_layernorm_rows(void) {
+    check_layernorm_rows(13, 37, 2);  /* two vectors and a tail of 5 */
+    check_layernorm_rows(7, 325, 1);  /* SD's 320 and 5 more */
+    check_layernorm_rows(1, 8, 2);    /* one row: a thread without rows */
+}
+
+/* GEGLU rows against value * x/2 (1 + erf(x / sqrt 2)) in double, both
+ * paths, gates over +-8 (both tails of erf), then packed to [rows][d]. */
+static void check_geglu(size_t rows, size_t d, int threads, int simd) {
+    size_t n = rows * 2 * d;
+    float *f = frand_buf(n), *orig = malloc(n * sizeof *orig);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(f && orig && pool);
+    for (size_t i = 0; i < n; i++) f[i] *= 8.0f;
+    memcpy(orig, f, n * sizeof *f);
+    kiln__geglu_rows(pool, f, rows, d, simd);
+    double worst = 0.0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < d; j++) {
+            double v = orig[r * 2 * d + j], g = orig[r * 2 * d + d + j];
+            double want = v * 0.5 * g * (1.0 + erf(g / sqrt(2.0)));
+            double e = fabs(f[r * d + j] - want) / (1.0 + fabs(v) * (1.0 + fabs(g)));
+            if (e > worst) worst = e;
+        }
+    if (!(worst < 1e-6)) fprintf(stderr, "  geglu %zu x %zu simd %d: scaled error %g\n", rows, d, simd, worst);
+    CHECK(worst < 1e-6);
+    kiln__pool_free(pool);
+    free(f);
+    free(orig);
+}
+
+static void test_geglu_rows(void) {
+    check_geglu(11, 37, 2, 0);
+    check_geglu(11, 37, 2, 1); /* AVX-512 where present (else the reference again) */
+    check_geglu(3, 1280, 1, 1);
+    check_geglu(1, 5, 2, 1);
+}
+
 int main(void) {
     RUN(test_conv_packed);
     RUN(test_linear_packed);
@@ -274,5 +351,7 @@ int main(void) {
     RUN(test_isa_choice);
     RUN(test_group_norm_simd);
     RUN(test_silu_simd);
+    RUN(test_layernorm_rows);
+    RUN(test_geglu_rows);
     return TEST_REPORT();
 }
