@@ -3,7 +3,7 @@
  * 6-pixel x 64-channel tile is done as four 6 x 16 quarters, each held in
  * 12 ymm accumulators (two per pixel); per k, two weight vectors are loaded
  * and each pixel's value is broadcast into two fused multiply-adds. Also
- * the F16C widening of weight blocks. */
+ * the F16C and BF16 widening of weight blocks. */
 #include <immintrin.h>
 
 #include "kernels/conv2d_packed.h"
@@ -50,4 +50,11 @@ SIMD void kiln__conv_micro_avx2(int kc, const float *const *a, const float *b, f
 SIMD void kiln__conv_widen_avx2(float *out, const uint16_t *in, size_t n) {
     for (size_t i = 0; i < n; i += 8)
         _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i))));
+}
+
+SIMD void kiln__conv_widen_bf16_avx2(float *out, const uint16_t *in, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+        __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(in + i)));
+        _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
 }

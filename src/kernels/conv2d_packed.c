@@ -28,7 +28,8 @@ kiln_status kiln__conv_pack(struct kiln_conv_packed *p, kiln_dtype wtype, const 
         return kiln__fail(KILN_ERR_INVALID_ARG, "conv pack: bad shape %dx%dx%d", c_out, c_in, k);
     size_t kk = (size_t)k * (size_t)k, nk = kk * (size_t)c_in;
     size_t panels = ((size_t)c_out + NR - 1) / NR;
-    int f16 = wtype == KILN_DTYPE_F16;
+    /* F16 and BF16 stay 16-bit in the pack (f16 below means either). */
+    int f16 = wtype == KILN_DTYPE_F16 || wtype == KILN_DTYPE_BF16;
     size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
     size_t row_bytes = kiln__tensor_bytes(wtype, nk);
     if (row_bytes == 0) return kiln__fail(KILN_ERR_UNSUPPORTED, "conv pack: rows of %zu %s values", nk,
@@ -71,7 +72,7 @@ kiln_status kiln__conv_pack(struct kiln_conv_packed *p, kiln_dtype wtype, const 
             }
     }
     free(rows);
-    *p = (struct kiln_conv_packed){f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32, data, c_in, c_out, k};
+    *p = (struct kiln_conv_packed){f16 ? wtype : KILN_DTYPE_F32, data, c_in, c_out, k};
     return KILN_OK;
 }
 
@@ -112,8 +113,19 @@ kiln_status kiln__image_isa(enum kiln_conv_isa want, int has_avx2, const char *w
     return kiln__fail(KILN_ERR_INVALID_ARG, "%s: unknown code path %d", what, (int)want);
 }
 
-/* n F16 weights to F32 with the resolved path's instructions. */
-static void widen(enum kiln_conv_isa isa, float *out, const uint16_t *in, size_t n) {
+/* n F16 (or, when bf16, BF16) weights to F32 with the resolved path's
+ * instructions. */
+static void widen(enum kiln_conv_isa isa, int bf16, float *out, const uint16_t *in, size_t n) {
+    if (bf16) {
+        switch (isa) {
+        case KILN_CONV_ISA_AVX512: kiln__conv_widen_bf16_avx512(out, in, n); return;
+        case KILN_CONV_ISA_AVX2: kiln__conv_widen_bf16_avx2(out, in, n); return;
+        case KILN_CONV_ISA_BEST:
+        case KILN_CONV_ISA_SCALAR: break;
+        }
+        for (size_t e = 0; e < n; e++) out[e] = kiln__bf16_to_f32(in[e]);
+        return;
+    }
     switch (isa) {
     case KILN_CONV_ISA_AVX512: kiln__conv_widen_avx512(out, in, n); return;
     case KILN_CONV_ISA_AVX2: kiln__conv_widen_avx2(out, in, n); return;
@@ -201,7 +213,7 @@ static void packed_run(void *ctx, int ith, int nth) {
                     b = (const float *)p->data + off;
                 } else {
                     const uint16_t *h16 = (const uint16_t *)p->data + off;
-                    widen(j->isa, bw, h16, (size_t)kc * NR);
+                    widen(j->isa, p->type == KILN_DTYPE_BF16, bw, h16, (size_t)kc * NR);
                     b = bw;
                 }
                 int cols = p->c_out - pn * NR < NR ? p->c_out - pn * NR : NR;

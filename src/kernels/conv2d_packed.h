@@ -9,9 +9,9 @@
  * channels (or zeros, for padding), and a register-blocked micro-kernel
  * (MR pixels x NR output channels) reads them through MR row pointers and
  * multiplies them with the packed weights: panels of NR output channels,
- * each [K][NR] contiguous, zero-filled past c_out. F16 weights stay F16 in the pack and
- * are widened one KC x NR block at a time; any other type is widened to
- * F32 when packing. Threads take (pixel block, panel group) items from a
+ * each [K][NR] contiguous, zero-filled past c_out. F16 and BF16 weights
+ * stay 16-bit in the pack and are widened one KC x NR block at a time;
+ * any other type is widened to F32 when packing. Threads take (pixel block, panel group) items from a
  * shared counter. The micro-kernel exists as plain C (the reference),
  * with AVX-512F and with AVX2+FMA (F16C widening), chosen at run time
  * (kiln__image_isa); they differ in rounding only (fused multiply-adds).
@@ -34,7 +34,7 @@
 
 /* Weights of one convolution in panel order. */
 struct kiln_conv_packed {
-    kiln_dtype type;  /* KILN_DTYPE_F32 or KILN_DTYPE_F16: element type of data */
+    kiln_dtype type;  /* KILN_DTYPE_F32, KILN_DTYPE_F16 or KILN_DTYPE_BF16: element type of data */
     void *data;       /* [ceil(c_out / NR)][k * k * c_in][NR] (owned, 64-byte aligned) */
     int c_in;         /* input channels */
     int c_out;        /* output channels */
@@ -97,5 +97,9 @@ int kiln__conv_avx512_available(void);
 void kiln__conv_micro_avx2(int kc, const float *const *a, const float *b, float *c, size_t ldc, int first,
                            const float *bias);
 void kiln__conv_widen_avx2(float *out, const uint16_t *in, size_t n);
+/* n values of bfloat16 to float32 (a shift into the high half), AVX-512F
+ * (n a multiple of 16) and AVX2 (n a multiple of 8). */
+void kiln__conv_widen_bf16_avx512(float *out, const uint16_t *in, size_t n);
+void kiln__conv_widen_bf16_avx2(float *out, const uint16_t *in, size_t n);
 
 #endif /* KILN_KERNELS_CONV2D_PACKED_H */

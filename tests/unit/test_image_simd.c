@@ -2,7 +2,7 @@
  * packed convolution (plain-C reference micro-kernel against a direct
  * textbook sum, then the AVX-512 one against the reference) on odd sizes
  * (partial strips and panels, several K blocks, padding on one side,
- * stride 2, F16 and F32 weights, 1 and 2 threads; the AVX2 one too), the
+ * stride 2, F16, BF16 and F32 weights, 1 and 2 threads; the AVX2 one too), the
  * shared choice of code path, and the packed linear
  * layer; the blocked attention (reference, AVX-512, AVX2) against kiln__mha
  * (scores, softmax, sum: the plain reference) with partial key blocks,
@@ -34,6 +34,8 @@ static int have_avx2(void) { return kiln__cpu()->avx2 && kiln__cpu()->fma && kil
  * AVX-512 one (when present) against it too and against the reference. */
 static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, int pb, int pr, int h, int w,
                        int threads, int f16) {
+    /* f16: 0 F32 weights, 1 F16, 2 BF16 (both kept 16-bit in the pack). */
+    kiln_dtype wtype = f16 == 2 ? KILN_DTYPE_BF16 : f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32;
     struct kiln_conv2d_shape s = {c_in, c_out, k, stride, pt, pl, pb, pr};
     int oh = kiln__conv2d_out(h, k, stride, pt, pb), ow = kiln__conv2d_out(w, k, stride, pl, pr);
     size_t nw = (size_t)c_out * (size_t)c_in * (size_t)(k * k), ny = (size_t)oh * (size_t)ow * (size_t)c_out;
@@ -44,8 +46,8 @@ static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, i
     kiln_pool *pool = kiln__pool_create(threads);
     REQUIRE(x && wt && b && wh && y && y2 && ref && refd && pool);
     for (size_t i = 0; i < nw; i++) {
-        wh[i] = kiln__f32_to_f16(wt[i]);
-        if (f16) wt[i] = kiln__f16_to_f32(wh[i]);
+        wh[i] = f16 == 2 ? kiln__f32_to_bf16(wt[i]) : kiln__f32_to_f16(wt[i]);
+        if (f16) wt[i] = f16 == 2 ? kiln__bf16_to_f32(wh[i]) : kiln__f16_to_f32(wh[i]);
     }
     for (int oy = 0; oy < oh; oy++)
         for (int ox = 0; ox < ow; ox++)
@@ -63,9 +65,8 @@ static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, i
                 ref[((size_t)oy * (size_t)ow + (size_t)ox) * (size_t)c_out + (size_t)co] = sum;
             }
     struct kiln_conv_packed p;
-    REQUIRE(kiln__conv_pack(&p, f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32, f16 ? (const void *)wh : (const void *)wt,
-                            c_out, c_in, k) == KILN_OK);
-    CHECK(p.type == (f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32));
+    REQUIRE(kiln__conv_pack(&p, wtype, f16 ? (const void *)wh : (const void *)wt, c_out, c_in, k) == KILN_OK);
+    CHECK(p.type == wtype);
     double tol = 2e-6 * (double)(c_in * k * k);
     CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y, KILN_CONV_ISA_SCALAR) == KILN_OK);
     double d = max_diff(y, ref, ny);
@@ -115,6 +116,8 @@ static void test_conv_packed(void) {
     check_conv(37, 129, 3, 1, 1, 1, 1, 1, 11, 13, 2, 1); /* K = 333: two K blocks crossing taps */
     check_conv(300, 64, 1, 1, 0, 0, 0, 0, 101, 1, 2, 0); /* 1x1: K blocks within a tap, full panel */
     check_conv(3, 130, 3, 1, 1, 1, 1, 1, 20, 17, 2, 1); /* many pixel blocks */
+    check_conv(37, 129, 3, 1, 1, 1, 1, 1, 11, 13, 2, 2); /* BF16 weights, two K blocks */
+    check_conv(5, 7, 3, 2, 1, 1, 1, 1, 6, 9, 1, 2);     /* BF16, one partial panel, stride 2 */
 }
 
 /* The packed linear layer against a direct sum, F32 weights. */
