@@ -4,7 +4,9 @@
  *   text        one prompt through the text encoder (77 tokens);
  *   unet<S>     one sampler step at S x S pixels with classifier-free
  *               guidance: two UNet evaluations (conditional and
- *               unconditional context), as every guided step makes;
+ *               unconditional context), as every guided step makes,
+ *               as one batch of two as the pipeline runs them
+ *               (--no-cfg-batch: one after the other);
  *   vae<S>      one VAE decode of an S x S image's latent.
  * Each test runs `warmup` times unmeasured, then `reps` times; the report
  * gives mean and sample standard deviation in seconds, load time and peak
@@ -33,6 +35,7 @@ static const char usage[] =
     "  -r REPS           measured repetitions per test (default 3)\n"
     "  -w N              unmeasured warm-up runs per test (default 1)\n"
     "  --no-cfg          one UNet evaluation per step instead of two\n"
+    "  --no-cfg-batch    the two evaluations one after the other, not as one batch\n"
     "  --no-text         do not time the text encoder\n"
     "  --no-unet         do not time the UNet\n"
     "  --no-vae          do not time the VAE decoder\n"
@@ -51,6 +54,7 @@ struct opts {
     int32_t reps;               /* -r */
     int32_t warmup;             /* -w */
     bool cfg;                   /* two UNet evaluations per step */
+    bool cfg_batch;             /* the two as one batch (kiln__sd_model_load always offers it) */
     bool text;                  /* time the text encoder */
     bool unet;                  /* time the UNet */
     bool vae;                   /* time the VAE decoder */
@@ -84,7 +88,7 @@ static int bad(const char *what, const char *arg) {
 
 /* Fill *o from argv; returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, struct opts *o) {
-    *o = (struct opts){.reps = 3, .warmup = 1, .cfg = true, .text = true, .unet = true, .vae = true};
+    *o = (struct opts){.reps = 3, .warmup = 1, .cfg = true, .cfg_batch = true, .text = true, .unet = true, .vae = true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -97,6 +101,10 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         }
         if (strcmp(a, "--no-cfg") == 0) {
             o->cfg = false;
+            continue;
+        }
+        if (strcmp(a, "--no-cfg-batch") == 0) {
+            o->cfg_batch = false;
             continue;
         }
         if (strcmp(a, "--no-text") == 0) {
@@ -186,7 +194,7 @@ static kiln_status run_once(struct bench *b, const struct opts *o, const struct 
     case TEST_UNET: {
         size_t n_in = (size_t)c->unet_in_channels * (size_t)lh * (size_t)lh;
         size_t n_out = (size_t)KILN_SD_LATENT_CHANNELS * (size_t)lh * (size_t)lh;
-        float *x = malloc(n_in * sizeof *x), *y = malloc(n_out * sizeof *y);
+        float *x = malloc(n_in * sizeof *x), *y = malloc(2 * n_out * sizeof *y);
         if (!x || !y) {
             free(x);
             free(y);
@@ -195,8 +203,12 @@ static kiln_status run_once(struct bench *b, const struct opts *o, const struct 
         }
         fill_random(x, n_in, &b->rng);
         t0 = kiln__cli_now();
-        st = c->unet_eval(c->user, x, lh, lh, 500.0f, b->cond, b->n_ctx, y);
-        if (st == KILN_OK && o->cfg) st = c->unet_eval(c->user, x, lh, lh, 500.0f, b->uncond, b->n_ctx, y);
+        if (o->cfg && o->cfg_batch && c->unet_eval_pair) {
+            st = c->unet_eval_pair(c->user, x, lh, lh, 500.0f, b->cond, b->uncond, b->n_ctx, y, y + n_out);
+        } else {
+            st = c->unet_eval(c->user, x, lh, lh, 500.0f, b->cond, b->n_ctx, y);
+            if (st == KILN_OK && o->cfg) st = c->unet_eval(c->user, x, lh, lh, 500.0f, b->uncond, b->n_ctx, y);
+        }
         *secs = kiln__cli_now() - t0;
         free(x);
         free(y);
@@ -232,8 +244,9 @@ static void md_row(const struct opts *o, const struct test *t) {
     kiln__bench_mean_sd(t->seconds, t->done, 1.0, false, &mean, &sd);
     const char *what = t->kind == TEST_TEXT ? "text encoder, 77 tokens"
                        : t->kind == TEST_VAE ? "VAE decode"
-                       : o->cfg           ? "UNet step, CFG (2 evaluations)"
-                                          : "UNet step (1 evaluation)";
+                       : !o->cfg          ? "UNet step (1 evaluation)"
+                       : o->cfg_batch ? "UNet step, CFG (2 evaluations, batched)"
+                                          : "UNet step, CFG (2 evaluations)";
     char size[32] = "-";
     if (t->size) snprintf(size, sizeof size, "%dx%d", (int)t->size, (int)t->size);
     printf("| %s | %s | %s | %.3f ± %.3f | %d |\n", name, what, size, mean, sd, (int)t->done);
@@ -253,6 +266,7 @@ static int print_json(const struct opts *o, const struct test *tests, int n_test
     kiln__bench_json_header(root, &ok);
     kiln__bench_json_put(root, "model", json_string(o->model), &ok);
     kiln__bench_json_put(root, "cfg", json_boolean(o->cfg), &ok);
+    kiln__bench_json_put(root, "cfg_batch", json_boolean(o->cfg && o->cfg_batch), &ok);
     kiln__bench_json_put(root, "reps", json_integer(o->reps), &ok);
     kiln__bench_json_put(root, "warmup", json_integer(o->warmup), &ok);
     kiln__bench_json_put(root, "threads", json_integer(kiln__cpu_count()), &ok);

@@ -175,6 +175,10 @@ static void release_pages(const void *p, size_t n) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* advisory: failure only costs memory */
 }
 
+void kiln__weights_release(const struct kiln_weights *w, const void *p, size_t n) {
+    if (!w->mem_) release_pages(p, n);
+}
+
 kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progress_fn progress, void *user) {
     if (w->mem_) return KILN_OK;
     size_t total = 0, data = 0;

@@ -83,6 +83,13 @@ typedef int (*kiln_weights_progress_fn)(uint64_t done, uint64_t total, void *use
  * same). Call before anything keeps tensor data pointers. */
 kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progress_fn progress, void *user);
 
+/* Hint that this process no longer reads the tensor bytes [p, p + n) (a
+ * packed copy replaced them): while the tensors are in the file mapping,
+ * its whole pages inside the range are dropped from this process (a later
+ * read faults them back in from the file); a no-op for the anonymous copy
+ * of kiln__weights_to_memory, whose pages could not be read back. */
+void kiln__weights_release(const struct kiln_weights *w, const void *p, size_t n);
+
 /* The tensor with this name, or NULL (binary search). */
 const struct kiln_tensor *kiln__weights_find(const struct kiln_weights *w, const char *name);
 

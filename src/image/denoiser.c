@@ -32,23 +32,48 @@ void kiln__compvis_free(kiln_compvis_denoiser *d) {
     memset(d, 0, sizeof *d);
 }
 
-kiln_status kiln__compvis_denoise(void *self, const float *x, double sigma, double t, float *denoised, size_t n) {
-    kiln_compvis_denoiser *d = self;
-    if (n != d->n) return kiln__fail(KILN_ERR_INVALID_ARG, "denoiser: %zu elements, made for %zu", n, d->n);
+/* x_in = x c_in for sigma (into d->x_in). */
+static void scale_input(kiln_compvis_denoiser *d, const float *x, double sigma, size_t n) {
     double c_in = 1 / sqrt(sigma * sigma + 1);
     for (size_t k = 0; k < n; k++) d->x_in[k] = (float)(x[k] * c_in);
-    kiln_status st = d->model(d->user, d->x_in, t, d->out, n);
-    if (st != KILN_OK) return st;
+}
+
+/* denoised from x and the model's output in d->out. */
+static void to_denoised(const kiln_compvis_denoiser *d, const float *x, double sigma, float *denoised, size_t n) {
     switch (d->pred) {
     case KILN_PRED_EPS:
         for (size_t k = 0; k < n; k++) denoised[k] = (float)(x[k] - sigma * d->out[k]);
         break;
     case KILN_PRED_V: {
+        double c_in = 1 / sqrt(sigma * sigma + 1);
         double c_skip = 1 / (sigma * sigma + 1), c_out = -sigma * c_in;
         for (size_t k = 0; k < n; k++) denoised[k] = (float)(d->out[k] * c_out + x[k] * c_skip);
         break;
     }
     }
+}
+
+kiln_status kiln__compvis_denoise(void *self, const float *x, double sigma, double t, float *denoised, size_t n) {
+    kiln_compvis_denoiser *d = self;
+    if (n != d->n) return kiln__fail(KILN_ERR_INVALID_ARG, "denoiser: %zu elements, made for %zu", n, d->n);
+    scale_input(d, x, sigma, n);
+    kiln_status st = d->model(d->user, d->x_in, t, d->out, n);
+    if (st != KILN_OK) return st;
+    to_denoised(d, x, sigma, denoised, n);
+    return KILN_OK;
+}
+
+kiln_status kiln__compvis_denoise_pair(kiln_compvis_denoiser *a, kiln_compvis_denoiser *b, kiln_model_pair_fn pair,
+                                       void *user, const float *x, double sigma, double t, float *den_a,
+                                       float *den_b, size_t n) {
+    if (n != a->n || n != b->n || a->pred != b->pred)
+        return kiln__fail(KILN_ERR_INVALID_ARG, "denoiser: %zu elements for a pair made for %zu and %zu", n, a->n,
+                          b->n);
+    scale_input(a, x, sigma, n);
+    kiln_status st = pair(user, a->x_in, t, a->out, b->out, n);
+    if (st != KILN_OK) return st;
+    to_denoised(a, x, sigma, den_a, n);
+    to_denoised(b, x, sigma, den_b, n);
     return KILN_OK;
 }
 

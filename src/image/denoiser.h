@@ -47,6 +47,19 @@ void kiln__compvis_free(kiln_compvis_denoiser *d);
 /* The denoiser callback (kiln_denoise_fn): `self` is a kiln_compvis_denoiser. */
 kiln_status kiln__compvis_denoise(void *self, const float *x, double sigma, double t, float *denoised, size_t n);
 
+/* Two models on the same input at once (the prompt and the negative
+ * prompt of CFG as one batch): out_a and out_b [0..n) get what model a and
+ * model b of the pair give for x_in at timestep t. */
+typedef kiln_status (*kiln_model_pair_fn)(void *user, const float *x_in, double t, float *out_a, float *out_b,
+                                          size_t n);
+
+/* What kiln__compvis_denoise gives through a and through b, bit for bit,
+ * for one call of pair (which stands for a's and b's models; a and b are
+ * used for their prediction type and scratch only): den_a and den_b [n]. */
+kiln_status kiln__compvis_denoise_pair(kiln_compvis_denoiser *a, kiln_compvis_denoiser *b, kiln_model_pair_fn pair,
+                                       void *user, const float *x, double sigma, double t, float *den_a,
+                                       float *den_b, size_t n);
+
 /* Classifier-free guidance: out = uncond + (cond - uncond) * scale, as
  * A1111's CFGDenoiser combines (diffusers: on the noise prediction; the
  * same result, the denoised estimate being affine in it). out may alias

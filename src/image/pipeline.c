@@ -282,16 +282,37 @@ static kiln_status model_uncond(void *user, const float *x_in, double t, float *
     return run_unet(r, x_in, t, r->uncond, r->n_uncond, out);
 }
 
-/* The samplers' denoiser: prompt (and negative prompt with CFG), then, with
+/* Prompt and negative prompt as one batch (contexts of the same length). */
+static kiln_status model_pair(void *user, const float *x_in, double t, float *out_c, float *out_u, size_t n) {
+    sd_run *r = user;
+    (void)n;
+    const float *x = x_in;
+    if (r->c->unet_in_channels == 9) {
+        memcpy(r->unet_in, x_in, r->n * sizeof *x_in);
+        memcpy(r->unet_in + r->n, r->inpaint_extra, 5 * r->hw * sizeof *x_in);
+        x = r->unet_in;
+    }
+    return r->c->unet_eval_pair(r->c->user, x, r->h, r->w, (float)t, r->cond, r->uncond, r->n_cond, out_c, out_u);
+}
+
+/* The samplers' denoiser: prompt (and negative prompt with CFG: batched
+ * when the components can and the contexts have one length), then, with
  * a mask, the init latent outside it (A1111 blends for every model). */
 static kiln_status sd_denoise(void *user, const float *x, double sigma, double t, float *denoised, size_t n) {
     sd_run *r = user;
-    kiln_status s = kiln__compvis_denoise(&r->dc, x, sigma, t, denoised, n);
-    if (s != KILN_OK) return s;
-    if (r->cfg) {
-        s = kiln__compvis_denoise(&r->du, x, sigma, t, r->uncond_out, n);
+    kiln_status s;
+    if (r->cfg && r->c->unet_eval_pair && r->n_cond == r->n_uncond) {
+        s = kiln__compvis_denoise_pair(&r->dc, &r->du, model_pair, r, x, sigma, t, denoised, r->uncond_out, n);
         if (s != KILN_OK) return s;
         kiln__cfg_combine(denoised, denoised, r->uncond_out, r->p->guidance, n);
+    } else {
+        s = kiln__compvis_denoise(&r->dc, x, sigma, t, denoised, n);
+        if (s != KILN_OK) return s;
+        if (r->cfg) {
+            s = kiln__compvis_denoise(&r->du, x, sigma, t, r->uncond_out, n);
+            if (s != KILN_OK) return s;
+            kiln__cfg_combine(denoised, denoised, r->uncond_out, r->p->guidance, n);
+        }
     }
     if (r->latent_mask)
         for (size_t i = 0; i < n; i++) {

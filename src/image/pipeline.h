@@ -60,6 +60,12 @@ typedef struct kiln_sd_components {
      * out [4][h][w] (epsilon or v, as `prediction` says). */
     kiln_status (*unet_eval)(void *user, const float *x, int h, int w, float t, const float *ctx, int n_ctx,
                              float *out);
+    /* Two evaluations of unet_eval on the same x as one batch, with
+     * contexts ctx_a and ctx_b of n_ctx rows each, into out_a and out_b:
+     * the same results, bit for bit. NULL: the pipeline calls unet_eval
+     * twice. */
+    kiln_status (*unet_eval_pair)(void *user, const float *x, int h, int w, float t, const float *ctx_a,
+                                  const float *ctx_b, int n_ctx, float *out_a, float *out_b);
     /* latent [4][h][w] (already divided by latent_scale) -> rgb
      * [3][s*h][s*w] (s = vae_scale), about -1..1 (clamped by the pipeline). */
     kiln_status (*vae_decode)(void *user, const float *latent, int h, int w, float *rgb);

@@ -30,12 +30,12 @@ void kiln__sd_hwc_to_chw(float *out, const float *x, int c, int h, int w) {
 }
 
 kiln_status kiln__sd_conv_run(kiln_pool *pool, const struct kiln_sd_conv *c, int stride, int pad,
-                              int asym, const float *x, int h, int w, float *y, int *oh, int *ow) {
+                              int asym, const float *x, int n, int h, int w, float *y, int *oh, int *ow) {
     struct kiln_conv2d_shape s = {c->c_in, c->c_out, c->k, stride,
                                   asym ? 0 : pad, asym ? 0 : pad, pad, pad};
     *oh = kiln__conv2d_out(h, s.k, stride, s.pad_top, s.pad_bottom);
     *ow = kiln__conv2d_out(w, s.k, stride, s.pad_left, s.pad_right);
-    return kiln__conv2d_packed(pool, &s, &c->pk, c->b, x, h, w, y, KILN_CONV_ISA_BEST);
+    return kiln__conv2d_packed_batch(pool, &s, &c->pk, c->b, x, n, h, w, y, KILN_CONV_ISA_BEST);
 }
 
 kiln_status kiln__sd_check_groups(const struct kiln_sd_binder *b, const char *name, int c, int groups) {
@@ -83,8 +83,8 @@ void kiln__sd_resnet_free(struct kiln_sd_resnet *r) {
 }
 
 kiln_status kiln__sd_resnet_run(kiln_pool *pool, const struct kiln_sd_resnet *r, int groups, float eps,
-                                const float *x, int h, int w, const float *temb_act, float *out) {
-    size_t hw = (size_t)h * (size_t)w, co = (size_t)r->c_out;
+                                const float *x, int n, int h, int w, const float *temb_act, float *out) {
+    size_t hw1 = (size_t)h * (size_t)w, hw = (size_t)n * hw1, co = (size_t)r->c_out, ci = (size_t)r->c_in;
     if (r->c_in % groups || r->c_out % groups)
         return kiln__fail(KILN_ERR_INVALID_ARG, "sd: %d groups do not divide %d or %d channels", groups,
                           r->c_in, r->c_out);
@@ -102,19 +102,23 @@ kiln_status kiln__sd_resnet_run(kiln_pool *pool, const struct kiln_sd_resnet *r,
     }
     int oh, ow;
     if (st == KILN_OK) {
-        kiln__group_norm(pool, a, x, hw, r->c_in, groups, r->norm1.w, r->norm1.b, eps, 1);
-        st = kiln__sd_conv_run(pool, &r->conv1, 1, 1, 0, a, h, w, t, &oh, &ow);
+        for (int i = 0; i < n; i++)
+            kiln__group_norm(pool, a + (size_t)i * hw1 * ci, x + (size_t)i * hw1 * ci, hw1, r->c_in, groups,
+                             r->norm1.w, r->norm1.b, eps, 1);
+        st = kiln__sd_conv_run(pool, &r->conv1, 1, 1, 0, a, n, h, w, t, &oh, &ow);
     }
     if (st == KILN_OK) {
         if (tp)
             for (size_t p = 0; p < hw; p++)
                 for (size_t c = 0; c < co; c++) t[p * co + c] += tp[c];
-        kiln__group_norm(pool, a, t, hw, r->c_out, groups, r->norm2.w, r->norm2.b, eps, 1);
-        st = kiln__sd_conv_run(pool, &r->conv2, 1, 1, 0, a, h, w, out, &oh, &ow);
+        for (int i = 0; i < n; i++)
+            kiln__group_norm(pool, a + (size_t)i * hw1 * co, t + (size_t)i * hw1 * co, hw1, r->c_out, groups,
+                             r->norm2.w, r->norm2.b, eps, 1);
+        st = kiln__sd_conv_run(pool, &r->conv2, 1, 1, 0, a, n, h, w, out, &oh, &ow);
     }
     /* The residual: x itself, or its 1x1 projection. */
     if (st == KILN_OK && r->shortcut.w.data)
-        st = kiln__sd_conv_run(pool, &r->shortcut, 1, 0, 0, x, h, w, t, &oh, &ow);
+        st = kiln__sd_conv_run(pool, &r->shortcut, 1, 0, 0, x, n, h, w, t, &oh, &ow);
     if (st == KILN_OK) {
         const float *res = r->shortcut.w.data ? t : x;
         for (size_t i = 0; i < hw * co; i++) out[i] += res[i];

@@ -29,12 +29,14 @@ kiln_status kiln__sd_resnet_load(const struct kiln_sd_binder *b, const char *nam
                                  int temb_dim, int groups, struct kiln_sd_resnet *r);
 void kiln__sd_resnet_free(struct kiln_sd_resnet *r);
 
-/* out [h*w][c_out] = resnet(x [h*w][c_in]). temb_act is silu(time embedding)
- * (NULL when the resnet has no projection). groups/eps: its GroupNorms. */
+/* out [n][h*w][c_out] = resnet(x [n][h*w][c_in]) for n images (each
+ * normalized alone; the same result per image as n = 1). temb_act is
+ * silu(time embedding), shared by the n images (NULL when the resnet has
+ * no projection). groups/eps: its GroupNorms. */
 kiln_status kiln__sd_resnet_run(kiln_pool *pool, const struct kiln_sd_resnet *r, int groups, float eps,
-                                const float *x, int h, int w, const float *temb_act, float *out);
+                                const float *x, int n, int h, int w, const float *temb_act, float *out);
 
-/* y = conv(x) with stride and symmetric padding pad (PyTorch Conv2d) or,
+/* y = conv(x) for n images [n][h][w][c] with stride and symmetric padding pad (PyTorch Conv2d) or,
  * when asym, padding only on the bottom and right (diffusers' VAE
  * downsampler: pad (0, 1, 0, 1) then a stride-2 convolution). *oh, *ow get
  * the output size. */
@@ -44,7 +46,7 @@ static inline int kiln__sd_conv_out(int in, int k, int stride, int pad, int asym
 }
 
 kiln_status kiln__sd_conv_run(kiln_pool *pool, const struct kiln_sd_conv *c, int stride, int pad,
-                              int asym, const float *x, int h, int w, float *y, int *oh, int *ow);
+                              int asym, const float *x, int n, int h, int w, float *y, int *oh, int *ow);
 
 /* A new [h][w][c] buffer (KILN_ERR_OUT_OF_MEMORY when it cannot be had). */
 kiln_status kiln__sd_alloc(size_t h, size_t w, size_t c, float **out);

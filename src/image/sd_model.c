@@ -120,6 +120,28 @@ static kiln_status sd_unet_eval(void *user, const float *x, int h, int w, float 
     return kiln__unet_eval(m->unet, m->pool, x, h, w, t, ctx, n_ctx, out);
 }
 
+static kiln_status sd_unet_eval_pair(void *user, const float *x, int h, int w, float t, const float *ctx_a,
+                                     const float *ctx_b, int n_ctx, float *out_a, float *out_b) {
+    struct sd_model *m = user;
+    size_t hw = (size_t)h * (size_t)w, nx = (size_t)kiln__unet_in_channels(m->unet) * hw;
+    size_t no = (size_t)kiln__unet_out_channels(m->unet) * hw;
+    float *xs = malloc(2 * nx * sizeof *xs), *outs = malloc(2 * no * sizeof *outs);
+    kiln_status s = xs && outs ? KILN_OK : kiln__fail(KILN_ERR_OUT_OF_MEMORY, "image: out of memory");
+    if (s == KILN_OK) {
+        memcpy(xs, x, nx * sizeof *xs);
+        memcpy(xs + nx, x, nx * sizeof *xs);
+        const float *ctx[2] = {ctx_a, ctx_b};
+        s = kiln__unet_eval_batch(m->unet, m->pool, 2, xs, h, w, t, ctx, n_ctx, outs);
+    }
+    if (s == KILN_OK) {
+        memcpy(out_a, outs, no * sizeof *outs);
+        memcpy(out_b, outs + no, no * sizeof *outs);
+    }
+    free(xs);
+    free(outs);
+    return s;
+}
+
 static kiln_status sd_vae_decode(void *user, const float *latent, int h, int w, float *rgb) {
     struct sd_model *m = user;
     return kiln__vae_decode(m->vae, m->pool, latent, h, w, rgb);
@@ -405,6 +427,7 @@ static kiln_status load_all(struct sd_model *m, const char *path, const char *cl
     c->user = m;
     c->encode_text = sd_encode_text;
     c->unet_eval = sd_unet_eval;
+    c->unet_eval_pair = sd_unet_eval_pair;
     c->vae_decode = sd_vae_decode;
     c->vae_encode = kiln__vae_has_encoder(m->vae) ? sd_vae_encode : NULL;
     c->unet_in_channels = kiln__unet_in_channels(m->unet);

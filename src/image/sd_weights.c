@@ -69,12 +69,17 @@ static kiln_status as_mat(const struct kiln_tensor *t, struct kiln_sd_mat *m) {
     return KILN_OK;
 }
 
-/* Pack matrix m (a k x k convolution when k > 1) for the packed kernels. */
-static kiln_status pack_mat(const struct kiln_sd_mat *m, int k, struct kiln_conv_packed *pk) {
+/* Pack matrix m (a k x k convolution when k > 1) for the packed kernels.
+ * Only the pack is read from then on, so the file pages of m are released
+ * (else the mapped original and the pack would both stay resident). */
+static kiln_status pack_mat(const struct kiln_sd_binder *b, const struct kiln_sd_mat *m, int k,
+                            struct kiln_conv_packed *pk) {
     size_t kk = (size_t)k * (size_t)k;
     if (m->n_out > (1u << 20) || m->n_in % kk || m->n_in / kk > (1u << 24))
         return kiln__fail(KILN_ERR_FORMAT, "sd: a %zux%zu weight is too large", m->n_out, m->n_in);
-    return kiln__conv_pack(pk, m->type, m->data, (int)m->n_out, (int)(m->n_in / kk), k);
+    kiln_status st = kiln__conv_pack(pk, m->type, m->data, (int)m->n_out, (int)(m->n_in / kk), k);
+    if (st == KILN_OK) kiln__weights_release(b->w, m->data, m->n_out * kiln__tensor_bytes(m->type, m->n_in));
+    return st;
 }
 
 kiln_status kiln__sd_linear(const struct kiln_sd_binder *b, const char *name, int64_t want_in,
@@ -91,7 +96,7 @@ kiln_status kiln__sd_linear(const struct kiln_sd_binder *b, const char *name, in
         (want_out > 0 && (int64_t)out->w.n_out != want_out))
         return kiln__fail(KILN_ERR_FORMAT, "sd: %s is %zux%zu, expected %lldx%lld", t->name,
                           out->w.n_out, out->w.n_in, (long long)want_out, (long long)want_in);
-    if ((st = pack_mat(&out->w, 1, &out->pk)) != KILN_OK) return st;
+    if ((st = pack_mat(b, &out->w, 1, &out->pk)) != KILN_OK) return st;
     if (!has_bias) return KILN_OK;
     const struct kiln_tensor *bt;
     if ((st = need(b, name, ".bias", &bt)) != KILN_OK) return st;
@@ -113,7 +118,7 @@ kiln_status kiln__sd_linear_part(const struct kiln_sd_binder *b, const char *nam
     if (row_bytes == 0) return kiln__fail(KILN_ERR_UNSUPPORTED, "sd: %s rows cannot be split", t->name);
     out->w.n_out = (size_t)want_in;
     out->w.data = (const char *)t->data + (size_t)part * (size_t)want_in * row_bytes;
-    if ((st = pack_mat(&out->w, 1, &out->pk)) != KILN_OK) return st;
+    if ((st = pack_mat(b, &out->w, 1, &out->pk)) != KILN_OK) return st;
     float *all = NULL;
     if ((st = kiln__sd_copy_f32(bt, bt->n_elems, &all)) != KILN_OK) return st;
     out->b = malloc((size_t)want_in * sizeof *out->b);
@@ -139,7 +144,7 @@ kiln_status kiln__sd_conv(const struct kiln_sd_binder *b, const char *name, int 
     out->c_in = c_in;
     out->c_out = (int)t->shape[0];
     out->k = (int)t->shape[2];
-    if ((st = pack_mat(&out->w, out->k, &out->pk)) != KILN_OK) return st;
+    if ((st = pack_mat(b, &out->w, out->k, &out->pk)) != KILN_OK) return st;
     if ((st = need(b, name, ".bias", &bt)) != KILN_OK) return st;
     return kiln__sd_copy_f32(bt, out->c_out, &out->b);
 }

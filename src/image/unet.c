@@ -83,11 +83,6 @@ void kiln__unet_opts_sd1(struct kiln_unet_opts *out) {
     out->norm_eps = 1e-5f;
 }
 
-void kiln__unet_opts_sd2(struct kiln_unet_opts *out) {
-    kiln__unet_opts_sd1(out);
-    out->head_channels = 64;
-}
-
 /* heads[] from an int or a list (the last entry repeats). */
 static kiln_status heads_json(const char *path, const char *key, const json_t *v, struct kiln_unet_opts *out) {
     if (json_is_integer(v)) {
@@ -376,35 +371,48 @@ static kiln_status lin(kiln_pool *pool, const struct kiln_sd_linear *l, const fl
     return st;
 }
 
-/* t [n][d] += attention(norm(t)) with keys from kv [n_kv][kv_dim] (kv NULL:
- * self-attention on the normalized rows). nrm, q, a: [n][d] buffers; k, v:
- * [max(n, n_kv)][d]. */
+/* For nb images of n rows each, t [nb][n][d] += attention(norm(t)) with
+ * image b's keys from kv[b] [n_kv][kv_dim] (kv NULL: self-attention on the
+ * image's normalized rows). nrm, q, a: [nb][n][d] buffers; k, v:
+ * [nb][max(n, n_kv)][d]. The projections run on the rows of all images
+ * at once, the attention itself per image. */
 static kiln_status attn_run(kiln_pool *pool, const struct unet_attn *at, const struct kiln_sd_norm *norm,
-                            int heads, float *t, int n, int d, const float *kv, int n_kv, float *nrm, float *q,
-                            float *k, float *v, float *a) {
-    size_t dd = (size_t)d;
-    for (int i = 0; i < n; i++)
-        kiln__layernorm(nrm + (size_t)i * dd, t + (size_t)i * dd, norm->w, norm->b, dd, TF_LN_EPS);
-    const float *src = kv ? kv : nrm;
+                            int heads, float *t, int nb, int n, int d, const float *const *kv, int n_kv, float *nrm,
+                            float *q, float *k, float *v, float *a) {
+    size_t dd = (size_t)d, rows = (size_t)nb * (size_t)n;
+    kiln__layernorm_rows(pool, nrm, t, rows, dd, norm->w, norm->b, TF_LN_EPS, 1);
     int ns = kv ? n_kv : n;
-    kiln_status st = lin(pool, &at->q, nrm, (size_t)n, q);
-    if (st == KILN_OK) st = lin(pool, &at->k, src, (size_t)ns, k);
-    if (st == KILN_OK) st = lin(pool, &at->v, src, (size_t)ns, v);
-    if (st == KILN_OK) st = kiln__flash_attention(pool, a, dd, q, dd, k, v, dd, n, ns, heads, d / heads, KILN_CONV_ISA_BEST);
-    if (st == KILN_OK) st = lin(pool, &at->out, a, (size_t)n, nrm);
+    kiln_status st = lin(pool, &at->q, nrm, rows, q);
+    if (kv) {
+        for (int b = 0; st == KILN_OK && b < nb; b++) {
+            size_t off = (size_t)b * (size_t)ns * dd;
+            st = lin(pool, &at->k, kv[b], (size_t)ns, k + off);
+            if (st == KILN_OK) st = lin(pool, &at->v, kv[b], (size_t)ns, v + off);
+        }
+    } else {
+        if (st == KILN_OK) st = lin(pool, &at->k, nrm, rows, k);
+        if (st == KILN_OK) st = lin(pool, &at->v, nrm, rows, v);
+    }
+    for (int b = 0; st == KILN_OK && b < nb; b++) {
+        size_t qo = (size_t)b * (size_t)n * dd, ko = (size_t)b * (size_t)ns * dd;
+        st = kiln__flash_attention(pool, a + qo, dd, q + qo, dd, k + ko, v + ko, dd, n, ns, heads, d / heads,
+                                   KILN_CONV_ISA_BEST);
+    }
+    if (st == KILN_OK) st = lin(pool, &at->out, a, rows, nrm);
     if (st == KILN_OK)
-        for (size_t i = 0; i < (size_t)n * dd; i++) t[i] += nrm[i];
+        for (size_t i = 0; i < rows * dd; i++) t[i] += nrm[i];
     return st;
 }
 
-/* x [hw][c] = Transformer2DModel(x) attending to ctx [n_ctx][ctx_dim]. */
-static kiln_status tf_run(kiln_pool *pool, const struct kiln_unet *u, const struct unet_tf *tf, float *x, int hw,
-                          const float *ctx, int n_ctx) {
-    size_t n = (size_t)hw, d = (size_t)tf->inner, c = (size_t)tf->c;
+/* x [nb][hw][c] = Transformer2DModel(x), image b attending to ctx[b]
+ * [n_ctx][ctx_dim]. */
+static kiln_status tf_run(kiln_pool *pool, const struct kiln_unet *u, const struct unet_tf *tf, float *x, int nb,
+                          int hw, const float *const *ctx, int n_ctx) {
+    size_t n = (size_t)nb * (size_t)hw, d = (size_t)tf->inner, c = (size_t)tf->c;
     int ff = 0;
     for (int i = 0; i < tf->depth; i++)
         if (tf->blocks[i].ff > ff) ff = tf->blocks[i].ff;
-    size_t nkv = n > (size_t)n_ctx ? n : (size_t)n_ctx;
+    size_t nkv = (size_t)nb * (hw > n_ctx ? (size_t)hw : (size_t)n_ctx);
     float *g = NULL, *t = NULL, *nrm = NULL, *q = NULL, *k = NULL, *v = NULL, *a = NULL, *f = NULL;
     kiln_status st = kiln__sd_alloc(n, 1, c, &g);
     if (st == KILN_OK) st = kiln__sd_alloc(n, 1, d, &t);
@@ -415,26 +423,22 @@ static kiln_status tf_run(kiln_pool *pool, const struct kiln_unet *u, const stru
     if (st == KILN_OK) st = kiln__sd_alloc(n, 1, d, &a);
     if (st == KILN_OK) st = kiln__sd_alloc(n, 2, (size_t)ff, &f);
     if (st == KILN_OK) {
-        kiln__group_norm(pool, g, x, n, tf->c, u->opts.norm_groups, tf->norm.w, tf->norm.b, TF_GN_EPS, 0);
+        size_t img = (size_t)hw * c;
+        for (int b = 0; b < nb; b++)
+            kiln__group_norm(pool, g + (size_t)b * img, x + (size_t)b * img, (size_t)hw, tf->c, u->opts.norm_groups,
+                             tf->norm.w, tf->norm.b, TF_GN_EPS, 0);
         st = lin(pool, &tf->proj_in, g, n, t);
     }
     for (int i = 0; st == KILN_OK && i < tf->depth; i++) {
         const struct unet_tblock *b = &tf->blocks[i];
-        st = attn_run(pool, &b->attn1, &b->norm1, tf->heads, t, hw, tf->inner, NULL, 0, nrm, q, k, v, a);
+        st = attn_run(pool, &b->attn1, &b->norm1, tf->heads, t, nb, hw, tf->inner, NULL, 0, nrm, q, k, v, a);
         if (st == KILN_OK)
-            st = attn_run(pool, &b->attn2, &b->norm2, tf->heads, t, hw, tf->inner, ctx, n_ctx, nrm, q, k, v, a);
+            st = attn_run(pool, &b->attn2, &b->norm2, tf->heads, t, nb, hw, tf->inner, ctx, n_ctx, nrm, q, k, v, a);
         if (st != KILN_OK) break;
-        for (size_t r = 0; r < n; r++)
-            kiln__layernorm(nrm + r * d, t + r * d, b->norm3.w, b->norm3.b, d, TF_LN_EPS);
+        kiln__layernorm_rows(pool, nrm, t, n, d, b->norm3.w, b->norm3.b, TF_LN_EPS, 1);
         if ((st = lin(pool, &b->ff_in, nrm, n, f)) != KILN_OK) break;
         /* GEGLU: the first half times GELU of the second, packed in place. */
-        size_t w2 = 2 * (size_t)b->ff;
-        for (size_t r = 0; r < n; r++) {
-            float *row = f + r * w2;
-            kiln__gelu_erf(row + b->ff, (size_t)b->ff);
-            float *dst = f + r * (size_t)b->ff;
-            for (int j = 0; j < b->ff; j++) dst[j] = row[j] * row[b->ff + j];
-        }
+        kiln__geglu_rows(pool, f, n, (size_t)b->ff, 1);
         if ((st = lin(pool, &b->ff_out, f, n, nrm)) != KILN_OK) break;
         for (size_t j = 0; j < n * d; j++) t[j] += nrm[j];
     }
@@ -458,15 +462,17 @@ struct skip {
     int h, w, c; /* its size */
 };
 
-/* One evaluation's state: the activation, its size, and the skips. */
+/* One evaluation's state: the activations of its nb images, their size,
+ * and the skips. */
 struct eval_state {
-    float *x;            /* current activation [h][w][c] */
-    int h, w, c;         /* its size */
-    struct skip *skips;  /* saved skips (u->n_skips slots) */
-    int n_skips;         /* saved now */
-    const float *temb;   /* silu(time embedding) */
-    const float *ctx;    /* context rows */
-    int n_ctx;           /* context rows */
+    int nb;                   /* images evaluated together */
+    float *x;                 /* current activations [nb][h][w][c] */
+    int h, w, c;              /* size of one image's */
+    struct skip *skips;       /* saved skips (u->n_skips slots), [nb][h][w][c] each */
+    int n_skips;              /* saved now */
+    const float *temb;        /* silu(time embedding), shared by the images */
+    const float *const *ctx;  /* context rows of each image */
+    int n_ctx;                /* context rows */
 };
 
 /* s->x = conv(s->x). */
@@ -474,8 +480,8 @@ static kiln_status conv_step(kiln_pool *pool, const struct kiln_sd_conv *c, int 
     int pad = c->k / 2;
     int oh = kiln__sd_conv_out(s->h, c->k, stride, pad, 0), ow = kiln__sd_conv_out(s->w, c->k, stride, pad, 0);
     float *y = NULL;
-    kiln_status st = kiln__sd_alloc((size_t)oh, (size_t)ow, (size_t)c->c_out, &y);
-    if (st == KILN_OK) st = kiln__sd_conv_run(pool, c, stride, pad, 0, s->x, s->h, s->w, y, &oh, &ow);
+    kiln_status st = kiln__sd_alloc((size_t)s->nb * (size_t)oh, (size_t)ow, (size_t)c->c_out, &y);
+    if (st == KILN_OK) st = kiln__sd_conv_run(pool, c, stride, pad, 0, s->x, s->nb, s->h, s->w, y, &oh, &ow);
     if (st != KILN_OK) {
         free(y);
         return st;
@@ -492,9 +498,10 @@ static kiln_status conv_step(kiln_pool *pool, const struct kiln_sd_conv *c, int 
 static kiln_status resnet_step(kiln_pool *pool, const struct kiln_unet *u, const struct kiln_sd_resnet *r,
                                const struct unet_tf *tf, struct eval_state *s) {
     float *y = NULL;
-    kiln_status st = kiln__sd_alloc((size_t)s->h, (size_t)s->w, (size_t)r->c_out, &y);
+    kiln_status st = kiln__sd_alloc((size_t)s->nb * (size_t)s->h, (size_t)s->w, (size_t)r->c_out, &y);
     if (st == KILN_OK)
-        st = kiln__sd_resnet_run(pool, r, u->opts.norm_groups, u->opts.norm_eps, s->x, s->h, s->w, s->temb, y);
+        st = kiln__sd_resnet_run(pool, r, u->opts.norm_groups, u->opts.norm_eps, s->x, s->nb, s->h, s->w, s->temb,
+                                 y);
     if (st != KILN_OK) {
         free(y);
         return st;
@@ -502,14 +509,14 @@ static kiln_status resnet_step(kiln_pool *pool, const struct kiln_unet *u, const
     free(s->x);
     s->x = y;
     s->c = r->c_out;
-    if (tf) st = tf_run(pool, u, tf, s->x, s->h * s->w, s->ctx, s->n_ctx);
+    if (tf) st = tf_run(pool, u, tf, s->x, s->nb, s->h * s->w, s->ctx, s->n_ctx);
     return st;
 }
 
 /* Save a copy of s->x as the next skip. */
 static kiln_status push_skip(struct eval_state *s) {
     struct skip *k = &s->skips[s->n_skips];
-    size_t n = (size_t)s->h * (size_t)s->w * (size_t)s->c;
+    size_t n = (size_t)s->nb * (size_t)s->h * (size_t)s->w * (size_t)s->c;
     kiln_status st = kiln__sd_alloc(n, 1, 1, &k->x);
     if (st != KILN_OK) return st;
     memcpy(k->x, s->x, n * sizeof *k->x);
@@ -527,7 +534,7 @@ static kiln_status pop_skip(struct eval_state *s) {
         free(k->x);
         return kiln__fail(KILN_ERR_INTERNAL, "unet: skip of %dx%d meets %dx%d", k->h, k->w, s->h, s->w);
     }
-    size_t hw = (size_t)s->h * (size_t)s->w, c = (size_t)s->c, ck = (size_t)k->c;
+    size_t hw = (size_t)s->nb * (size_t)s->h * (size_t)s->w, c = (size_t)s->c, ck = (size_t)k->c;
     float *y = NULL;
     kiln_status st = kiln__sd_alloc(hw, 1, c + ck, &y);
     if (st == KILN_OK)
@@ -602,9 +609,11 @@ static kiln_status unet_run(kiln_pool *pool, const struct kiln_unet *u, struct e
         int oh = s->n_skips ? s->skips[s->n_skips - 1].h : s->h * 2;
         int ow = s->n_skips ? s->skips[s->n_skips - 1].w : s->w * 2;
         float *y = NULL;
-        st = kiln__sd_alloc((size_t)oh, (size_t)ow, (size_t)s->c, &y);
+        st = kiln__sd_alloc((size_t)s->nb * (size_t)oh, (size_t)ow, (size_t)s->c, &y);
         if (st != KILN_OK) break;
-        kiln__upsample_nearest(y, oh, ow, s->x, s->h, s->w, s->c);
+        for (int b = 0; b < s->nb; b++)
+            kiln__upsample_nearest(y + (size_t)b * (size_t)oh * (size_t)ow * (size_t)s->c, oh, ow,
+                                   s->x + (size_t)b * (size_t)s->h * (size_t)s->w * (size_t)s->c, s->h, s->w, s->c);
         free(s->x);
         s->x = y;
         s->h = oh;
@@ -612,40 +621,57 @@ static kiln_status unet_run(kiln_pool *pool, const struct kiln_unet *u, struct e
         st = conv_step(pool, &l->sampler, 1, s);
     }
     if (st == KILN_OK) {
-        kiln__group_norm(pool, s->x, s->x, (size_t)s->h * (size_t)s->w, s->c, u->opts.norm_groups, u->norm_out.w,
-                         u->norm_out.b, u->opts.norm_eps, 1);
+        size_t hw = (size_t)s->h * (size_t)s->w;
+        for (int b = 0; b < s->nb; b++) {
+            float *xb = s->x + (size_t)b * hw * (size_t)s->c;
+            kiln__group_norm(pool, xb, xb, hw, s->c, u->opts.norm_groups, u->norm_out.w, u->norm_out.b,
+                             u->opts.norm_eps, 1);
+        }
         st = conv_step(pool, &u->conv_out, 1, s);
     }
     return st;
 }
 
-kiln_status kiln__unet_eval(const struct kiln_unet *u, kiln_pool *pool, const float *x, int h, int w,
-                            float timestep, const float *context, int n_ctx, float *out) {
+kiln_status kiln__unet_eval_batch(const struct kiln_unet *u, kiln_pool *pool, int nb, const float *x, int h, int w,
+                                  float timestep, const float *const *contexts, int n_ctx, float *out) {
     if (h < 1 || w < 1 || h > 1024 || w > 1024)
         return kiln__fail(KILN_ERR_INVALID_ARG, "unet: latent size %dx%d out of range", h, w);
     if (n_ctx < 1 || n_ctx > 4096)
         return kiln__fail(KILN_ERR_INVALID_ARG, "unet: %d context rows", n_ctx);
+    if (nb < 1 || nb > KILN_UNET_MAX_BATCH) return kiln__fail(KILN_ERR_INVALID_ARG, "unet: a batch of %d", nb);
     struct eval_state s = {0};
+    s.nb = nb;
     s.h = h;
     s.w = w;
     s.c = u->in_c;
-    s.ctx = context;
+    s.ctx = contexts;
     s.n_ctx = n_ctx;
+    size_t hw = (size_t)h * (size_t)w;
     float *temb = malloc((size_t)u->temb_dim * sizeof *temb);
     s.skips = calloc((size_t)u->n_skips, sizeof *s.skips);
     kiln_status st = KILN_OK;
     if (!temb || !s.skips) st = kiln__fail(KILN_ERR_OUT_OF_MEMORY, "unet: out of memory");
     if (st == KILN_OK) st = time_embed(pool, u, timestep, temb);
     s.temb = temb;
-    if (st == KILN_OK) st = kiln__sd_alloc((size_t)h, (size_t)w, (size_t)u->in_c, &s.x);
+    if (st == KILN_OK) st = kiln__sd_alloc((size_t)nb * (size_t)h, (size_t)w, (size_t)u->in_c, &s.x);
     if (st == KILN_OK) {
-        kiln__sd_chw_to_hwc(s.x, x, u->in_c, h, w);
+        for (int b = 0; b < nb; b++)
+            kiln__sd_chw_to_hwc(s.x + (size_t)b * hw * (size_t)u->in_c, x + (size_t)b * hw * (size_t)u->in_c,
+                                u->in_c, h, w);
         st = unet_run(pool, u, &s);
     }
-    if (st == KILN_OK) kiln__sd_hwc_to_chw(out, s.x, u->out_c, h, w);
+    if (st == KILN_OK)
+        for (int b = 0; b < nb; b++)
+            kiln__sd_hwc_to_chw(out + (size_t)b * hw * (size_t)u->out_c, s.x + (size_t)b * hw * (size_t)u->out_c,
+                                u->out_c, h, w);
     for (int i = 0; i < s.n_skips; i++) free(s.skips[i].x);
     free(s.skips);
     free(s.x);
     free(temb);
     return st;
+}
+
+kiln_status kiln__unet_eval(const struct kiln_unet *u, kiln_pool *pool, const float *x, int h, int w,
+                            float timestep, const float *context, int n_ctx, float *out) {
+    return kiln__unet_eval_batch(u, pool, 1, x, h, w, timestep, &context, n_ctx, out);
 }

@@ -35,8 +35,6 @@ struct kiln_unet; /* a loaded UNet */
 kiln_status kiln__unet_opts_json(const char *config_path, struct kiln_unet_opts *out);
 /* The SD 1.x defaults (8 heads per level, 32 groups, 1e-5). */
 void kiln__unet_opts_sd1(struct kiln_unet_opts *out);
-/* The SD 2.x defaults (64 channels per head, 32 groups, 1e-5). */
-void kiln__unet_opts_sd2(struct kiln_unet_opts *out);
 
 /* Bind the UNet whose tensors are named prefix + "conv_in.weight" etc. */
 kiln_status kiln__unet_load(const struct kiln_weights *w, const char *prefix,
@@ -53,5 +51,16 @@ int kiln__unet_size_multiple(const struct kiln_unet *u);
  * out [out_channels][h][w]. */
 kiln_status kiln__unet_eval(const struct kiln_unet *u, kiln_pool *pool, const float *x, int h,
                             int w, float timestep, const float *context, int n_ctx, float *out);
+
+/* Most images of one kiln__unet_eval_batch. */
+#define KILN_UNET_MAX_BATCH 64
+
+/* nb evaluations at one timestep as one batch (every weight is read once
+ * per block of pixels of all nb images): x [nb][in_channels][h][w],
+ * contexts[b] [n_ctx][context_dim] for image b, out [nb][out_channels][h][w].
+ * Image b's output is the one kiln__unet_eval gives for it alone, bit for
+ * bit. */
+kiln_status kiln__unet_eval_batch(const struct kiln_unet *u, kiln_pool *pool, int nb, const float *x, int h, int w,
+                                  float timestep, const float *const *contexts, int n_ctx, float *out);
 
 #endif /* KILN_IMAGE_UNET_H */

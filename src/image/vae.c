@@ -265,7 +265,7 @@ static kiln_status resnet_step(kiln_pool *pool, const struct kiln_vae *v, const 
                                float **x, int h, int w) {
     float *y = NULL;
     kiln_status st = kiln__sd_alloc((size_t)h, (size_t)w, (size_t)r->c_out, &y);
-    if (st == KILN_OK) st = kiln__sd_resnet_run(pool, r, v->opts.norm_groups, v->opts.norm_eps, *x, h, w, NULL, y);
+    if (st == KILN_OK) st = kiln__sd_resnet_run(pool, r, v->opts.norm_groups, v->opts.norm_eps, *x, 1, h, w, NULL, y);
     if (st != KILN_OK) {
         free(y);
         return st;
@@ -281,7 +281,7 @@ static kiln_status conv_step(kiln_pool *pool, const struct kiln_sd_conv *c, int 
     int oh = kiln__sd_conv_out(*h, c->k, stride, pad, asym), ow = kiln__sd_conv_out(*w, c->k, stride, pad, asym);
     float *y = NULL;
     kiln_status st = kiln__sd_alloc((size_t)oh, (size_t)ow, (size_t)c->c_out, &y);
-    if (st == KILN_OK) st = kiln__sd_conv_run(pool, c, stride, pad, asym, *x, *h, *w, y, &oh, &ow);
+    if (st == KILN_OK) st = kiln__sd_conv_run(pool, c, stride, pad, asym, *x, 1, *h, *w, y, &oh, &ow);
     if (st != KILN_OK) {
         free(y);
         return st;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/cpu.h"
 #include "core/error.h"
 #include "tensor/dequant.h"
 #include "tensor/fp16.h"
@@ -27,7 +28,8 @@ kiln_status kiln__conv_pack(struct kiln_conv_packed *p, kiln_dtype wtype, const 
         return kiln__fail(KILN_ERR_INVALID_ARG, "conv pack: bad shape %dx%dx%d", c_out, c_in, k);
     size_t kk = (size_t)k * (size_t)k, nk = kk * (size_t)c_in;
     size_t panels = ((size_t)c_out + NR - 1) / NR;
-    int f16 = wtype == KILN_DTYPE_F16;
+    /* F16 and BF16 stay 16-bit in the pack (f16 below means either). */
+    int f16 = wtype == KILN_DTYPE_F16 || wtype == KILN_DTYPE_BF16;
     size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
     size_t row_bytes = kiln__tensor_bytes(wtype, nk);
     if (row_bytes == 0) return kiln__fail(KILN_ERR_UNSUPPORTED, "conv pack: rows of %zu %s values", nk,
@@ -70,7 +72,7 @@ kiln_status kiln__conv_pack(struct kiln_conv_packed *p, kiln_dtype wtype, const 
             }
     }
     free(rows);
-    *p = (struct kiln_conv_packed){f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32, data, c_in, c_out, k};
+    *p = (struct kiln_conv_packed){f16 ? wtype : KILN_DTYPE_F32, data, c_in, c_out, k};
     return KILN_OK;
 }
 
@@ -92,20 +94,73 @@ static void micro_scalar(int kc, const float *const *a, const float *b, float *c
         for (int j = 0; j < NR; j++) c[(size_t)i * ldc + (size_t)j] = acc[i][j];
 }
 
+kiln_status kiln__image_isa(enum kiln_conv_isa want, int has_avx2, const char *what, enum kiln_conv_isa *out) {
+    const kiln_cpu_features *f = kiln__cpu();
+    int avx2 = has_avx2 && f->avx2 && f->fma && f->f16c;
+    switch (want) {
+    case KILN_CONV_ISA_BEST:
+        *out = f->avx512f ? KILN_CONV_ISA_AVX512 : avx2 ? KILN_CONV_ISA_AVX2 : KILN_CONV_ISA_SCALAR;
+        return KILN_OK;
+    case KILN_CONV_ISA_SCALAR: *out = want; return KILN_OK;
+    case KILN_CONV_ISA_AVX512:
+        *out = want;
+        return f->avx512f ? KILN_OK : kiln__fail(KILN_ERR_UNSUPPORTED, "%s: this CPU has no AVX-512F", what);
+    case KILN_CONV_ISA_AVX2:
+        *out = want;
+        if (!has_avx2) return kiln__fail(KILN_ERR_UNSUPPORTED, "%s: no AVX2 path", what);
+        return avx2 ? KILN_OK : kiln__fail(KILN_ERR_UNSUPPORTED, "%s: this CPU lacks AVX2, FMA or F16C", what);
+    }
+    return kiln__fail(KILN_ERR_INVALID_ARG, "%s: unknown code path %d", what, (int)want);
+}
+
+/* n F16 (or, when bf16, BF16) weights to F32 with the resolved path's
+ * instructions. */
+static void widen(enum kiln_conv_isa isa, int bf16, float *out, const uint16_t *in, size_t n) {
+    if (bf16) {
+        switch (isa) {
+        case KILN_CONV_ISA_AVX512: kiln__conv_widen_bf16_avx512(out, in, n); return;
+        case KILN_CONV_ISA_AVX2: kiln__conv_widen_bf16_avx2(out, in, n); return;
+        case KILN_CONV_ISA_BEST:
+        case KILN_CONV_ISA_SCALAR: break;
+        }
+        for (size_t e = 0; e < n; e++) out[e] = kiln__bf16_to_f32(in[e]);
+        return;
+    }
+    switch (isa) {
+    case KILN_CONV_ISA_AVX512: kiln__conv_widen_avx512(out, in, n); return;
+    case KILN_CONV_ISA_AVX2: kiln__conv_widen_avx2(out, in, n); return;
+    case KILN_CONV_ISA_BEST:
+    case KILN_CONV_ISA_SCALAR: break;
+    }
+    for (size_t e = 0; e < n; e++) out[e] = kiln__f16_to_f32(in[e]);
+}
+
+/* The resolved path's micro-kernel. */
+static void micro(enum kiln_conv_isa isa, int kc, const float *const *a, const float *b, float *c, size_t ldc,
+                  int first, const float *bias) {
+    switch (isa) {
+    case KILN_CONV_ISA_AVX512: kiln__conv_micro_avx512(kc, a, b, c, ldc, first, bias); return;
+    case KILN_CONV_ISA_AVX2: kiln__conv_micro_avx2(kc, a, b, c, ldc, first, bias); return;
+    case KILN_CONV_ISA_BEST:
+    case KILN_CONV_ISA_SCALAR: break;
+    }
+    micro_scalar(kc, a, b, c, ldc, first, bias);
+}
+
 /* One convolution, shared by its threads. */
 struct packed_job {
     const struct kiln_conv2d_shape *s;   /* geometry */
     const struct kiln_conv_packed *p;    /* weights */
     const float *bias;                   /* [c_out] or NULL */
-    const float *x;                      /* input [h][w][c_in] */
-    int h, w, ow;                        /* input size, output width */
-    size_t n_pix;                        /* output pixels */
+    const float *x;                      /* input [n_img][h][w][c_in] */
+    int h, w, oh, ow;                    /* input size, output size */
+    size_t n_pix;                        /* output pixels of all images */
     float *y;                            /* output [n_pix][c_out] */
     int n_groups;                        /* panel groups per pixel block */
     int per_group;                       /* panels per group */
     int n_items;                         /* pixel blocks x panel groups */
     atomic_int next;                     /* next item to take */
-    int simd;                            /* use the AVX-512 micro-kernel */
+    enum kiln_conv_isa isa;              /* micro-kernel: SCALAR, AVX512 or AVX2 (resolved) */
     const float *zeros;                  /* KC zeros: the input of padding taps */
     float *buf;                          /* per thread: KC * NR widened weights + MR * NR tile */
 };
@@ -123,11 +178,12 @@ static void row_pointers(const struct packed_job *j, size_t m0, int rows, int ky
     for (int r = 0; r < strips * MR; r++) {
         ptr[r] = j->zeros;
         if (r >= rows) continue;
-        size_t pix = m0 + (size_t)r;
-        int oy = (int)(pix / (size_t)j->ow), ox = (int)(pix % (size_t)j->ow);
+        size_t pix = m0 + (size_t)r, per_img = (size_t)j->oh * (size_t)j->ow;
+        size_t img = pix / per_img, at = pix % per_img;
+        int oy = (int)(at / (size_t)j->ow), ox = (int)(at % (size_t)j->ow);
         int iy = oy * s->stride + ky - s->pad_top, ix = ox * s->stride + kx - s->pad_left;
         if (iy >= 0 && iy < j->h && ix >= 0 && ix < j->w)
-            ptr[r] = j->x + ((size_t)iy * (size_t)j->w + (size_t)ix) * (size_t)s->c_in + c0;
+            ptr[r] = j->x + ((img * (size_t)j->h + (size_t)iy) * (size_t)j->w + (size_t)ix) * (size_t)s->c_in + c0;
     }
 }
 
@@ -157,10 +213,7 @@ static void packed_run(void *ctx, int ith, int nth) {
                     b = (const float *)p->data + off;
                 } else {
                     const uint16_t *h16 = (const uint16_t *)p->data + off;
-                    if (j->simd)
-                        kiln__conv_widen_avx512(bw, h16, (size_t)kc * NR);
-                    else
-                        for (size_t e = 0; e < (size_t)kc * NR; e++) bw[e] = kiln__f16_to_f32(h16[e]);
+                    widen(j->isa, p->type == KILN_DTYPE_BF16, bw, h16, (size_t)kc * NR);
                     b = bw;
                 }
                 int cols = p->c_out - pn * NR < NR ? p->c_out - pn * NR : NR;
@@ -185,10 +238,7 @@ static void packed_run(void *ctx, int ith, int nth) {
                     if (!full && !first)
                         for (int i = 0; i < valid; i++)
                             memcpy(tile + (size_t)i * NR, c + (size_t)i * ldc, (size_t)cols * sizeof *c);
-                    if (j->simd)
-                        kiln__conv_micro_avx512(kc, a, b, dst, ld, first, bb);
-                    else
-                        micro_scalar(kc, a, b, dst, ld, first, bb);
+                    micro(j->isa, kc, a, b, dst, ld, first, bb);
                     if (!full)
                         for (int i = 0; i < valid; i++)
                             memcpy(c + (size_t)i * ldc, tile + (size_t)i * NR, (size_t)cols * sizeof *c);
@@ -201,25 +251,24 @@ static void packed_run(void *ctx, int ith, int nth) {
 
 kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape *s, const struct kiln_conv_packed *p,
                                 const float *bias, const float *x, int h, int w, float *y, enum kiln_conv_isa isa) {
+    return kiln__conv2d_packed_batch(pool, s, p, bias, x, 1, h, w, y, isa);
+}
+
+kiln_status kiln__conv2d_packed_batch(kiln_pool *pool, const struct kiln_conv2d_shape *s,
+                                      const struct kiln_conv_packed *p, const float *bias, const float *x, int n_img,
+                                      int h, int w, float *y, enum kiln_conv_isa isa) {
     if (s->c_in != p->c_in || s->c_out != p->c_out || s->k != p->k || s->stride < 1)
         return kiln__fail(KILN_ERR_INVALID_ARG, "conv: shape does not match the packed weights");
+    if (n_img < 1) return kiln__fail(KILN_ERR_INVALID_ARG, "conv: %d images", n_img);
     int oh = kiln__conv2d_out(h, s->k, s->stride, s->pad_top, s->pad_bottom);
     int ow = kiln__conv2d_out(w, s->k, s->stride, s->pad_left, s->pad_right);
     if (oh <= 0 || ow <= 0) return kiln__fail(KILN_ERR_INVALID_ARG, "conv2d: input %dx%d too small", h, w);
-    int simd = 0;
-    switch (isa) {
-    case KILN_CONV_ISA_BEST: simd = kiln__conv_avx512_available(); break;
-    case KILN_CONV_ISA_SCALAR: simd = 0; break;
-    case KILN_CONV_ISA_AVX512:
-        if (!kiln__conv_avx512_available())
-            return kiln__fail(KILN_ERR_UNSUPPORTED, "conv: this CPU has no AVX-512F");
-        simd = 1;
-        break;
-    }
+    kiln_status st = kiln__image_isa(isa, 1, "conv", &isa);
+    if (st != KILN_OK) return st;
     int nth = kiln__pool_size(pool);
     float *buf = kiln__aligned_alloc(((size_t)nth * THREAD_FLOATS + KC) * sizeof *buf, KILN_ALIGN);
     if (!buf) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "conv: out of memory for block buffers");
-    size_t n_pix = (size_t)oh * (size_t)ow;
+    size_t n_pix = (size_t)n_img * (size_t)oh * (size_t)ow;
     int blocks = (int)((n_pix + MC - 1) / MC);
     int panels = (p->c_out + NR - 1) / NR;
     /* Split the panels too when the pixels alone give too few items for
@@ -231,7 +280,7 @@ kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape 
     groups = (panels + per - 1) / per;
     float *zeros = buf + (size_t)nth * THREAD_FLOATS;
     memset(zeros, 0, KC * sizeof *zeros);
-    struct packed_job j = {s, p, bias, x, h, w, ow, n_pix, y, groups, per, blocks * groups, 0, simd, zeros, buf};
+    struct packed_job j = {s, p, bias, x, h, w, oh, ow, n_pix, y, groups, per, blocks * groups, 0, isa, zeros, buf};
     atomic_init(&j.next, 0);
     kiln__pool_run(pool, packed_run, &j);
     kiln__aligned_free(buf);

@@ -9,12 +9,12 @@
  * channels (or zeros, for padding), and a register-blocked micro-kernel
  * (MR pixels x NR output channels) reads them through MR row pointers and
  * multiplies them with the packed weights: panels of NR output channels,
- * each [K][NR] contiguous, zero-filled past c_out. F16 weights stay F16 in the pack and
- * are widened one KC x NR block at a time; any other type is widened to
- * F32 when packing. Threads take (pixel block, panel group) items from a
- * shared counter. The micro-kernel exists as plain C (the reference) and
- * with AVX-512F, chosen at run time (core/cpu.h); they differ in rounding
- * only (fused multiply-adds).
+ * each [K][NR] contiguous, zero-filled past c_out. F16 and BF16 weights
+ * stay 16-bit in the pack and are widened one KC x NR block at a time;
+ * any other type is widened to F32 when packing. Threads take (pixel block, panel group) items from a
+ * shared counter. The micro-kernel exists as plain C (the reference),
+ * with AVX-512F and with AVX2+FMA (F16C widening), chosen at run time
+ * (kiln__image_isa); they differ in rounding only (fused multiply-adds).
  */
 #ifndef KILN_KERNELS_CONV2D_PACKED_H
 #define KILN_KERNELS_CONV2D_PACKED_H
@@ -34,19 +34,27 @@
 
 /* Weights of one convolution in panel order. */
 struct kiln_conv_packed {
-    kiln_dtype type;  /* KILN_DTYPE_F32 or KILN_DTYPE_F16: element type of data */
+    kiln_dtype type;  /* KILN_DTYPE_F32, KILN_DTYPE_F16 or KILN_DTYPE_BF16: element type of data */
     void *data;       /* [ceil(c_out / NR)][k * k * c_in][NR] (owned, 64-byte aligned) */
     int c_in;         /* input channels */
     int c_out;        /* output channels */
     int k;            /* square kernel size */
 };
 
-/* Which micro-kernel runs. */
+/* Which code path an image kernel (convolution, attention) runs. */
 enum kiln_conv_isa {
     KILN_CONV_ISA_BEST,    /* the fastest this CPU supports */
     KILN_CONV_ISA_SCALAR,  /* plain C (the reference) */
     KILN_CONV_ISA_AVX512,  /* AVX-512F: KILN_ERR_UNSUPPORTED where the CPU lacks it */
+    KILN_CONV_ISA_AVX2,    /* AVX2 + FMA + F16C: KILN_ERR_UNSUPPORTED where the CPU (or the kernel) lacks it */
 };
+
+/* The path `want` means on this CPU for a kernel that has the AVX-512
+ * path and, when has_avx2, the AVX2 one: BEST is AVX-512 where the CPU has
+ * AVX-512F, else AVX2 where it has AVX2, FMA and F16C (and has_avx2), else
+ * SCALAR. A path asked for by name that the CPU or the kernel lacks:
+ * KILN_ERR_UNSUPPORTED, the message naming `what` ("conv"). */
+kiln_status kiln__image_isa(enum kiln_conv_isa want, int has_avx2, const char *what, enum kiln_conv_isa *out);
 
 /* Pack PyTorch-layout weights w [c_out][c_in][k][k] of type wtype (any
  * type kiln__dequantize decodes) into *p. KILN_ERR_OUT_OF_MEMORY,
@@ -62,6 +70,14 @@ void kiln__conv_pack_free(struct kiln_conv_packed *p);
 kiln_status kiln__conv2d_packed(kiln_pool *pool, const struct kiln_conv2d_shape *s, const struct kiln_conv_packed *p,
                                 const float *bias, const float *x, int h, int w, float *y, enum kiln_conv_isa isa);
 
+/* The same on n_img images at once: x is [n_img][h][w][c_in], y
+ * [n_img][oh][ow][c_out]; each image's result is the one
+ * kiln__conv2d_packed gives for it alone, bit for bit (the weights are read
+ * once per block of pixels of all images). */
+kiln_status kiln__conv2d_packed_batch(kiln_pool *pool, const struct kiln_conv2d_shape *s,
+                                      const struct kiln_conv_packed *p, const float *bias, const float *x, int n_img,
+                                      int h, int w, float *y, enum kiln_conv_isa isa);
+
 /* A linear layer: y[t][co] = bias[co] + sum_i W[co][i] x[t][i] for t <
  * n_tok, W packed as a 1x1 convolution. */
 kiln_status kiln__linear_packed(kiln_pool *pool, const struct kiln_conv_packed *p, const float *bias,
@@ -76,5 +92,14 @@ void kiln__conv_micro_avx512(int kc, const float *const *a, const float *b, floa
 void kiln__conv_widen_avx512(float *out, const uint16_t *in, size_t n);
 /* True when the running CPU has what the AVX-512 micro-kernel needs. */
 int kiln__conv_avx512_available(void);
+/* The AVX2+FMA micro-kernel (conv2d_avx2.c), same contract as the AVX-512
+ * one, and the F16C widening (n a multiple of 8). */
+void kiln__conv_micro_avx2(int kc, const float *const *a, const float *b, float *c, size_t ldc, int first,
+                           const float *bias);
+void kiln__conv_widen_avx2(float *out, const uint16_t *in, size_t n);
+/* n values of bfloat16 to float32 (a shift into the high half), AVX-512F
+ * (n a multiple of 16) and AVX2 (n a multiple of 8). */
+void kiln__conv_widen_bf16_avx512(float *out, const uint16_t *in, size_t n);
+void kiln__conv_widen_bf16_avx2(float *out, const uint16_t *in, size_t n);
 
 #endif /* KILN_KERNELS_CONV2D_PACKED_H */

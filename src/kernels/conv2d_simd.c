@@ -59,3 +59,10 @@ SIMD void kiln__conv_widen_avx512(float *out, const uint16_t *in, size_t n) {
     for (size_t i = 0; i < n; i += 16)
         _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(in + i))));
 }
+
+SIMD void kiln__conv_widen_bf16_avx512(float *out, const uint16_t *in, size_t n) {
+    for (size_t i = 0; i < n; i += 16) {
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(in + i)));
+        _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+}

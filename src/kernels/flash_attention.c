@@ -1,6 +1,6 @@
 /* src/kernels/flash_attention.c - blocked attention with an online
  * softmax: the plain-C reference, the AVX-512 path and the threaded driver
- * (see flash_attention.h). */
+ * (see flash_attention.h; the AVX2 path is in flash_attention_avx2.c). */
 #include "kernels/flash_attention.h"
 
 #include <immintrin.h>
@@ -11,36 +11,16 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "kernels/avx512_math.h"
+#include "kernels/flash_attention_impl.h"
 
-/* Keys per block of the online softmax. */
-#define KB 64
+#define KB KILN_FLASH_KB
 /* Queries per AVX-512 item (two vectors of lanes). */
 #define QB 32
-/* Score floor of padded keys and starting maximum: exp2 of it minus any
- * real score is 0. */
-#define NEG_BIG (-1e30f)
-
-/* What one attention call's threads share. */
-struct flash_job {
-    float *out;            /* result rows */
-    size_t out_stride;     /* floats between result rows */
-    const float *q;        /* query rows */
-    size_t q_stride;       /* floats between query rows */
-    const float *k, *v;    /* key and value rows */
-    size_t kv_stride;      /* floats between key (and value) rows */
-    int n_q, n_kv;         /* query and key counts */
-    int n_heads, hd;       /* heads, values per head */
-    int q_per_item;        /* queries per work item */
-    int n_items;           /* heads x query blocks */
-    atomic_int next;       /* next item to take */
-    int simd;              /* AVX-512 path */
-    float *buf;            /* per-thread scratch, buf_floats each */
-    size_t buf_floats;     /* floats of one thread's scratch */
-};
+#define NEG_BIG KILN_FLASH_NEG_BIG
 
 /* Reference: queries q0 .. q1-1 of head h, one at a time; scratch holds
  * KB scores and hd output values. */
-static void flash_scalar(const struct flash_job *j, int h, int q0, int q1, float *scratch) {
+static void flash_scalar(const struct kiln_flash_job *j, int h, int q0, int q1, float *scratch) {
     size_t hd = (size_t)j->hd, off = (size_t)h * hd;
     float scale = 1.0f / sqrtf((float)j->hd);
     float *s = scratch, *o = scratch + KB;
@@ -81,7 +61,7 @@ static void flash_scalar(const struct flash_job *j, int h, int q0, int q1, float
  * dropped). scratch: qt [hd][QB] (queries transposed, scaled by
  * log2(e)/sqrt(hd) so that exp2 gives the softmax), ot [hd][QB] (output
  * transposed), st [KB][QB] (scores, then probabilities). */
-SIMD static void flash_avx512(const struct flash_job *j, int h, int q0, float *scratch) {
+SIMD static void flash_avx512(const struct kiln_flash_job *j, int h, int q0, float *scratch) {
     size_t hd = (size_t)j->hd, off = (size_t)h * hd;
     float *qt = scratch, *ot = qt + hd * QB, *st = ot + hd * QB;
     int nq = j->n_q - q0 < QB ? j->n_q - q0 : QB;
@@ -186,16 +166,18 @@ SIMD static void flash_avx512(const struct flash_job *j, int h, int q0, float *s
 /* Thread body: (head, query block) items from the shared counter. */
 static void flash_run(void *ctx, int ith, int nth) {
     (void)nth;
-    struct flash_job *j = ctx;
+    struct kiln_flash_job *j = ctx;
     float *scratch = j->buf + (size_t)ith * j->buf_floats;
     int blocks = (j->n_q + j->q_per_item - 1) / j->q_per_item;
     for (int item; (item = atomic_fetch_add(&j->next, 1)) < j->n_items;) {
         int h = item / blocks, q0 = (item % blocks) * j->q_per_item;
         int q1 = q0 + j->q_per_item < j->n_q ? q0 + j->q_per_item : j->n_q;
-        if (j->simd)
-            flash_avx512(j, h, q0, scratch);
-        else
-            flash_scalar(j, h, q0, q1, scratch);
+        switch (j->isa) {
+        case KILN_CONV_ISA_AVX512: flash_avx512(j, h, q0, scratch); break;
+        case KILN_CONV_ISA_AVX2: kiln__flash_avx2(j, h, q0, scratch); break;
+        case KILN_CONV_ISA_BEST:
+        case KILN_CONV_ISA_SCALAR: flash_scalar(j, h, q0, q1, scratch); break;
+        }
     }
 }
 
@@ -204,25 +186,18 @@ kiln_status kiln__flash_attention(kiln_pool *pool, float *out, size_t out_stride
                                   int n_kv, int n_heads, int head_dim, enum kiln_conv_isa isa) {
     if (n_q <= 0 || n_kv <= 0 || n_heads <= 0) return KILN_OK;
     if (head_dim <= 0) return kiln__fail(KILN_ERR_INVALID_ARG, "attention: head size %d", head_dim);
-    int simd = 0;
-    switch (isa) {
-    case KILN_CONV_ISA_BEST: simd = kiln__conv_avx512_available(); break;
-    case KILN_CONV_ISA_SCALAR: simd = 0; break;
-    case KILN_CONV_ISA_AVX512:
-        if (!kiln__conv_avx512_available())
-            return kiln__fail(KILN_ERR_UNSUPPORTED, "attention: this CPU has no AVX-512F");
-        simd = 1;
-        break;
-    }
+    kiln_status st = kiln__image_isa(isa, 1, "attention", &isa);
+    if (st != KILN_OK) return st;
     size_t hd = (size_t)head_dim;
-    size_t floats = simd ? 2 * hd * QB + (size_t)KB * QB : (size_t)KB + hd;
+    /* Queries per item and scratch floats per thread of each path. */
+    int per = isa == KILN_CONV_ISA_AVX512 ? QB : isa == KILN_CONV_ISA_AVX2 ? KILN_FLASH_AVX2_QB : 16;
+    size_t floats = isa == KILN_CONV_ISA_SCALAR ? (size_t)KB + hd : (2 * hd + (size_t)KB) * (size_t)per;
     int nth = kiln__pool_size(pool);
     float *buf = kiln__aligned_alloc((size_t)nth * floats * sizeof *buf, KILN_ALIGN);
     if (!buf) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "attention: out of memory for %d-wide heads", head_dim);
-    int per = simd ? QB : 16;
     int blocks = (n_q + per - 1) / per;
-    struct flash_job j = {out, out_stride, q, q_stride, k, v, kv_stride, n_q, n_kv, n_heads, head_dim,
-                          per, blocks * n_heads, 0, simd, buf, floats};
+    struct kiln_flash_job j = {out, out_stride, q, q_stride, k, v, kv_stride, n_q, n_kv, n_heads, head_dim,
+                          per, blocks * n_heads, 0, isa, buf, floats};
     atomic_init(&j.next, 0);
     kiln__pool_run(pool, flash_run, &j);
     kiln__aligned_free(buf);

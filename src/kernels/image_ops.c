@@ -67,7 +67,8 @@ void kiln__group_norm_ref(kiln_pool *pool, float *out, const float *x, size_t n_
 
 void kiln__group_norm(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c,
                       int n_groups, const float *w, const float *b, float eps, int silu) {
-    if (!kiln__group_norm_avx512(pool, out, x, n_pix, c, n_groups, w, b, eps, silu))
+    if (!kiln__group_norm_avx512(pool, out, x, n_pix, c, n_groups, w, b, eps, silu) &&
+        !kiln__group_norm_avx2(pool, out, x, n_pix, c, n_groups, w, b, eps, silu))
         kiln__group_norm_ref(pool, out, x, n_pix, c, n_groups, w, b, eps, silu);
 }
 
@@ -76,7 +77,7 @@ void kiln__silu_ref(float *x, size_t n) {
 }
 
 void kiln__silu(float *x, size_t n) {
-    if (!kiln__silu_avx512(x, n)) kiln__silu_ref(x, n);
+    if (!kiln__silu_avx512(x, n) && !kiln__silu_avx2(x, n)) kiln__silu_ref(x, n);
 }
 
 void kiln__quick_gelu(float *x, size_t n) {

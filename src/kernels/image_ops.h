@@ -1,6 +1,7 @@
 /* src/kernels/image_ops.h - the element-wise and normalization operations
  * of diffusion networks on channel-last [n_pix][c] float32 data (internal).
- * Scalar reference versions, threaded over channels or rows. */
+ * Scalar reference versions, threaded over channels or rows, and AVX-512F
+ * and AVX2+FMA paths chosen at run time. */
 #ifndef KILN_KERNELS_IMAGE_OPS_H
 #define KILN_KERNELS_IMAGE_OPS_H
 
@@ -26,16 +27,36 @@ void kiln__group_norm_ref(kiln_pool *pool, float *out, const float *x, size_t n_
 int kiln__group_norm_avx512(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c, int n_groups,
                             const float *w, const float *b, float eps, int silu);
 
-/* In place x = x * sigmoid(x): AVX-512F where the CPU has it. */
+/* The same with AVX2+FMA (group_norm_avx2.c), for CPUs without AVX-512F:
+ * 0 (nothing written) when the CPU lacks AVX2 or FMA, c is not a multiple
+ * of 8, or memory is short. */
+int kiln__group_norm_avx2(kiln_pool *pool, float *out, const float *x, size_t n_pix, int c, int n_groups,
+                          const float *w, const float *b, float eps, int silu);
+
+/* In place x = x * sigmoid(x): AVX-512F, else AVX2, where the CPU has it. */
 void kiln__silu(float *x, size_t n);
 /* The scalar reference of kiln__silu. */
 void kiln__silu_ref(float *x, size_t n);
 /* kiln__silu with AVX-512F; 0 (nothing done) where the CPU lacks it. */
 int kiln__silu_avx512(float *x, size_t n);
+/* kiln__silu with AVX2+FMA; 0 (nothing done) where the CPU lacks them. */
+int kiln__silu_avx2(float *x, size_t n);
 /* In place x = x * sigmoid(1.702 x) (CLIP's quick_gelu). */
 void kiln__quick_gelu(float *x, size_t n);
 /* In place x = x/2 (1 + erf(x / sqrt 2)) (exact GELU). */
 void kiln__gelu_erf(float *x, size_t n);
+
+/* LayerNorm (kiln__layernorm) of each of rows rows of d values, x
+ * [rows][d] into out (no overlap), threaded over rows; simd nonzero takes
+ * the AVX-512F path where the CPU has it (rounding differs only), zero
+ * the plain reference. */
+void kiln__layernorm_rows(kiln_pool *pool, float *out, const float *x, size_t rows, size_t d, const float *w,
+                          const float *b, float eps, int simd);
+/* GEGLU in place: f is [rows][2d] (value half, gate half); afterwards its
+ * first rows * d values are [rows][d] = value * GELU(gate) (exact GELU as
+ * kiln__gelu_erf). Threaded over rows; simd as above (the AVX-512 erf is
+ * Abramowitz-Stegun 7.1.26, absolute error below 1.5e-7). */
+void kiln__geglu_rows(kiln_pool *pool, float *f, size_t rows, size_t d, int simd);
 
 /* Nearest-neighbour resize of [h][w][c] to [oh][ow][c] as PyTorch's
  * F.interpolate(mode="nearest"): source index floor(dst * in / out). */

@@ -39,16 +39,18 @@ check "markdown header" grep -qx '| test | what | size | seconds | reps |' <<<"$
 check "rows in order" [ "$(grep -oE '^\| [a-z0-9]+ \|' <<<"$out" | tr -d '| ' | tr '\n' ' ')" = \
   "test text unet32 unet16 vae32 vae16 " ]
 check "text row" grep -qE "^\| text \| text encoder, 77 tokens \| - \| $num ± $num \| 2 \|$" <<<"$out"
-check "unet row" grep -qE "^\| unet32 \| UNet step, CFG \(2 evaluations\) \| 32x32 \| $num ± $num \| 2 \|$" <<<"$out"
+check "unet row" grep -qE "^\| unet32 \| UNet step, CFG \(2 evaluations, batched\) \| 32x32 \| $num ± $num \| 2 \|$" <<<"$out"
 check "vae row" grep -qE "^\| vae16 \| VAE decode \| 16x16 \| $num ± $num \| 2 \|$" <<<"$out"
 check "footer" grep -qE "^load [0-9.]+ s; peak RSS [0-9]+\.[0-9] MiB .* 2 repetitions after 0 warm-up" <<<"$out"
 [ "$failed" -eq 0 ] || echo "$out"
 
-# --no-cfg, --no-text, --no-unet, --no-vae and forced tiling change what runs.
+# --no-cfg, --no-cfg-batch, --no-text, --no-unet, --no-vae and forced tiling change what runs.
 out=$("$kiln" bench-image -m "$tiny" "${vocab[@]}" -s 32 -r 1 --no-cfg --no-text --vae-tile on 2>&1)
 check "no-cfg row" grep -qE "^\| unet32 \| UNet step \(1 evaluation\) \|" <<<"$out"
 check "no text row" [ "$(grep -c '^| text |' <<<"$out")" -eq 0 ]
 check "tiled vae row" grep -qE "^\| vae32 \| VAE decode \|" <<<"$out"
+out=$("$kiln" bench-image -m "$tiny" "${vocab[@]}" -s 32 -r 1 --no-cfg-batch --no-text --no-vae 2>&1)
+check "no-cfg-batch row" grep -qE "^\| unet32 \| UNet step, CFG \(2 evaluations\) \|" <<<"$out"
 out=$("$kiln" bench-image -m "$tiny" "${vocab[@]}" -s 32 -r 1 --no-vae --no-unet 2>&1)
 check "no vae row" [ "$(grep -c '^| vae' <<<"$out")" -eq 0 ]
 check "no unet row" [ "$(grep -c '^| unet' <<<"$out")" -eq 0 ] && [ "$(grep -c '^| text' <<<"$out")" -eq 1 ]
@@ -63,6 +65,7 @@ check "json tests in order" [ "$(grep -oE '"test": "[a-z0-9]+"' <<<"$json" | tr 
   '"test": "text" "test": "unet32" "test": "vae32" ' ]
 check "json unet evaluations" grep -q '"unet_evals": 2,' <<<"$json"
 check "json cfg" grep -q '"cfg": true,' <<<"$json"
+check "json cfg batch" grep -q '"cfg_batch": true,' <<<"$json"
 check "json load" grep -qE '"load_s": [0-9.e-]+,$' <<<"$json"
 check "json peak rss" grep -qE '"peak_rss_bytes": [1-9][0-9]+$' <<<"$json"
 stats=$(bench_stats seconds 3 <<<"$json")

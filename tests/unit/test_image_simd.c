@@ -2,19 +2,25 @@
  * packed convolution (plain-C reference micro-kernel against a direct
  * textbook sum, then the AVX-512 one against the reference) on odd sizes
  * (partial strips and panels, several K blocks, padding on one side,
- * stride 2, F16 and F32 weights, 1 and 2 threads), and the packed linear
- * layer; the blocked attention (reference and AVX-512) against kiln__mha
+ * stride 2, F16, BF16 and F32 weights, 1 and 2 threads; the AVX2 one too), the
+ * shared choice of code path, and the packed linear
+ * layer; the blocked attention (reference, AVX-512, AVX2) against kiln__mha
  * (scores, softmax, sum: the plain reference) with partial key blocks,
  * partial query blocks and head sizes off the vector width; GroupNorm (+
- * SiLU) and SiLU with AVX-512 against their scalar references. SIMD checks are skipped where the CPU lacks the feature. */
+ * SiLU) and SiLU with AVX-512 and AVX2 against their scalar references; the
+ * threaded LayerNorm rows and GEGLU (both paths) against kiln__layernorm
+ * and a double-precision GEGLU. SIMD checks are skipped where the CPU lacks the feature. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/cpu.h"
 #include "core/threadpool.h"
 #include "kernels/conv2d_packed.h"
 #include "kernels/flash_attention.h"
 #include "kernels/image_ops.h"
+#include "kernels/ops.h"
 #include "kiln/kiln.h"
 #include "tensor/fp16.h"
 #include "conv_ref.h"
@@ -22,10 +28,15 @@
 #define TEST_RANDOM_SEED 777u
 #include "test_random.h"
 
+/* The CPU has what the AVX2 paths need. */
+static int have_avx2(void) { return kiln__cpu()->avx2 && kiln__cpu()->fma && kiln__cpu()->f16c; }
+
 /* One convolution: the reference micro-kernel against the direct sum, the
  * AVX-512 one (when present) against it too and against the reference. */
 static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, int pb, int pr, int h, int w,
                        int threads, int f16) {
+    /* f16: 0 F32 weights, 1 F16, 2 BF16 (both kept 16-bit in the pack). */
+    kiln_dtype wtype = f16 == 2 ? KILN_DTYPE_BF16 : f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32;
     struct kiln_conv2d_shape s = {c_in, c_out, k, stride, pt, pl, pb, pr};
     int oh = kiln__conv2d_out(h, k, stride, pt, pb), ow = kiln__conv2d_out(w, k, stride, pl, pr);
     size_t nw = (size_t)c_out * (size_t)c_in * (size_t)(k * k), ny = (size_t)oh * (size_t)ow * (size_t)c_out;
@@ -36,14 +47,13 @@ static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, i
     kiln_pool *pool = kiln__pool_create(threads);
     REQUIRE(x && wt && b && wh && y && y2 && ref && refd && pool);
     for (size_t i = 0; i < nw; i++) {
-        wh[i] = kiln__f32_to_f16(wt[i]);
-        if (f16) wt[i] = kiln__f16_to_f32(wh[i]);
+        wh[i] = f16 == 2 ? kiln__f32_to_bf16(wt[i]) : kiln__f32_to_f16(wt[i]);
+        if (f16) wt[i] = f16 == 2 ? kiln__bf16_to_f32(wh[i]) : kiln__f16_to_f32(wh[i]);
     }
     conv2d_ref(x, wt, b, c_in, c_out, k, stride, pt, pl, h, w, oh, ow, ref);
     struct kiln_conv_packed p;
-    REQUIRE(kiln__conv_pack(&p, f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32, f16 ? (const void *)wh : (const void *)wt,
-                            c_out, c_in, k) == KILN_OK);
-    CHECK(p.type == (f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32));
+    REQUIRE(kiln__conv_pack(&p, wtype, f16 ? (const void *)wh : (const void *)wt, c_out, c_in, k) == KILN_OK);
+    CHECK(p.type == wtype);
     double tol = 2e-6 * (double)(c_in * k * k);
     CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y, KILN_CONV_ISA_SCALAR) == KILN_OK);
     double d = max_diff(y, ref, ny);
@@ -58,6 +68,16 @@ static void check_conv(int c_in, int c_out, int k, int stride, int pt, int pl, i
         CHECK(d2 < tol && d3 < tol);
     } else {
         CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y2, KILN_CONV_ISA_AVX512) == KILN_ERR_UNSUPPORTED);
+    }
+    if (have_avx2()) {
+        CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y2, KILN_CONV_ISA_AVX2) == KILN_OK);
+        for (size_t i = 0; i < ny; i++) refd[i] = y[i];
+        double d2 = max_diff(y2, ref, ny), d3 = max_diff(y2, refd, ny);
+        if (!(d2 < tol && d3 < tol))
+            fprintf(stderr, "  avx2 conv %d->%d k%d: diff %g (direct) %g (scalar)\n", c_in, c_out, k, d2, d3);
+        CHECK(d2 < tol && d3 < tol);
+    } else {
+        CHECK(kiln__conv2d_packed(pool, &s, &p, b, x, h, w, y2, KILN_CONV_ISA_AVX2) == KILN_ERR_UNSUPPORTED);
     }
     /* Without bias: the same minus the bias. */
     CHECK(kiln__conv2d_packed(pool, &s, &p, NULL, x, h, w, y2, KILN_CONV_ISA_BEST) == KILN_OK);
@@ -83,6 +103,8 @@ static void test_conv_packed(void) {
     check_conv(37, 129, 3, 1, 1, 1, 1, 1, 11, 13, 2, 1); /* K = 333: two K blocks crossing taps */
     check_conv(300, 64, 1, 1, 0, 0, 0, 0, 101, 1, 2, 0); /* 1x1: K blocks within a tap, full panel */
     check_conv(3, 130, 3, 1, 1, 1, 1, 1, 20, 17, 2, 1); /* many pixel blocks */
+    check_conv(37, 129, 3, 1, 1, 1, 1, 1, 11, 13, 2, 2); /* BF16 weights, two K blocks */
+    check_conv(5, 7, 3, 2, 1, 1, 1, 1, 6, 9, 1, 2);     /* BF16, one partial panel, stride 2 */
 }
 
 /* The packed linear layer against a direct sum, F32 weights. */
@@ -141,9 +163,16 @@ static void check_flash(int n_q, int n_kv, int heads, int hd, int threads) {
         dv = max_diff(out, refd, (size_t)n_q * d);
         CHECK(dv < 1e-5);
     }
-    if (!(ds < 1e-5 && dv < 1e-5))
-        fprintf(stderr, "  flash %d x %d, %d heads of %d: diff %g (scalar) %g (avx512)\n", n_q, n_kv, heads, hd, ds,
-                dv);
+    double d2 = 0.0;
+    if (have_avx2()) {
+        CHECK(kiln__flash_attention(pool, out, d, q, stride, k, v, stride, n_q, n_kv, heads, hd,
+                                    KILN_CONV_ISA_AVX2) == KILN_OK);
+        d2 = max_diff(out, refd, (size_t)n_q * d);
+        CHECK(d2 < 1e-5);
+    }
+    if (!(ds < 1e-5 && dv < 1e-5 && d2 < 1e-5))
+        fprintf(stderr, "  flash %d x %d, %d heads of %d: diff %g (scalar) %g (avx512) %g (avx2)\n", n_q, n_kv,
+                heads, hd, ds, dv, d2);
     kiln__pool_free(pool);
     free(q);
     free(k);
@@ -159,11 +188,28 @@ static void test_flash_attention(void) {
     check_flash(33, 77, 8, 40, 2);   /* cross-attention shape: 77 keys */
     check_flash(5, 200, 1, 24, 2);   /* one partial query block, one head */
     check_flash(40, 9, 1, 3, 1);     /* tiny heads, fewer keys than a chunk of 8 */
-    if (!kiln__conv_avx512_available()) {
-        float x = 0.0f;
+    float x = 0.0f;
+    if (!kiln__conv_avx512_available())
         CHECK(kiln__flash_attention(NULL, &x, 1, &x, 1, &x, &x, 1, 1, 1, 1, 1, KILN_CONV_ISA_AVX512) ==
               KILN_ERR_UNSUPPORTED);
-    }
+    if (!have_avx2())
+        CHECK(kiln__flash_attention(NULL, &x, 1, &x, 1, &x, &x, 1, 1, 1, 1, 1, KILN_CONV_ISA_AVX2) ==
+              KILN_ERR_UNSUPPORTED);
+}
+
+/* The shared choice of code path: BEST is the widest the CPU and the
+ * kernel have; named paths are checked. */
+static void test_isa_choice(void) {
+    enum kiln_conv_isa isa = KILN_CONV_ISA_BEST;
+    const kiln_cpu_features *f = kiln__cpu();
+    CHECK(kiln__image_isa(KILN_CONV_ISA_BEST, 1, "t", &isa) == KILN_OK);
+    CHECK(isa == (f->avx512f ? KILN_CONV_ISA_AVX512 : have_avx2() ? KILN_CONV_ISA_AVX2 : KILN_CONV_ISA_SCALAR));
+    CHECK(kiln__image_isa(KILN_CONV_ISA_BEST, 0, "t", &isa) == KILN_OK);
+    CHECK(isa == (f->avx512f ? KILN_CONV_ISA_AVX512 : KILN_CONV_ISA_SCALAR));
+    CHECK(kiln__image_isa(KILN_CONV_ISA_SCALAR, 1, "t", &isa) == KILN_OK && isa == KILN_CONV_ISA_SCALAR);
+    CHECK(kiln__image_isa(KILN_CONV_ISA_AVX512, 1, "t", &isa) == (f->avx512f ? KILN_OK : KILN_ERR_UNSUPPORTED));
+    CHECK(kiln__image_isa(KILN_CONV_ISA_AVX2, 1, "t", &isa) == (have_avx2() ? KILN_OK : KILN_ERR_UNSUPPORTED));
+    CHECK(kiln__image_isa(KILN_CONV_ISA_AVX2, 0, "t", &isa) == KILN_ERR_UNSUPPORTED);
 }
 
 /* GroupNorm: the AVX-512 path against the reference, with and without
@@ -179,10 +225,18 @@ static void check_group_norm(size_t n_pix, int c, int groups, int threads) {
     for (int silu = 0; silu < 2; silu++) {
         kiln__group_norm_ref(pool, ref, x, n_pix, c, groups, w, b, 1e-6f, silu);
         for (size_t i = 0; i < n; i++) refd[i] = ref[i];
-        CHECK(kiln__group_norm_avx512(pool, y, x, n_pix, c, groups, w, b, 1e-6f, silu) == 1);
-        double d = max_diff(y, refd, n);
-        if (!(d < 2e-5)) fprintf(stderr, "  group norm %zu x %d / %d silu %d: diff %g\n", n_pix, c, groups, silu, d);
-        CHECK(d < 2e-5);
+        if (kiln__conv_avx512_available()) {
+            CHECK(kiln__group_norm_avx512(pool, y, x, n_pix, c, groups, w, b, 1e-6f, silu) == 1);
+            double d = max_diff(y, refd, n);
+            if (!(d < 2e-5)) fprintf(stderr, "  group norm %zu x %d / %d silu %d: diff %g\n", n_pix, c, groups, silu, d);
+            CHECK(d < 2e-5);
+        }
+        if (have_avx2()) {
+            CHECK(kiln__group_norm_avx2(pool, y, x, n_pix, c, groups, w, b, 1e-6f, silu) == 1);
+            double d = max_diff(y, refd, n);
+            if (!(d < 2e-5)) fprintf(stderr, "  avx2 group norm %zu x %d / %d silu %d: diff %g\n", n_pix, c, groups, silu, d);
+            CHECK(d < 2e-5);
+        }
     }
     kiln__pool_free(pool);
     free(x);
@@ -194,7 +248,7 @@ static void check_group_norm(size_t n_pix, int c, int groups, int threads) {
 }
 
 static void test_group_norm_simd(void) {
-    if (!kiln__conv_avx512_available()) SKIP_TEST("no AVX-512F");
+    if (!kiln__conv_avx512_available() && !have_avx2()) SKIP_TEST("no AVX-512F or AVX2");
     check_group_norm(37, 32, 8, 2);    /* 4 channels per group: groups inside one vector */
     check_group_norm(5, 64, 32, 1);    /* 2 channels per group, few pixels */
     check_group_norm(333, 320, 32, 2); /* SD's shape, odd pixel count */
@@ -202,11 +256,12 @@ static void test_group_norm_simd(void) {
     /* Channels off the vector width: declined, the caller falls back. */
     float x[12] = {0}, w[12] = {0}, b[12] = {0}, y[12];
     CHECK(kiln__group_norm_avx512(NULL, y, x, 1, 12, 3, w, b, 1e-5f, 0) == 0);
+    CHECK(kiln__group_norm_avx2(NULL, y, x, 1, 12, 3, w, b, 1e-5f, 0) == 0);
 }
 
 static void test_silu_simd(void) {
-    if (!kiln__conv_avx512_available()) SKIP_TEST("no AVX-512F");
-    const size_t n = 53; /* three vectors and a masked tail */
+    if (!kiln__conv_avx512_available() && !have_avx2()) SKIP_TEST("no AVX-512F or AVX2");
+    const size_t n = 53; /* three vectors and a masked (AVX2: scalar) tail */
     float *x = frand_buf(n), *y = malloc(n * sizeof *y);
     double *ref = malloc(n * sizeof *ref);
     REQUIRE(x && y && ref);
@@ -215,18 +270,101 @@ static void test_silu_simd(void) {
         y[i] = x[i];
         ref[i] = (double)x[i] / (1.0 + exp(-(double)x[i]));
     }
-    CHECK(kiln__silu_avx512(y, n) == 1);
-    for (size_t i = 0; i < n; i++) CHECK(fabs(y[i] - ref[i]) <= 1e-6 * (1.0 + fabs(ref[i])));
+    if (kiln__conv_avx512_available()) {
+        CHECK(kiln__silu_avx512(y, n) == 1);
+        for (size_t i = 0; i < n; i++) CHECK(fabs(y[i] - ref[i]) <= 1e-6 * (1.0 + fabs(ref[i])));
+    }
+    if (have_avx2()) {
+        memcpy(y, x, n * sizeof *y);
+        CHECK(kiln__silu_avx2(y, n) == 1);
+        for (size_t i = 0; i < n; i++) CHECK(fabs(y[i] - ref[i]) <= 1e-6 * (1.0 + fabs(ref[i])));
+    }
     free(x);
     free(y);
     free(ref);
+}
+
+/* LayerNorm rows: the reference path is kiln__layernorm row by row; the
+ * AVX-512 path is within rounding of it (odd widths: masked tails, a
+ * scalar tail of the double sums), values off zero. */
+static void check_layernorm_rows(size_t rows, size_t d, int threads) {
+    size_t n = rows * d;
+    float *x = frand_buf(n), *w = frand_buf(d), *b = frand_buf(d);
+    float *y = malloc(n * sizeof *y), *ref = malloc(n * sizeof *ref);
+    double *refd = malloc(n * sizeof *refd);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(x && w && b && y && ref && refd && pool);
+    for (size_t i = 0; i < n; i++) x[i] = x[i] * 4.0f + 3.0f;
+    for (size_t r = 0; r < rows; r++) kiln__layernorm(ref + r * d, x + r * d, w, b, d, 1e-5f);
+    for (size_t i = 0; i < n; i++) refd[i] = ref[i];
+    kiln__layernorm_rows(pool, y, x, rows, d, w, b, 1e-5f, 0);
+    CHECK(max_diff(y, refd, n) == 0.0);
+    if (kiln__conv_avx512_available()) {
+        kiln__layernorm_rows(pool, y, x, rows, d, w, b, 1e-5f, 1);
+        double dv = max_diff(y, refd, n);
+        if (!(dv < 1e-5)) fprintf(stderr, "  layernorm %zu x %zu: diff %g\n", rows, d, dv);
+        CHECK(dv < 1e-5);
+        /* Without the shift. */
+        for (size_t r = 0; r < rows; r++) kiln__layernorm(ref + r * d, x + r * d, w, NULL, d, 1e-5f);
+        for (size_t i = 0; i < n; i++) refd[i] = ref[i];
+        kiln__layernorm_rows(pool, y, x, rows, d, w, NULL, 1e-5f, 1);
+        CHECK(max_diff(y, refd, n) < 1e-5);
+    }
+    kiln__pool_free(pool);
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(ref);
+    free(refd);
+}
+
+static void test_layernorm_rows(void) {
+    check_layernorm_rows(13, 37, 2);  /* two vectors and a tail of 5 */
+    check_layernorm_rows(7, 325, 1);  /* SD's 320 and 5 more */
+    check_layernorm_rows(1, 8, 2);    /* one row: a thread without rows */
+}
+
+/* GEGLU rows against value * x/2 (1 + erf(x / sqrt 2)) in double, both
+ * paths, gates over +-8 (both tails of erf), then packed to [rows][d]. */
+static void check_geglu(size_t rows, size_t d, int threads, int simd) {
+    size_t n = rows * 2 * d;
+    float *f = frand_buf(n), *orig = malloc(n * sizeof *orig);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(f && orig && pool);
+    for (size_t i = 0; i < n; i++) f[i] *= 8.0f;
+    memcpy(orig, f, n * sizeof *f);
+    kiln__geglu_rows(pool, f, rows, d, simd);
+    double worst = 0.0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < d; j++) {
+            double v = orig[r * 2 * d + j], g = orig[r * 2 * d + d + j];
+            double want = v * 0.5 * g * (1.0 + erf(g / sqrt(2.0)));
+            double e = fabs(f[r * d + j] - want) / (1.0 + fabs(v) * (1.0 + fabs(g)));
+            if (e > worst) worst = e;
+        }
+    if (!(worst < 1e-6)) fprintf(stderr, "  geglu %zu x %zu simd %d: scaled error %g\n", rows, d, simd, worst);
+    CHECK(worst < 1e-6);
+    kiln__pool_free(pool);
+    free(f);
+    free(orig);
+}
+
+static void test_geglu_rows(void) {
+    check_geglu(11, 37, 2, 0);
+    check_geglu(11, 37, 2, 1); /* AVX-512 where present (else the reference again) */
+    check_geglu(3, 1280, 1, 1);
+    check_geglu(1, 5, 2, 1);
 }
 
 int main(void) {
     RUN(test_conv_packed);
     RUN(test_linear_packed);
     RUN(test_flash_attention);
+    RUN(test_isa_choice);
     RUN(test_group_norm_simd);
     RUN(test_silu_simd);
+    RUN(test_layernorm_rows);
+    RUN(test_geglu_rows);
     return TEST_REPORT();
 }
