@@ -4,6 +4,7 @@
  * over the thread pool on each level. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -366,6 +367,8 @@ struct qjob {
     struct kiln_qtiles tiles; /* AVX-512 GEMM: act regrouped in tiles of 8 tokens */
     char *panels;        /* AVX-512 GEMM: one panel per thread */
     size_t panel_bytes;  /* bytes of each panel */
+    size_t chunk;        /* row kernels: weight rows per chunk of work */
+    atomic_size_t next_chunk; /* row kernels: the next chunk no thread has taken */
 };
 
 /* [begin, end) of n items for thread ith of nth, in whole units of `unit`. */
@@ -416,6 +419,18 @@ static void rows_part(const struct qjob *job, size_t j0, size_t j1) {
     }
 }
 
+/* Chunk of weight rows for the row kernels: about CHUNKS_PER_THREAD per
+ * thread (fine enough that the dynamic split evens out the threads, coarse
+ * enough that the shared counter is touched rarely), a multiple of 16 rows
+ * so that two threads never write the same 64-byte line of y (for n_tok = 1
+ * and a 64-aligned y). */
+#define CHUNKS_PER_THREAD 8
+static size_t row_chunk(size_t n_out, size_t nth) {
+    size_t c = n_out / (nth * CHUNKS_PER_THREAD);
+    c = (c + 15) & ~(size_t)15;
+    return c < 16 ? 16 : c;
+}
+
 /* Fewest tokens for which the AVX-512 level runs its blocked GEMM: below,
  * unpacking the panels costs more than the row kernels' extra work
  * (measured with bench/qmatmul_bench: about even at 16). */
@@ -436,9 +451,17 @@ static void matmul_part(void *ctx, int ith, int nth) {
         }
         return;
     }
-    size_t j0, j1;
-    split(job->n_out, 1, ith, nth, &j0, &j1);
-    rows_part(job, j0, j1);
+    /* Chunks of rows: thread ith starts with chunk ith, then takes the
+     * next free one from the shared counter, so a thread that runs faster
+     * (or started earlier) does more and all finish within a chunk of each
+     * other. */
+    struct qjob *shared = ctx;
+    size_t n_chunks = (job->n_out + job->chunk - 1) / job->chunk;
+    for (size_t c = (size_t)ith; c < n_chunks; c = atomic_fetch_add(&shared->next_chunk, 1)) {
+        size_t j0 = c * job->chunk, j1 = j0 + job->chunk < job->n_out ? j0 + job->chunk : job->n_out;
+        rows_part(job, j0, j1);
+    }
+    (void)nth;
 }
 
 kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype wtype, const void *w,
@@ -481,7 +504,9 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
         .tiles = {(int8_t *)(mem + off_tiles), (float *)(void *)(mem + off_tile_d),
                   (float *)(void *)(mem + off_tile_ds), n_in, group},
         .panels = mem + off_panels, .panel_bytes = panel_bytes,
+        .chunk = row_chunk(n_out, nth),
     };
+    atomic_init(&job.next_chunk, nth);
     /* one pass to quantize (shared by all rows), one to multiply */
     if (n_tok == 1) quantize_part(&job, 0, 1);
     else kiln__pool_run(pool, quantize_part, &job);
