@@ -82,6 +82,21 @@ void kiln__qact_quantize_row(const kiln_qact *q, size_t t, const float *x) {
     }
 }
 
+size_t kiln__qnibble_unit(kiln_dtype wtype) {
+    if (wtype == KILN_DTYPE_Q4_0 || wtype == KILN_DTYPE_Q5_0) return 16;
+    return wtype == KILN_DTYPE_Q4_K ? 32 : 0;
+}
+
+void kiln__qact_nibble_order(const kiln_qact *q, size_t t, size_t unit) {
+    const int8_t *src = q->qs + t * q->n_in;
+    int8_t *dst = q->qs_nib + t * q->n_in;
+    size_t i = 0, per = 128 / unit;
+    for (; i + 128 <= q->n_in; i += 128)
+        for (size_t k = 0; k < per; k++) /* unit k to slot k / 2 of the even or odd half */
+            memcpy(dst + i + (k % 2) * 64 + (k / 2) * unit, src + i + k * unit, unit);
+    memcpy(dst + i, src + i, q->n_in - i);
+}
+
 /* ---- weights as groups ---- */
 
 int kiln__qgroup_size(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q6_K ? 16 : 32; }
@@ -364,6 +379,7 @@ struct qjob {
     float *y;            /* [n_tok][n_out] results */
     kiln_qact act;       /* quantized activations */
     int gemm;            /* the AVX-512 GEMM runs (else the row kernels) */
+    size_t nib_unit;     /* act.qs_nib is made with this unit (kiln__qnibble_unit; 0: not made) */
     struct kiln_qtiles tiles; /* AVX-512 GEMM: act regrouped in tiles of 8 tokens */
     char *panels;        /* AVX-512 GEMM: one panel per thread */
     size_t panel_bytes;  /* bytes of each panel */
@@ -390,6 +406,7 @@ static void quantize_part(void *ctx, int ith, int nth) {
         const float *x = job->x + t * job->act.n_in;
         if (job->level == KILN_QLEVEL_SCALAR) kiln__qact_quantize_row(&job->act, t, x);
         else kiln__qact_quantize_row_avx2(&job->act, t, x);
+        if (job->nib_unit) kiln__qact_nibble_order(&job->act, t, job->nib_unit);
     }
     if (job->gemm)
         for (size_t tile = t0 / KILN_QTILE_TOK; tile * KILN_QTILE_TOK < t1; tile++)
@@ -408,10 +425,10 @@ static void rows_part(const struct qjob *job, size_t j0, size_t j1) {
                 for (int k = 0; k < nt; k++) out[k] = kiln__qdot_ref(job->wtype, wrow, &job->act, t + (size_t)k);
                 break;
             case KILN_QLEVEL_AVX2: kiln__qrow_avx2(job->wtype, wrow, &job->act, t, nt, out); break;
-            case KILN_QLEVEL_VNNI256:
+            case KILN_QLEVEL_VNNI256: kiln__qrow_vnni256(job->wtype, wrow, &job->act, t, nt, out); break;
             case KILN_QLEVEL_AVX512:
             case KILN_QLEVEL_COUNT:
-                kiln__qrow_vnni256(job->wtype, wrow, &job->act, t, nt, out);
+                kiln__qrow_avx512(job->wtype, wrow, &job->act, t, nt, out);
                 break;
             }
             for (int k = 0; k < nt; k++) job->y[(t + (size_t)k) * job->n_out + j] = out[k];
@@ -475,7 +492,7 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
     size_t nb = n_in / KILN_QA_BLOCK, nth = (size_t)kiln__pool_size(pool);
     int gemm = level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK;
     size_t group = (size_t)kiln__qgroup_size(wtype);
-    /* layout: qs, d, ds32, ds16, [tiles: qs, d, ds], [panels]; sizes checked for overflow */
+    /* layout: qs, d, ds32, ds16, [qs_nib], [tiles: qs, d, ds], [panels]; sizes checked for overflow */
     size_t qs_bytes, nblk, panel_bytes = kiln__qpanel_bytes(n_in), panels_bytes = 0, total;
     if (kiln__mul_overflows(n_tok + KILN_QTILE_TOK, n_in, &qs_bytes) ||
         kiln__mul_overflows(n_tok + KILN_QTILE_TOK, nb, &nblk) || nblk > SIZE_MAX / 64 ||
@@ -484,7 +501,9 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
     /* (qs_bytes and nblk include a tile of padding, used by the tiles only) */
     size_t off_d = align64(qs_bytes), off_ds32 = off_d + align64(nblk * sizeof(float));
     size_t off_ds16 = off_ds32 + align64(nblk * sizeof(float));
-    size_t off_tiles = off_ds16 + align64(2 * nblk * sizeof(float)), off_panels = off_tiles;
+    size_t nib_unit = level == KILN_QLEVEL_AVX512 && !gemm ? kiln__qnibble_unit(wtype) : 0;
+    size_t off_nib = off_ds16 + align64(2 * nblk * sizeof(float));
+    size_t off_tiles = off_nib + (nib_unit ? align64(qs_bytes) : 0), off_panels = off_tiles;
     size_t off_tile_d = 0, off_tile_ds = 0;
     if (gemm) {
         off_tile_d = off_tiles + align64(qs_bytes);
@@ -498,9 +517,11 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
     struct qjob job = {
         .level = level, .wtype = wtype, .w = w, .row_bytes = kiln__tensor_bytes(wtype, n_in),
         .n_out = n_out, .x = x, .n_tok = n_tok, .y = y,
-        .act = {(int8_t *)mem, (float *)(void *)(mem + off_d), (float *)(void *)(mem + off_ds32),
-                (float *)(void *)(mem + off_ds16), n_in, kiln__qmatmul_k_rule(wtype)},
+        .act = {.qs = (int8_t *)mem, .d = (float *)(void *)(mem + off_d), .ds32 = (float *)(void *)(mem + off_ds32),
+                .ds16 = (float *)(void *)(mem + off_ds16), .qs_nib = nib_unit ? (int8_t *)(mem + off_nib) : NULL,
+                .n_in = n_in, .k_rule = kiln__qmatmul_k_rule(wtype)},
         .gemm = gemm,
+        .nib_unit = nib_unit,
         .tiles = {(int8_t *)(mem + off_tiles), (float *)(void *)(mem + off_tile_d),
                   (float *)(void *)(mem + off_tile_ds), n_in, group},
         .panels = mem + off_panels, .panel_bytes = panel_bytes,

@@ -33,7 +33,8 @@
  *   avx2     - per weight row, 256-bit maddubs/madd, up to 4 tokens per
  *              pass over the row;
  *   vnni256  - the same with vpdpbusd on 256-bit registers (AVX512-VNNI+VL);
- *   avx512   - vnni256 below 16 tokens; from 16 tokens a blocked
+ *   avx512   - below 16 tokens the row kernels on 512-bit registers
+ *              (qmatmul_row512.c); from 16 tokens a blocked
  *              GEMM: 16 weight rows are unpacked into a transposed panel and
  *              multiplied with up to 8 tokens at a time by 512-bit vpdpbusd
  *              with the activations broadcast (AVX512F/BW/VNNI).
@@ -61,6 +62,8 @@ typedef struct kiln_qact {
     float *d;      /* [n_tok][n_in / 32] block scales */
     float *ds32;   /* [n_tok][n_in / 32] d * (sum of the block's 32 quants) */
     float *ds16;   /* [n_tok][n_in / 16] d * (sum of each half block's 16 quants) */
+    int8_t *qs_nib; /* [n_tok][n_in] the quants in the order of the avx512 row kernels of
+                     * 4-bit weights (kiln__qact_nibble_order), or NULL where not made */
     size_t n_in;   /* values per row (a multiple of 32; of 256 with k_rule) */
     int k_rule;    /* 1: quantized by the Q8_K rule (K-quant weights); 0: the Q8_0 rule */
 } kiln_qact;
