@@ -115,4 +115,31 @@ kiln_status kiln__qmatmul(kiln_pool *pool, kiln_dtype wtype, const void *w, size
 kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype wtype, const void *w,
                                 size_t n_out, size_t n_in, const float *x, size_t n_tok, float *y);
 
+/* Most matrices one kiln__qmatmul_multi call takes. */
+#define KILN_QMAT_MAX 4
+
+/* One weight matrix of a kiln__qmatmul_multi call. */
+typedef struct kiln_qmat {
+    kiln_dtype wtype; /* weight type */
+    const void *w;    /* [n_out][n_in] weights */
+    size_t n_out;     /* rows */
+    float *y;         /* [n_tok][n_out] results */
+} kiln_qmat;
+
+/* True when kiln__qmatmul_multi takes these matrices (1..KILN_QMAT_MAX):
+ * each one kiln__qmatmul takes, all with the same activation rule, on a
+ * CPU above the scalar level - that is, where kiln__matmul_fast would hand
+ * each of them to kiln__qmatmul. */
+int kiln__qmatmul_multi_ok(const kiln_qmat *mats, int n_mats, size_t n_in);
+/* Several matrices with the same input x ([n_tok][n_in]): mats[m].y =
+ * x W_m^T for each, the same bits as one kiln__qmatmul per matrix, with the
+ * activations quantized once and (below 16 tokens) one pool run for all
+ * their rows, shared out in chunks. With swiglu set, mats are gate and up
+ * (two, with equal n_out) and gate's y ends as kiln__swiglu(gate, up),
+ * applied chunk by chunk by the thread that made it. KILN_ERR_UNSUPPORTED
+ * unless kiln__qmatmul_multi_ok (and the swiglu shape); else as
+ * kiln__qmatmul. */
+kiln_status kiln__qmatmul_multi(kiln_pool *pool, const kiln_qmat *mats, int n_mats, int swiglu, size_t n_in,
+                                const float *x, size_t n_tok);
+
 #endif /* KILN_KERNELS_QMATMUL_H */
