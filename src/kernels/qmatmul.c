@@ -414,14 +414,10 @@ static void quantize_part(void *ctx, int ith, int nth) {
             kiln__qtiles_pack(&job->act, job->n_tok, tile, &job->tiles);
 }
 
-/* Rows [j0, j1) of matrix `mat`, every token, with a row kernel (for one
- * token on the avx512 level, four rows per call where the type has it). */
+/* Rows [j0, j1) of matrix `mat`, every token, with a row kernel. */
 static void rows_part(const struct qjob *job, const kiln_qmat *mat, size_t j0, size_t j1) {
     float out[KILN_QROW_MAX_TOK];
     size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in);
-    if (job->level == KILN_QLEVEL_AVX512 && job->n_tok == 1 && kiln__qrows_avx512_has(mat->wtype))
-        for (; j0 + KILN_QROWS <= j1; j0 += KILN_QROWS)
-            kiln__qrows_avx512(mat->wtype, (const char *)mat->w + j0 * row_bytes, row_bytes, &job->act, 0, mat->y + j0);
     for (size_t j = j0; j < j1; j++) {
         const char *wrow = (const char *)mat->w + j * row_bytes;
         for (size_t t = 0; t < job->n_tok; t += KILN_QROW_MAX_TOK) {

@@ -35,17 +35,6 @@ void kiln__qrow_vnni256(kiln_dtype wtype, const void *wrow, const kiln_qact *a, 
 void kiln__qrow_avx512(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
                        float *out);
 
-/* Rows per kiln__qrows_avx512 call. */
-#define KILN_QROWS 4
-/* True when kiln__qrows_avx512 takes this type (Q4_0, Q5_0, Q4_K). */
-int kiln__qrows_avx512_has(kiln_dtype wtype);
-/* out[r] = weight row r (r < KILN_QROWS, rows row_bytes apart from w) .
- * activation row t, one token and four rows per pass so that each step's
- * activation loads serve four rows; a->qs_nib is made. The same arithmetic
- * per row as kiln__qrow_avx512 (the same bits). */
-void kiln__qrows_avx512(kiln_dtype wtype, const void *w, size_t row_bytes, const kiln_qact *a, size_t t,
-                        float *out);
-
 /* Bytes of the units that kiln__qact_nibble_order moves: 16 for Q4_0 and
  * Q5_0 (half a block), 32 for Q4_K (one group); 0 for types whose avx512
  * row kernel reads the quants in value order. */

@@ -201,67 +201,6 @@ TARGET __attribute__((always_inline)) static inline void r5_nib_legacy(const voi
 #define r5_q4_0(w, a, t0, nt, out) r5_nib_legacy(w, a, t0, nt, out, R5_Q4_0)
 #define r5_q5_0(w, a, t0, nt, out) r5_nib_legacy(w, a, t0, nt, out, R5_Q5_0)
 
-/* Rows per call of the one-token kernels below. */
-#define R5_ROWS 4
-
-/* Q4_0 and Q5_0, one token, R5_ROWS consecutive rows at once: the same
- * arithmetic as r5_nib_legacy per row, with each step's activation loads
- * (two registers, the four da, the four da * sum(a)) shared by the rows. */
-TARGET __attribute__((always_inline)) static inline void r5_nib_legacy_rows(const char *w, size_t row_bytes,
-                                                                            const kiln_qact *a, size_t t, float *out,
-                                                                            const int type) {
-    const size_t bs = R5_LEGACY_BYTES(type), nb = a->n_in / KILN_QK, qoff = type == R5_Q4_0 ? 2 : 6;
-    const float off = type == R5_Q4_0 ? 8.0f : 16.0f;
-    const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    const __m512i low = _mm512_set1_epi8(0x0f);
-    __m512 acc[R5_ROWS][2];
-    __m128 bias[R5_ROWS];
-    __m256 tacc[R5_ROWS];
-    float tbias[R5_ROWS];
-    for (int r = 0; r < R5_ROWS; r++) {
-        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-        bias[r] = _mm_setzero_ps();
-        tacc[r] = _mm256_setzero_ps();
-        tbias[r] = 0.0f;
-    }
-    size_t i = 0;
-    for (int step = 0; i + 4 <= nb; i += 4, step ^= 1) {
-        const int8_t *qn = a->qs_nib + t * a->n_in + i * KILN_QK;
-        __m512i qlo = _mm512_loadu_si512((const void *)qn), qhi = _mm512_loadu_si512((const void *)(qn + 64));
-        __m128 da = _mm_loadu_ps(a->d + t * nb + i), ds = _mm_loadu_ps(a->ds32 + t * nb + i);
-        for (int r = 0; r < R5_ROWS; r++) {
-            const char *blk = w + (size_t)r * row_bytes + i * bs;
-            __m512i x = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(blk + qoff)));
-            x = _mm512_inserti32x4(x, _mm_loadu_si128((const __m128i *)(const void *)(blk + bs + qoff)), 1);
-            x = _mm512_inserti32x4(x, _mm_loadu_si128((const __m128i *)(const void *)(blk + 2 * bs + qoff)), 2);
-            x = _mm512_inserti32x4(x, _mm_loadu_si128((const __m128i *)(const void *)(blk + 3 * bs + qoff)), 3);
-            __m512i lo = _mm512_and_si512(x, low), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), low);
-            if (type == R5_Q5_0) {
-                uint64_t mlo = 0, mhi = 0;
-                for (int j = 0; j < 4; j++) {
-                    uint32_t h;
-                    memcpy(&h, blk + (size_t)j * bs + 2, 4);
-                    mlo |= (uint64_t)(h & 0xffffu) << (16 * j);
-                    mhi |= (uint64_t)(h >> 16) << (16 * j);
-                }
-                lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(mlo), lo, _mm512_set1_epi8(0x10));
-                hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(mhi), hi, _mm512_set1_epi8(0x10));
-            }
-            __m128 dw = r5_scales4(blk, bs);
-            __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, qlo);
-            dot = _mm512_dpbusd_epi32(dot, hi, qhi);
-            __m512 sc = _mm512_castps128_ps512(_mm_mul_ps(dw, da));
-            acc[r][step] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pick, sc), acc[r][step]);
-            bias[r] = _mm_fmadd_ps(dw, ds, bias[r]);
-        }
-    }
-    for (; i < nb; i++)
-        for (int r = 0; r < R5_ROWS; r++) r5_block1(w + (size_t)r * row_bytes + i * bs, a, t, i, &tacc[r], &tbias[r], type);
-    for (int r = 0; r < R5_ROWS; r++)
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])) + r5_hsum256(tacc[r]) -
-                 off * (r5_hsum128(bias[r]) + tbias[r]);
-}
-
 /* Q4_K (activations by the Q8_K rule: one da per 256 values). 64 quant
  * bytes (chunks c and c + 1) fill one register: their low nibbles are
  * groups 2c and 2c + 2, their high nibbles groups 2c + 1 and 2c + 3, met
@@ -270,16 +209,11 @@ TARGET __attribute__((always_inline)) static inline void r5_nib_legacy_rows(cons
  * int16 and multiplied by the groups' 6-bit scales with vpdpwssd into one
  * int32 sum per super-block, scaled by d * da once; the minimums
  * dmin * mn * (da * sum(a)) are summed as a vector of the eight groups. */
-
-/* One super-block's weights, ready for the dot products. */
-struct r5_q4k {
-    __m512i lo[2], hi[2]; /* the nibbles of chunks (0, 1) and (2, 3) */
-    __m512i scv[2];       /* their groups' scales as int16, in packs_epi32 order */
-    __m256 mnv;           /* dmin * mn of the eight groups */
-    float d;              /* the super-block scale */
-};
-
-TARGET __attribute__((always_inline)) static inline void r5_q4k_load(const kiln_block_q4_K *b, struct r5_q4k *q) {
+TARGET __attribute__((always_inline)) static inline void r5_q4_K(const void *wrow, const kiln_qact *a, size_t t0,
+                                                                 const int nt, float *out) {
+    const kiln_block_q4_K *b = wrow;
+    size_t nsb = a->n_in / KILN_QK_K, nb = a->n_in / KILN_QA_BLOCK;
+    const __m512i low = _mm512_set1_epi8(0x0f);
     /* packs_epi32(lo, hi) holds, per 128-bit lane L, words 0-3 from lo's
      * lane L and 4-7 from hi's: lanes 0-1 are groups (4p, 4p + 1), lanes
      * 2-3 groups (4p + 2, 4p + 3); the scale words follow that pattern */
@@ -287,44 +221,8 @@ TARGET __attribute__((always_inline)) static inline void r5_q4k_load(const kiln_
         {0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3},
         {4, 4, 4, 4, 5, 5, 5, 5, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7, 6, 6, 6, 6, 7, 7, 7, 7},
     };
-    const __m512i low = _mm512_set1_epi8(0x0f);
-    /* the 6-bit scales and mins of the 8 groups (kiln__get_scale_min_k4,
-     * four at a time in 32-bit words) */
-    uint32_t w0, w1, w2;
-    memcpy(&w0, b->scales, 4);
-    memcpy(&w1, b->scales + 4, 4);
-    memcpy(&w2, b->scales + 8, 4);
-    uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
-    uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
-    uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
-    __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_setr_epi32((int)sc_lo, (int)sc_hi, 0, 0)));
-    q->mnv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)mn_lo, (int)mn_hi, 0, 0))),
-                           _mm256_set1_ps(_cvtsh_ss(b->dmin)));
-    q->d = _cvtsh_ss(b->d);
-    for (int p = 0; p < 2; p++) {
-        __m512i x = _mm512_loadu_si512((const void *)(b->qs + 64 * p));
-        q->lo[p] = _mm512_and_si512(x, low);
-        q->hi[p] = _mm512_and_si512(_mm512_srli_epi16(x, 4), low);
-        q->scv[p] = _mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)pick_words[p]), sc16);
-    }
-}
-
-/* The scaled integer sum of super-block q with the four registers qa of
- * reordered activations. */
-TARGET __attribute__((always_inline)) static inline __m512i r5_q4k_dot(const struct r5_q4k *q, const __m512i qa[4]) {
-    __m512i sum = _mm512_setzero_si512();
-    for (int p = 0; p < 2; p++) {
-        __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q->lo[p], qa[2 * p]);
-        __m512i dh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q->hi[p], qa[2 * p + 1]);
-        sum = _mm512_dpwssd_epi32(sum, _mm512_packs_epi32(dl, dh), q->scv[p]);
-    }
-    return sum;
-}
-
-TARGET __attribute__((always_inline)) static inline void r5_q4_K(const void *wrow, const kiln_qact *a, size_t t0,
-                                                                 const int nt, float *out) {
-    const kiln_block_q4_K *b = wrow;
-    size_t nsb = a->n_in / KILN_QK_K, nb = a->n_in / KILN_QA_BLOCK;
+    const __m512i pick[2] = {_mm512_loadu_si512((const void *)pick_words[0]),
+                             _mm512_loadu_si512((const void *)pick_words[1])};
     __m512 acc[KILN_QROW_MAX_TOK];
     __m256 mins[KILN_QROW_MAX_TOK];
     for (int k = 0; k < nt; k++) {
@@ -332,47 +230,41 @@ TARGET __attribute__((always_inline)) static inline void r5_q4_K(const void *wro
         mins[k] = _mm256_setzero_ps();
     }
     for (size_t i = 0; i < nsb; i++) {
-        struct r5_q4k q;
-        r5_q4k_load(&b[i], &q);
+        /* the 6-bit scales and mins of the 8 groups (kiln__get_scale_min_k4,
+         * four at a time in 32-bit words) */
+        uint32_t w0, w1, w2;
+        memcpy(&w0, b[i].scales, 4);
+        memcpy(&w1, b[i].scales + 4, 4);
+        memcpy(&w2, b[i].scales + 8, 4);
+        uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
+        uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+        uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+        __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_setr_epi32((int)sc_lo, (int)sc_hi, 0, 0)));
+        __m256 mnv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)mn_lo, (int)mn_hi, 0, 0))),
+                                   _mm256_set1_ps(_cvtsh_ss(b[i].dmin)));
+        float d = _cvtsh_ss(b[i].d);
+        __m512i lo[2], hi[2], scv[2];
+        for (int p = 0; p < 2; p++) {
+            __m512i x = _mm512_loadu_si512((const void *)(b[i].qs + 64 * p));
+            lo[p] = _mm512_and_si512(x, low);
+            hi[p] = _mm512_and_si512(_mm512_srli_epi16(x, 4), low);
+            scv[p] = _mm512_permutexvar_epi16(pick[p], sc16);
+        }
         for (int k = 0; k < nt; k++) {
             size_t t = t0 + (size_t)k;
             const int8_t *qn = a->qs_nib + t * a->n_in + i * KILN_QK_K;
-            __m512i qa[4];
-            for (int c = 0; c < 4; c++) qa[c] = _mm512_loadu_si512((const void *)(qn + 64 * c));
-            __m512i sum = r5_q4k_dot(&q, qa);
-            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(q.d * a->d[t * nb + i * 8]), acc[k]);
-            mins[k] = _mm256_fmadd_ps(q.mnv, _mm256_loadu_ps(a->ds32 + t * nb + i * 8), mins[k]);
+            __m512i sum = _mm512_setzero_si512();
+            for (int p = 0; p < 2; p++) {
+                __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[p], _mm512_loadu_si512((const void *)(qn + 128 * p)));
+                __m512i dh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[p],
+                                                 _mm512_loadu_si512((const void *)(qn + 128 * p + 64)));
+                sum = _mm512_dpwssd_epi32(sum, _mm512_packs_epi32(dl, dh), scv[p]);
+            }
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(d * a->d[t * nb + i * 8]), acc[k]);
+            mins[k] = _mm256_fmadd_ps(mnv, _mm256_loadu_ps(a->ds32 + t * nb + i * 8), mins[k]);
         }
     }
     for (int k = 0; k < nt; k++) out[k] = _mm512_reduce_add_ps(acc[k]) - r5_hsum256(mins[k]);
-}
-
-/* Q4_K, one token, R5_ROWS consecutive rows at once (the activation loads
- * of each super-block shared). */
-TARGET __attribute__((always_inline)) static inline void r5_q4_K_rows(const char *w, size_t row_bytes,
-                                                                      const kiln_qact *a, size_t t, float *out) {
-    size_t nsb = a->n_in / KILN_QK_K, nb = a->n_in / KILN_QA_BLOCK;
-    __m512 acc[R5_ROWS];
-    __m256 mins[R5_ROWS];
-    for (int r = 0; r < R5_ROWS; r++) {
-        acc[r] = _mm512_setzero_ps();
-        mins[r] = _mm256_setzero_ps();
-    }
-    for (size_t i = 0; i < nsb; i++) {
-        const int8_t *qn = a->qs_nib + t * a->n_in + i * KILN_QK_K;
-        __m512i qa[4];
-        for (int c = 0; c < 4; c++) qa[c] = _mm512_loadu_si512((const void *)(qn + 64 * c));
-        float da = a->d[t * nb + i * 8];
-        __m256 ds = _mm256_loadu_ps(a->ds32 + t * nb + i * 8);
-        for (int r = 0; r < R5_ROWS; r++) {
-            struct r5_q4k q;
-            r5_q4k_load((const kiln_block_q4_K *)(const void *)(w + (size_t)r * row_bytes) + i, &q);
-            __m512i sum = r5_q4k_dot(&q, qa);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(q.d * da), acc[r]);
-            mins[r] = _mm256_fmadd_ps(q.mnv, ds, mins[r]);
-        }
-    }
-    for (int r = 0; r < R5_ROWS; r++) out[r] = _mm512_reduce_add_ps(acc[r]) - r5_hsum256(mins[r]);
 }
 
 /* One kernel with the token count a compile-time constant. */
@@ -392,27 +284,6 @@ TARGET void kiln__qrow_avx512(kiln_dtype wtype, const void *wrow, const kiln_qac
     case KILN_DTYPE_Q5_0: R5_CASES(r5_q5_0)
     case KILN_DTYPE_Q4_K: R5_CASES(r5_q4_K)
     case KILN_DTYPE_Q6_K: kiln__qrow_vnni256(wtype, wrow, a, t0, nt, out); return;
-    case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
-    case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
-    case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
-    case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
-    case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:
-    case KILN_DTYPE_UNKNOWN:
-        break;
-    }
-}
-
-int kiln__qrows_avx512_has(kiln_dtype wtype) {
-    return wtype == KILN_DTYPE_Q4_0 || wtype == KILN_DTYPE_Q5_0 || wtype == KILN_DTYPE_Q4_K;
-}
-
-TARGET void kiln__qrows_avx512(kiln_dtype wtype, const void *w, size_t row_bytes, const kiln_qact *a, size_t t,
-                               float *out) {
-    switch (wtype) {
-    case KILN_DTYPE_Q4_0: r5_nib_legacy_rows(w, row_bytes, a, t, out, R5_Q4_0); return;
-    case KILN_DTYPE_Q5_0: r5_nib_legacy_rows(w, row_bytes, a, t, out, R5_Q5_0); return;
-    case KILN_DTYPE_Q4_K: r5_q4_K_rows(w, row_bytes, a, t, out); return;
-    case KILN_DTYPE_Q8_0: case KILN_DTYPE_Q6_K:
     case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
     case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
     case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:

@@ -56,11 +56,9 @@ static int act_alloc(struct act *a, size_t n_tok, size_t n_in, int k_rule) {
     a->q.d = malloc(n_tok * nb * sizeof(float));
     a->q.ds32 = malloc(n_tok * nb * sizeof(float));
     a->q.ds16 = malloc(n_tok * 2 * nb * sizeof(float));
-    a->q.qs_nib = malloc(n_tok * n_in);
-    return a->q.qs && a->q.d && a->q.ds32 && a->q.ds16 && a->q.qs_nib;
+    return a->q.qs && a->q.d && a->q.ds32 && a->q.ds16;
 }
 static void act_free(struct act *a) {
-    free(a->q.qs_nib);
     free(a->q.qs);
     free(a->q.d);
     free(a->q.ds32);
@@ -281,56 +279,6 @@ static void test_levels(void) {
     for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
 }
 
-/* The avx512 level's four-row kernel against its one-row kernel, bit for
- * bit, on rows with whole and partial groups of four blocks; and the
- * nibble order of the activations it reads. */
-static void test_four_rows(void) {
-    if (!kiln__qmatmul_level_available(KILN_QLEVEL_AVX512)) {
-        fprintf(stderr, "  skipped: the avx512 row kernels (not on this CPU)\n");
-        return;
-    }
-    const kiln_dtype four[] = {KILN_DTYPE_Q4_0, KILN_DTYPE_Q5_0, KILN_DTYPE_Q4_K};
-    unsigned seed = 5u;
-    for (size_t ti = 0; ti < sizeof four / sizeof four[0]; ti++) {
-        kiln_dtype t = four[ti];
-        const size_t n_ins[2] = {is_k(t) ? 256u : 224u, is_k(t) ? 768u : 416u}; /* 7 and 13 blocks: tails */
-        CHECK(kiln__qrows_avx512_has(t));
-        for (int k = 0; k < 2; k++) {
-            size_t n_in = n_ins[k], row_bytes = kiln__tensor_bytes(t, n_in);
-            float *wf = malloc(KILN_QROWS * n_in * sizeof *wf), *x = malloc(n_in * sizeof *x);
-            void *wq = malloc(KILN_QROWS * row_bytes);
-            struct act a;
-            REQUIRE(wf && x && wq && act_alloc(&a, 1, n_in, kiln__qmatmul_k_rule(t)));
-            for (size_t i = 0; i < KILN_QROWS * n_in; i++) wf[i] = lcg_unit(&seed);
-            fill(x, n_in, seed);
-            REQUIRE(make_weights(t, wf, wq, KILN_QROWS * n_in, seed));
-            kiln__qact_quantize_row(&a.q, 0, x);
-            size_t unit = kiln__qnibble_unit(t);
-            kiln__qact_nibble_order(&a.q, 0, unit);
-            /* value v of a 128-value part sits at (unit parity) * 64 + (unit / 2) * size */
-            int moved = 0;
-            for (size_t v = 0; v < n_in / 128 * 128; v++) {
-                size_t u = (v % 128) / unit, at = v / 128 * 128 + (u % 2) * 64 + (u / 2) * unit + v % unit;
-                moved += a.q.qs_nib[at] != a.q.qs[v];
-            }
-            CHECK_EQ_INT(moved, 0);
-            CHECK(memcmp(a.q.qs_nib + n_in / 128 * 128, a.q.qs + n_in / 128 * 128, n_in % 128) == 0);
-            float four_out[KILN_QROWS], one[KILN_QROWS];
-            kiln__qrows_avx512(t, wq, row_bytes, &a.q, 0, four_out);
-            for (int r = 0; r < KILN_QROWS; r++) kiln__qrow_avx512(t, (const char *)wq + (size_t)r * row_bytes, &a.q, 0, 1, &one[r]);
-            CHECK(memcmp(four_out, one, sizeof one) == 0);
-            for (int r = 0; r < KILN_QROWS; r++) {
-                double ref = kiln__qdot_ref(t, (const char *)wq + (size_t)r * row_bytes, &a.q, 0);
-                CHECK(fabs(ref - four_out[r]) <= 2e-6 * term_scale(t, (const char *)wq + (size_t)r * row_bytes, &a.q, 0) + 1e-6);
-            }
-            free(wf);
-            free(x);
-            free(wq);
-            act_free(&a);
-        }
-    }
-}
-
 /* kiln__qmatmul_multi against one kiln__qmatmul per matrix, bit for bit:
  * mixed types of one activation rule (and so of different row kernels and
  * nibble orders), matrices of 37, 5 and 64 rows (chunks that end inside a
@@ -457,7 +405,6 @@ int main(void) {
     RUN(test_activation_quantizer);
     RUN(test_reference_vs_float);
     RUN(test_levels);
-    RUN(test_four_rows);
     RUN(test_multi);
     RUN(test_matmul_fast_hook);
     RUN(test_unsupported);
