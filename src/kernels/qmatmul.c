@@ -4,11 +4,13 @@
  * over the thread pool on each level. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/cpu.h"
 #include "core/error.h"
+#include "kernels/ops.h"
 #include "kernels/qmatmul.h"
 #include "kernels/qmatmul_impl.h"
 #include "tensor/dequant.h"
@@ -79,6 +81,21 @@ void kiln__qact_quantize_row(const kiln_qact *q, size_t t, const float *x) {
         q->d[t * nb + k] = kiln__f16_to_f32(kiln__f32_to_f16(d)); /* as stored in a Q8_0 block */
         kiln__qact_block_sums(q, t, k);
     }
+}
+
+size_t kiln__qnibble_unit(kiln_dtype wtype) {
+    if (wtype == KILN_DTYPE_Q4_0 || wtype == KILN_DTYPE_Q5_0) return 16;
+    return wtype == KILN_DTYPE_Q4_K ? 32 : 0;
+}
+
+void kiln__qact_nibble_order(const kiln_qact *q, size_t t, size_t unit) {
+    const int8_t *src = q->qs + t * q->n_in;
+    int8_t *dst = q->qs_nib + t * q->n_in;
+    size_t i = 0, per = 128 / unit;
+    for (; i + 128 <= q->n_in; i += 128)
+        for (size_t k = 0; k < per; k++) /* unit k to slot k / 2 of the even or odd half */
+            memcpy(dst + i + (k % 2) * 64 + (k / 2) * unit, src + i + k * unit, unit);
+    memcpy(dst + i, src + i, q->n_in - i);
 }
 
 /* ---- weights as groups ---- */
@@ -354,18 +371,21 @@ void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const stru
 /* What the threads of one call share. */
 struct qjob {
     kiln_qlevel level;   /* path */
-    kiln_dtype wtype;    /* weight type */
-    const char *w;       /* weights, row-major */
-    size_t row_bytes;    /* bytes of one weight row */
-    size_t n_out;        /* weight rows */
+    const kiln_qmat *mats; /* the weight matrices (one, except for kiln__qmatmul_multi) */
+    int n_mats;          /* how many */
+    int swiglu;          /* mats are gate and up: mats[0].y = silu(gate) * up per chunk */
+    size_t n_in;         /* values per weight row */
     const float *x;      /* [n_tok][n_in] float activations */
     size_t n_tok;        /* activation rows */
-    float *y;            /* [n_tok][n_out] results */
     kiln_qact act;       /* quantized activations */
-    int gemm;            /* the AVX-512 GEMM runs (else the row kernels) */
+    int gemm;            /* the AVX-512 GEMM runs (one matrix; else the row kernels) */
+    size_t nib_unit;     /* act.qs_nib is made with this unit (kiln__qnibble_unit; 0: not made) */
     struct kiln_qtiles tiles; /* AVX-512 GEMM: act regrouped in tiles of 8 tokens */
     char *panels;        /* AVX-512 GEMM: one panel per thread */
     size_t panel_bytes;  /* bytes of each panel */
+    size_t chunk;        /* row kernels: weight rows per chunk of work */
+    size_t n_chunks;     /* row kernels: chunks of all matrices (of gate alone with swiglu) */
+    atomic_size_t next_chunk; /* row kernels: the next chunk no thread has taken */
 };
 
 /* [begin, end) of n items for thread ith of nth, in whole units of `unit`. */
@@ -387,33 +407,72 @@ static void quantize_part(void *ctx, int ith, int nth) {
         const float *x = job->x + t * job->act.n_in;
         if (job->level == KILN_QLEVEL_SCALAR) kiln__qact_quantize_row(&job->act, t, x);
         else kiln__qact_quantize_row_avx2(&job->act, t, x);
+        if (job->nib_unit) kiln__qact_nibble_order(&job->act, t, job->nib_unit);
     }
     if (job->gemm)
         for (size_t tile = t0 / KILN_QTILE_TOK; tile * KILN_QTILE_TOK < t1; tile++)
             kiln__qtiles_pack(&job->act, job->n_tok, tile, &job->tiles);
 }
 
-/* Rows [j0, j1) of every token with a row kernel (scalar, avx2, vnni256). */
-static void rows_part(const struct qjob *job, size_t j0, size_t j1) {
+/* Rows [j0, j1) of matrix `mat`, every token, with a row kernel. */
+static void rows_part(const struct qjob *job, const kiln_qmat *mat, size_t j0, size_t j1) {
     float out[KILN_QROW_MAX_TOK];
+    size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in);
     for (size_t j = j0; j < j1; j++) {
-        const char *wrow = job->w + j * job->row_bytes;
+        const char *wrow = (const char *)mat->w + j * row_bytes;
         for (size_t t = 0; t < job->n_tok; t += KILN_QROW_MAX_TOK) {
             int nt = job->n_tok - t < KILN_QROW_MAX_TOK ? (int)(job->n_tok - t) : KILN_QROW_MAX_TOK;
             switch (job->level) {
             case KILN_QLEVEL_SCALAR:
-                for (int k = 0; k < nt; k++) out[k] = kiln__qdot_ref(job->wtype, wrow, &job->act, t + (size_t)k);
+                for (int k = 0; k < nt; k++) out[k] = kiln__qdot_ref(mat->wtype, wrow, &job->act, t + (size_t)k);
                 break;
-            case KILN_QLEVEL_AVX2: kiln__qrow_avx2(job->wtype, wrow, &job->act, t, nt, out); break;
-            case KILN_QLEVEL_VNNI256:
+            case KILN_QLEVEL_AVX2: kiln__qrow_avx2(mat->wtype, wrow, &job->act, t, nt, out); break;
+            case KILN_QLEVEL_VNNI256: kiln__qrow_vnni256(mat->wtype, wrow, &job->act, t, nt, out); break;
             case KILN_QLEVEL_AVX512:
             case KILN_QLEVEL_COUNT:
-                kiln__qrow_vnni256(job->wtype, wrow, &job->act, t, nt, out);
+                kiln__qrow_avx512(mat->wtype, wrow, &job->act, t, nt, out);
                 break;
             }
-            for (int k = 0; k < nt; k++) job->y[(t + (size_t)k) * job->n_out + j] = out[k];
+            for (int k = 0; k < nt; k++) mat->y[(t + (size_t)k) * mat->n_out + j] = out[k];
         }
     }
+}
+
+/* Work chunk c of the row kernels: rows of the matrix it falls in, or of
+ * gate and up followed by their silu product. */
+static void chunk_part(const struct qjob *job, size_t c) {
+    if (job->swiglu) {
+        const kiln_qmat *gate = &job->mats[0], *up = &job->mats[1];
+        size_t j0 = c * job->chunk, j1 = j0 + job->chunk < gate->n_out ? j0 + job->chunk : gate->n_out;
+        rows_part(job, gate, j0, j1);
+        rows_part(job, up, j0, j1);
+        for (size_t t = 0; t < job->n_tok; t++)
+            kiln__swiglu(gate->y + t * gate->n_out + j0, up->y + t * up->n_out + j0, j1 - j0);
+        return;
+    }
+    for (int m = 0; m < job->n_mats; m++) {
+        const kiln_qmat *mat = &job->mats[m];
+        size_t mine = (mat->n_out + job->chunk - 1) / job->chunk;
+        if (c >= mine) {
+            c -= mine;
+            continue;
+        }
+        size_t j0 = c * job->chunk, j1 = j0 + job->chunk < mat->n_out ? j0 + job->chunk : mat->n_out;
+        rows_part(job, mat, j0, j1);
+        return;
+    }
+}
+
+/* Chunk of weight rows for the row kernels: about CHUNKS_PER_THREAD per
+ * thread (fine enough that the dynamic split evens out the threads, coarse
+ * enough that the shared counter is touched rarely), a multiple of 16 rows
+ * so that two threads never write the same 64-byte line of y (for n_tok = 1
+ * and a 64-aligned y). */
+#define CHUNKS_PER_THREAD 8
+static size_t row_chunk(size_t n_out, size_t nth) {
+    size_t c = n_out / (nth * CHUNKS_PER_THREAD);
+    c = (c + 15) & ~(size_t)15;
+    return c < 16 ? 16 : c;
 }
 
 /* Fewest tokens for which the AVX-512 level runs its blocked GEMM: below,
@@ -425,34 +484,36 @@ static void matmul_part(void *ctx, int ith, int nth) {
     const struct qjob *job = ctx;
     if (job->gemm) {
         /* whole panels of 16 rows per thread */
+        const kiln_qmat *mat = &job->mats[0];
         size_t j0, j1;
-        split(job->n_out, KILN_QPANEL_ROWS, ith, nth, &j0, &j1);
+        split(mat->n_out, KILN_QPANEL_ROWS, ith, nth, &j0, &j1);
         struct kiln_qpanel p;
         kiln__qpanel_init(&p, job->panels + (size_t)ith * job->panel_bytes, job->act.n_in);
         for (size_t j = j0; j < j1; j += KILN_QPANEL_ROWS) {
             size_t rows = j1 - j < KILN_QPANEL_ROWS ? j1 - j : KILN_QPANEL_ROWS;
-            kiln__qgemm_avx512(job->wtype, job->w, job->row_bytes, j, rows, job->n_out, &job->tiles, job->n_tok,
-                               job->y, &p);
+            kiln__qgemm_avx512(mat->wtype, mat->w, kiln__tensor_bytes(mat->wtype, job->n_in), j, rows, mat->n_out,
+                               &job->tiles, job->n_tok, mat->y, &p);
         }
         return;
     }
-    size_t j0, j1;
-    split(job->n_out, 1, ith, nth, &j0, &j1);
-    rows_part(job, j0, j1);
+    /* Chunks of rows: thread ith starts with chunk ith, then takes the
+     * next free one from the shared counter, so a thread that runs faster
+     * (or started earlier) does more and all finish within a chunk of each
+     * other. */
+    struct qjob *shared = ctx;
+    for (size_t c = (size_t)ith; c < job->n_chunks; c = atomic_fetch_add(&shared->next_chunk, 1)) chunk_part(job, c);
+    (void)nth;
 }
 
-kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype wtype, const void *w,
-                                size_t n_out, size_t n_in, const float *x, size_t n_tok, float *y) {
-    if (!kiln__qmatmul_supports(wtype, n_in))
-        return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: %s weights with rows of %zu values",
-                          kiln_dtype_name(wtype), n_in);
-    if (level >= KILN_QLEVEL_COUNT || !kiln__qmatmul_level_available(level))
-        return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: this CPU lacks the %s path", kiln__qlevel_name(level));
-    if (n_out == 0 || n_tok == 0) return KILN_OK;
+/* The matrices (checked by the callers) times x on `level`: activations
+ * quantized once, one pool run for all the rows (the GEMM takes a single
+ * matrix). */
+static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat *mats, int n_mats, int swiglu,
+                             size_t n_in, const float *x, size_t n_tok) {
     size_t nb = n_in / KILN_QA_BLOCK, nth = (size_t)kiln__pool_size(pool);
-    int gemm = level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK;
-    size_t group = (size_t)kiln__qgroup_size(wtype);
-    /* layout: qs, d, ds32, ds16, [tiles: qs, d, ds], [panels]; sizes checked for overflow */
+    int gemm = level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK && n_mats == 1;
+    size_t group = (size_t)kiln__qgroup_size(mats[0].wtype);
+    /* layout: qs, d, ds32, ds16, [qs_nib], [tiles: qs, d, ds], [panels]; sizes checked for overflow */
     size_t qs_bytes, nblk, panel_bytes = kiln__qpanel_bytes(n_in), panels_bytes = 0, total;
     if (kiln__mul_overflows(n_tok + KILN_QTILE_TOK, n_in, &qs_bytes) ||
         kiln__mul_overflows(n_tok + KILN_QTILE_TOK, nb, &nblk) || nblk > SIZE_MAX / 64 ||
@@ -461,7 +522,13 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
     /* (qs_bytes and nblk include a tile of padding, used by the tiles only) */
     size_t off_d = align64(qs_bytes), off_ds32 = off_d + align64(nblk * sizeof(float));
     size_t off_ds16 = off_ds32 + align64(nblk * sizeof(float));
-    size_t off_tiles = off_ds16 + align64(2 * nblk * sizeof(float)), off_panels = off_tiles;
+    /* the reordered quants where a matrix's avx512 row kernel reads them
+     * (one unit per activation rule: 16 for Q8_0-rule types, 32 for Q8_K) */
+    size_t nib_unit = 0;
+    for (int m = 0; m < n_mats && level == KILN_QLEVEL_AVX512 && !gemm; m++)
+        if (kiln__qnibble_unit(mats[m].wtype)) nib_unit = kiln__qnibble_unit(mats[m].wtype);
+    size_t off_nib = off_ds16 + align64(2 * nblk * sizeof(float));
+    size_t off_tiles = off_nib + (nib_unit ? align64(qs_bytes) : 0), off_panels = off_tiles;
     size_t off_tile_d = 0, off_tile_ds = 0;
     if (gemm) {
         off_tile_d = off_tiles + align64(qs_bytes);
@@ -472,16 +539,23 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
         return kiln__fail(KILN_ERR_TOO_LARGE, "qmatmul: %zu x %zu activations are too many", n_tok, n_in);
     char *mem = qbuf_get(total);
     if (!mem) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "qmatmul: out of memory for %zu MiB", total >> 20);
+    size_t rows = 0;
+    for (int m = 0; m < n_mats; m++) rows += mats[m].n_out;
+    size_t chunk = row_chunk(swiglu ? mats[0].n_out : rows, nth), n_chunks = 0;
+    for (int m = 0; m < (swiglu ? 1 : n_mats); m++) n_chunks += (mats[m].n_out + chunk - 1) / chunk;
     struct qjob job = {
-        .level = level, .wtype = wtype, .w = w, .row_bytes = kiln__tensor_bytes(wtype, n_in),
-        .n_out = n_out, .x = x, .n_tok = n_tok, .y = y,
-        .act = {(int8_t *)mem, (float *)(void *)(mem + off_d), (float *)(void *)(mem + off_ds32),
-                (float *)(void *)(mem + off_ds16), n_in, kiln__qmatmul_k_rule(wtype)},
+        .level = level, .mats = mats, .n_mats = n_mats, .swiglu = swiglu, .n_in = n_in, .x = x, .n_tok = n_tok,
+        .act = {.qs = (int8_t *)mem, .d = (float *)(void *)(mem + off_d), .ds32 = (float *)(void *)(mem + off_ds32),
+                .ds16 = (float *)(void *)(mem + off_ds16), .qs_nib = nib_unit ? (int8_t *)(mem + off_nib) : NULL,
+                .n_in = n_in, .k_rule = kiln__qmatmul_k_rule(mats[0].wtype)},
         .gemm = gemm,
+        .nib_unit = nib_unit,
         .tiles = {(int8_t *)(mem + off_tiles), (float *)(void *)(mem + off_tile_d),
                   (float *)(void *)(mem + off_tile_ds), n_in, group},
         .panels = mem + off_panels, .panel_bytes = panel_bytes,
+        .chunk = chunk, .n_chunks = n_chunks,
     };
+    atomic_init(&job.next_chunk, nth);
     /* one pass to quantize (shared by all rows), one to multiply */
     if (n_tok == 1) quantize_part(&job, 0, 1);
     else kiln__pool_run(pool, quantize_part, &job);
@@ -489,7 +563,46 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
     return KILN_OK;
 }
 
+kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype wtype, const void *w,
+                                size_t n_out, size_t n_in, const float *x, size_t n_tok, float *y) {
+    if (!kiln__qmatmul_supports(wtype, n_in))
+        return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: %s weights with rows of %zu values",
+                          kiln_dtype_name(wtype), n_in);
+    if (level >= KILN_QLEVEL_COUNT || !kiln__qmatmul_level_available(level))
+        return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: this CPU lacks the %s path", kiln__qlevel_name(level));
+    if (n_out == 0 || n_tok == 0) return KILN_OK;
+    kiln_qmat mat = {wtype, w, n_out, y};
+    return run_level(pool, level, &mat, 1, 0, n_in, x, n_tok);
+}
+
 kiln_status kiln__qmatmul(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out, size_t n_in,
                           const float *x, size_t n_tok, float *y) {
     return kiln__qmatmul_level(pool, kiln__qmatmul_best_level(), wtype, w, n_out, n_in, x, n_tok, y);
+}
+
+int kiln__qmatmul_multi_ok(const kiln_qmat *mats, int n_mats, size_t n_in) {
+    if (n_mats < 1 || n_mats > KILN_QMAT_MAX || kiln__qmatmul_best_level() == KILN_QLEVEL_SCALAR) return 0;
+    for (int m = 0; m < n_mats; m++)
+        if (!kiln__qmatmul_supports(mats[m].wtype, n_in) ||
+            kiln__qmatmul_k_rule(mats[m].wtype) != kiln__qmatmul_k_rule(mats[0].wtype))
+            return 0;
+    return 1;
+}
+
+kiln_status kiln__qmatmul_multi(kiln_pool *pool, const kiln_qmat *mats, int n_mats, int swiglu, size_t n_in,
+                                const float *x, size_t n_tok) {
+    if (!kiln__qmatmul_multi_ok(mats, n_mats, n_in) || (swiglu && (n_mats != 2 || mats[0].n_out != mats[1].n_out)))
+        return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: these %d matrices cannot share one pass", n_mats);
+    if (n_tok == 0) return KILN_OK;
+    kiln_qlevel level = kiln__qmatmul_best_level();
+    if (level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK) {
+        /* a batch: the GEMM, one matrix at a time */
+        for (int m = 0; m < n_mats; m++) {
+            kiln_status st = kiln__qmatmul(pool, mats[m].wtype, mats[m].w, mats[m].n_out, n_in, x, n_tok, mats[m].y);
+            if (st != KILN_OK) return st;
+        }
+        if (swiglu) kiln__swiglu(mats[0].y, mats[1].y, n_tok * mats[0].n_out);
+        return KILN_OK;
+    }
+    return run_level(pool, level, mats, n_mats, swiglu, n_in, x, n_tok);
 }

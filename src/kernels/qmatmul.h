@@ -33,7 +33,8 @@
  *   avx2     - per weight row, 256-bit maddubs/madd, up to 4 tokens per
  *              pass over the row;
  *   vnni256  - the same with vpdpbusd on 256-bit registers (AVX512-VNNI+VL);
- *   avx512   - vnni256 below 16 tokens; from 16 tokens a blocked
+ *   avx512   - below 16 tokens the row kernels on 512-bit registers
+ *              (qmatmul_row512.c); from 16 tokens a blocked
  *              GEMM: 16 weight rows are unpacked into a transposed panel and
  *              multiplied with up to 8 tokens at a time by 512-bit vpdpbusd
  *              with the activations broadcast (AVX512F/BW/VNNI).
@@ -61,6 +62,8 @@ typedef struct kiln_qact {
     float *d;      /* [n_tok][n_in / 32] block scales */
     float *ds32;   /* [n_tok][n_in / 32] d * (sum of the block's 32 quants) */
     float *ds16;   /* [n_tok][n_in / 16] d * (sum of each half block's 16 quants) */
+    int8_t *qs_nib; /* [n_tok][n_in] the quants in the order of the avx512 row kernels of
+                     * 4-bit weights (kiln__qact_nibble_order), or NULL where not made */
     size_t n_in;   /* values per row (a multiple of 32; of 256 with k_rule) */
     int k_rule;    /* 1: quantized by the Q8_K rule (K-quant weights); 0: the Q8_0 rule */
 } kiln_qact;
@@ -111,5 +114,32 @@ kiln_status kiln__qmatmul(kiln_pool *pool, kiln_dtype wtype, const void *w, size
  * when this CPU lacks it. */
 kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype wtype, const void *w,
                                 size_t n_out, size_t n_in, const float *x, size_t n_tok, float *y);
+
+/* Most matrices one kiln__qmatmul_multi call takes. */
+#define KILN_QMAT_MAX 4
+
+/* One weight matrix of a kiln__qmatmul_multi call. */
+typedef struct kiln_qmat {
+    kiln_dtype wtype; /* weight type */
+    const void *w;    /* [n_out][n_in] weights */
+    size_t n_out;     /* rows */
+    float *y;         /* [n_tok][n_out] results */
+} kiln_qmat;
+
+/* True when kiln__qmatmul_multi takes these matrices (1..KILN_QMAT_MAX):
+ * each one kiln__qmatmul takes, all with the same activation rule, on a
+ * CPU above the scalar level - that is, where kiln__matmul_fast would hand
+ * each of them to kiln__qmatmul. */
+int kiln__qmatmul_multi_ok(const kiln_qmat *mats, int n_mats, size_t n_in);
+/* Several matrices with the same input x ([n_tok][n_in]): mats[m].y =
+ * x W_m^T for each, the same bits as one kiln__qmatmul per matrix, with the
+ * activations quantized once and (below 16 tokens) one pool run for all
+ * their rows, shared out in chunks. With swiglu set, mats are gate and up
+ * (two, with equal n_out) and gate's y ends as kiln__swiglu(gate, up),
+ * applied chunk by chunk by the thread that made it. KILN_ERR_UNSUPPORTED
+ * unless kiln__qmatmul_multi_ok (and the swiglu shape); else as
+ * kiln__qmatmul. */
+kiln_status kiln__qmatmul_multi(kiln_pool *pool, const kiln_qmat *mats, int n_mats, int swiglu, size_t n_in,
+                                const float *x, size_t n_tok);
 
 #endif /* KILN_KERNELS_QMATMUL_H */

@@ -30,6 +30,21 @@ void kiln__qgroups_row(kiln_dtype wtype, const void *wrow, size_t n_in, uint8_t 
 void kiln__qrow_avx2(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt, float *out);
 void kiln__qrow_vnni256(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
                         float *out);
+/* The same with 512-bit AVX512-VNNI (qmatmul_row512.c; Q6_K goes to the
+ * vnni256 kernel). */
+void kiln__qrow_avx512(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
+                       float *out);
+
+/* Bytes of the units that kiln__qact_nibble_order moves: 16 for Q4_0 and
+ * Q5_0 (half a block), 32 for Q4_K (one group); 0 for types whose avx512
+ * row kernel reads the quants in value order. */
+size_t kiln__qnibble_unit(kiln_dtype wtype);
+/* Copy activation row t of q->qs into q->qs_nib reordered for the avx512
+ * row kernels of 4-bit weights: in each 128 values, the even units of
+ * `unit` bytes first, then the odd ones (the values that meet the low
+ * nibbles of 64 weight bytes, then those that meet the high nibbles); a
+ * last part shorter than 128 values stays in value order. */
+void kiln__qact_nibble_order(const kiln_qact *q, size_t t, size_t unit);
 
 /* Fill the sums ds32 and ds16 of the 32-value block k of activation row t
  * from its stored quants and scale. */

@@ -23,6 +23,7 @@
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/qmatmul.h"
 #include "llm/llm_internal.h"
 #include "tensor/dequant.h"
 #include "tensor/tensor.h"
@@ -42,6 +43,33 @@ static kiln_status linear(struct kiln_llm *m, const struct kiln_wmat *w, const f
         m->pool, w->dtype, w->data, (size_t)w->rows, (size_t)w->cols, x, (size_t)n, y, m->s.mm);
     if (st != KILN_OK) return st;
     add_bias(y, b, n, w->rows);
+    return KILN_OK;
+}
+
+/* Several matrices with the same input, x W_m^T (+ b_m) into y[m]: where
+ * kiln__qmatmul_multi takes them (quantized weights, not exact_matmul), one
+ * activation quantization and one pool run for all (with swiglu: gate and
+ * up, y[0] = silu(gate) * up made chunk by chunk; no biases then); else one
+ * linear() each. The same bits either way. */
+static kiln_status linear_multi(struct kiln_llm *m, const struct kiln_wmat *const *w, const float *const *b,
+                                float *const *y, int count, int swiglu, const float *x, int n) {
+    kiln_qmat mats[KILN_QMAT_MAX];
+    int ok = !m->params.exact_matmul && count <= KILN_QMAT_MAX;
+    for (int i = 0; ok && i < count; i++) {
+        mats[i] = (kiln_qmat){w[i]->dtype, w[i]->data, (size_t)w[i]->rows, y[i]};
+        ok = w[i]->cols == w[0]->cols;
+    }
+    if (ok && kiln__qmatmul_multi_ok(mats, count, (size_t)w[0]->cols)) {
+        kiln_status st = kiln__qmatmul_multi(m->pool, mats, count, swiglu, (size_t)w[0]->cols, x, (size_t)n);
+        if (st != KILN_OK) return st;
+        for (int i = 0; i < count; i++) add_bias(y[i], b[i], n, w[i]->rows);
+        return KILN_OK;
+    }
+    for (int i = 0; i < count; i++) {
+        kiln_status st = linear(m, w[i], b[i], x, n, y[i]);
+        if (st != KILN_OK) return st;
+    }
+    if (swiglu) kiln__swiglu(y[0], y[1], (size_t)n * (size_t)w[0]->rows);
     return KILN_OK;
 }
 
@@ -108,10 +136,11 @@ static kiln_status qkv(struct kiln_llm *m, const struct kiln_llm_layer *L, int n
         add_bias(s->q, L->bq, n, (int64_t)n_q);
         add_bias(s->k, L->bk, n, (int64_t)n_kv);
         add_bias(s->v, L->bv, n, (int64_t)n_kv);
-    } else if ((st = linear(m, &L->wq, L->bq, s->h, n, s->q)) != KILN_OK ||
-               (st = linear(m, &L->wk, L->bk, s->h, n, s->k)) != KILN_OK ||
-               (st = linear(m, &L->wv, L->bv, s->h, n, s->v)) != KILN_OK) {
-        return st;
+    } else {
+        const struct kiln_wmat *w[3] = {&L->wq, &L->wk, &L->wv};
+        const float *b[3] = {L->bq, L->bk, L->bv};
+        float *y[3] = {s->q, s->k, s->v};
+        if ((st = linear_multi(m, w, b, y, 3, 0, s->h, n)) != KILN_OK) return st;
     }
     kiln_rope_mode mode = hp->rope_pairing == KILN_ROPE_NEOX ? KILN_ROPE_MODE_NEOX
                                                              : KILN_ROPE_MODE_INTERLEAVED;
@@ -143,10 +172,10 @@ static kiln_status ffn(struct kiln_llm *m, const struct kiln_llm_layer *L, const
             }
             hidden = s->ff2;
         } else {
-            if ((st = linear(m, &L->w_gate, NULL, in, n, s->ff)) != KILN_OK ||
-                (st = linear(m, &L->w_up, NULL, in, n, s->ff2)) != KILN_OK)
-                return st;
-            kiln__swiglu(s->ff, s->ff2, (size_t)n * n_ff);
+            const struct kiln_wmat *w[2] = {&L->w_gate, &L->w_up};
+            const float *b[2] = {NULL, NULL};
+            float *y[2] = {s->ff, s->ff2};
+            if ((st = linear_multi(m, w, b, y, 2, 1, in, n)) != KILN_OK) return st;
         }
         break;
     case KILN_FFN_GELU:

@@ -3,12 +3,15 @@
  * byte; the scalar integer reference against float dequantize + dot within
  * the activation quantization error bound; every vector level the CPU runs
  * against the scalar reference on odd shapes, 1..37 tokens and 1, 2, 3
- * threads, with results independent of the thread count; kiln__matmul_fast
+ * threads, with results independent of the thread count; several matrices
+ * in one pass (kiln__qmatmul_multi) equal to one call each; kiln__matmul_fast
  * routing the quantized types here. Levels the CPU lacks are skipped with a
  * message. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/cpu.h"
+#include "kernels/ops.h"
 #include "kernels/matmul.h"
 #include "kernels/qmatmul.h"
 #include "kernels/qmatmul_impl.h"
@@ -272,6 +275,75 @@ static void test_levels(void) {
     for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
 }
 
+/* kiln__qmatmul_multi against one kiln__qmatmul per matrix, bit for bit:
+ * mixed types of one activation rule (and so of different row kernels and
+ * nibble orders), matrices of 37, 5 and 64 rows (chunks that end inside a
+ * matrix), 1 to 3 threads, token counts for the row kernels and for the
+ * GEMM, and the fused swiglu against kiln__swiglu of the separate results.
+ * Matrices of two activation rules are refused. */
+static void test_multi(void) {
+    const kiln_dtype sets[2][3] = {{KILN_DTYPE_Q4_0, KILN_DTYPE_Q8_0, KILN_DTYPE_Q5_0},
+                                   {KILN_DTYPE_Q4_K, KILN_DTYPE_Q6_K, KILN_DTYPE_Q4_K}};
+    const size_t rows[3] = {37, 5, 64}, toks[] = {1, 2, 5, 17};
+    const size_t n_in = 512, max_tok = 17;
+    kiln_pool *pools[3] = {kiln__pool_create(1), kiln__pool_create(2), kiln__pool_create(3)};
+    float *wf = malloc(64 * n_in * sizeof *wf), *x = malloc(max_tok * n_in * sizeof *x);
+    float *y[3], *ref[3];
+    void *wq[3];
+    for (int m = 0; m < 3; m++) {
+        y[m] = malloc(max_tok * 64 * sizeof(float));
+        ref[m] = malloc(max_tok * 64 * sizeof(float));
+        wq[m] = malloc(kiln__tensor_bytes(KILN_DTYPE_Q8_0, 64 * n_in));
+        REQUIRE(y[m] && ref[m] && wq[m]);
+    }
+    REQUIRE(pools[0] && pools[1] && pools[2] && wf && x);
+    unsigned seed = 99u;
+    for (size_t t = 0; t < max_tok; t++) fill(x + t * n_in, n_in, seed + (unsigned)t);
+    if (kiln__qmatmul_best_level() == KILN_QLEVEL_SCALAR)
+        fprintf(stderr, "  skipped: kiln__qmatmul_multi (the scalar level has no shared pass)\n");
+    for (int set = 0; set < 2 && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR; set++) {
+        kiln_qmat mats[3];
+        for (int m = 0; m < 3; m++) {
+            for (size_t i = 0; i < rows[m] * n_in; i++) wf[i] = lcg_unit(&seed);
+            REQUIRE(make_weights(sets[set][m], wf, wq[m], rows[m] * n_in, seed));
+            mats[m] = (kiln_qmat){sets[set][m], wq[m], rows[m], y[m]};
+        }
+        CHECK(kiln__qmatmul_multi_ok(mats, 3, n_in));
+        for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
+            size_t n_tok = toks[k];
+            for (int m = 0; m < 3; m++)
+                REQUIRE(kiln__qmatmul(pools[1], mats[m].wtype, wq[m], rows[m], n_in, x, n_tok, ref[m]) == KILN_OK);
+            for (int p = 0; p < 3; p++) {
+                for (int m = 0; m < 3; m++) memset(y[m], 0xff, max_tok * 64 * sizeof(float));
+                REQUIRE(kiln__qmatmul_multi(pools[p], mats, 3, 0, n_in, x, n_tok) == KILN_OK);
+                for (int m = 0; m < 3; m++) CHECK(memcmp(y[m], ref[m], n_tok * rows[m] * sizeof(float)) == 0);
+            }
+            /* gate = matrix 0, up = matrix 2 cut to 37 rows (a different type
+             * in the K set, the same row count) */
+            kiln_qmat gu[2] = {mats[0], {mats[2].wtype, wq[2], rows[0], y[2]}};
+            REQUIRE(kiln__qmatmul(pools[1], gu[1].wtype, wq[2], rows[0], n_in, x, n_tok, ref[2]) == KILN_OK);
+            kiln__swiglu(ref[0], ref[2], n_tok * rows[0]);
+            for (int p = 0; p < 3; p++) {
+                REQUIRE(kiln__qmatmul_multi(pools[p], gu, 2, 1, n_in, x, n_tok) == KILN_OK);
+                CHECK(memcmp(y[0], ref[0], n_tok * rows[0] * sizeof(float)) == 0);
+            }
+        }
+        /* the swiglu shape: two matrices of equal rows */
+        CHECK_EQ_INT(kiln__qmatmul_multi(pools[1], mats, 2, 1, n_in, x, 1), KILN_ERR_UNSUPPORTED);
+    }
+    kiln_qmat mixed[2] = {{KILN_DTYPE_Q4_0, wq[0], 5, y[0]}, {KILN_DTYPE_Q4_K, wq[1], 5, y[1]}};
+    CHECK(!kiln__qmatmul_multi_ok(mixed, 2, n_in));
+    CHECK_EQ_INT(kiln__qmatmul_multi(pools[1], mixed, 2, 0, n_in, x, 1), KILN_ERR_UNSUPPORTED);
+    for (int m = 0; m < 3; m++) {
+        free(y[m]);
+        free(ref[m]);
+        free(wq[m]);
+    }
+    free(wf);
+    free(x);
+    for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
+}
+
 /* kiln__matmul_fast hands the supported types to kiln__qmatmul (on CPUs
  * with AVX2) and keeps the float path for the others. */
 static void test_matmul_fast_hook(void) {
@@ -329,6 +401,7 @@ int main(void) {
     RUN(test_activation_quantizer);
     RUN(test_reference_vs_float);
     RUN(test_levels);
+    RUN(test_multi);
     RUN(test_matmul_fast_hook);
     RUN(test_unsupported);
     return TEST_REPORT();

@@ -3,7 +3,7 @@
  * caller fall asleep between them (the sleep/wake handshake), every thread
  * index called exactly once per run, each run's writes visible to the
  * caller when kiln__pool_run returns, and pools created and freed in a loop
- * with and without runs. */
+ * with and without runs, and runs that mix spinning and sleeping waits. */
 #include <stdatomic.h>
 #include <time.h>
 
@@ -31,7 +31,9 @@ static void nap_us(long us) {
     nanosleep(&t, NULL);
 }
 
-static void run_rounds(int threads, int rounds, long pause_us) {
+/* `rounds` runs on a pool of `threads`; after round r the caller naps
+ * pause_us, or long_us instead every `long_every` rounds (0: never). */
+static void run_rounds_mixed(int threads, int rounds, long pause_us, int long_every, long long_us) {
     kiln_pool *pool = kiln__pool_create(threads);
     REQUIRE(pool);
     struct stress s = {.n = threads};
@@ -46,11 +48,14 @@ static void run_rounds(int threads, int rounds, long pause_us) {
         }
         for (int i = 0; i < threads; i++)
             if (s.seen[i] != r) s.bad = 1;
-        if (pause_us) nap_us(pause_us);
+        long nap = long_every && r % long_every == 0 ? long_us : pause_us;
+        if (nap) nap_us(nap);
     }
     CHECK(!s.bad);
     kiln__pool_free(pool);
 }
+
+static void run_rounds(int threads, int rounds, long pause_us) { run_rounds_mixed(threads, rounds, pause_us, 0, 0); }
 
 static void test_back_to_back(void) {
     for (int threads = 1; threads <= 3; threads++) run_rounds(threads, 500, 0);
@@ -61,6 +66,17 @@ static void test_sleep_and_wake(void) {
     for (int threads = 2; threads <= 3; threads++) {
         run_rounds(threads, 30, 20000);
         run_rounds(threads, 300, 50); /* around the spin window */
+    }
+}
+
+/* Mostly back-to-back runs with a pause past the longest spin (1 ms) now
+ * and then: the waits' adaptive spin budgets grow while runs end spinning
+ * and fall when one has to sleep, and every switch between the two keeps
+ * the handshake right. */
+static void test_adaptive_spin(void) {
+    for (int threads = 2; threads <= 3; threads++) {
+        run_rounds_mixed(threads, 400, 0, 16, 3000);
+        run_rounds_mixed(threads, 200, 20, 7, 1500);
     }
 }
 
@@ -80,6 +96,7 @@ static void test_create_free(void) {
 int main(void) {
     RUN(test_back_to_back);
     RUN(test_sleep_and_wake);
+    RUN(test_adaptive_spin);
     RUN(test_create_free);
     return TEST_REPORT();
 }
