@@ -30,7 +30,10 @@ int kiln__matmul_supports(kiln_dtype wtype);
  * same errors. Weights that kiln__qmatmul_supports (Q8_0, Q4_0, Q4_K, Q6_K)
  * go, on CPUs with AVX2, to the integer kernels of qmatmul.h: activations
  * quantized to 8 bits, so results differ from kiln__matmul's by that
- * rounding (see qmatmul.h; scratch is then unused). Every other type takes
+ * rounding (see qmatmul.h; scratch is then unused). BF16 weights go, on
+ * CPUs with AVX512-BF16, to kiln__gemm_bf16 (gemm_bf16.h): activations
+ * rounded to bfloat16, products by vdpbf16ps, relative error at most 2^-8
+ * of sum |w x| against the float path. Every other type takes
  * kiln__matmul_fast_float. */
 kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
                               size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
