@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "core/threadpool.h"
+#include "kiln/dtype.h"
 #include "kiln/status.h"
 
 /* Values of n_in per partial sum (a multiple of 32). */
@@ -33,15 +34,21 @@
 int kiln__gemm_bf16_usable(void);
 
 /* y[t][j] = sum_i w[j][i] * bf16(x[t][i]) (see above): w row-major
- * [n_out][n_in] bfloat16, x [n_tok][n_in], y [n_tok][n_out] (not
+ * [n_out][n_in] of wtype, x [n_tok][n_in], y [n_tok][n_out] (not
  * overlapping x). Any n_in >= 1. Only call when kiln__gemm_bf16_usable().
- * Allocates the rounded activations: KILN_ERR_OUT_OF_MEMORY when that
- * fails, else KILN_OK. */
-kiln_status kiln__gemm_bf16(kiln_pool *pool, const void *w, size_t n_out, size_t n_in, const float *x,
-                            size_t n_tok, float *y);
+ * wtype is KILN_DTYPE_BF16, or KILN_DTYPE_F16 for the lossy F16-as-BF16
+ * mode: each weight is first rounded to bfloat16 too (nearest even), which
+ * moves results by up to another 2^-8 of sum |w x| (never the default: the
+ * caller opts in). Allocates the rounded activations (and for F16 weights
+ * and several tokens a 128 KiB panel per thread): KILN_ERR_OUT_OF_MEMORY
+ * when that fails, else KILN_OK. */
+kiln_status kiln__gemm_bf16(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out, size_t n_in,
+                            const float *x, size_t n_tok, float *y);
 
 /* The same meaning computed one value at a time in double precision (the
- * reference the tests compare with): rounds x as above, any CPU. */
-void kiln__gemm_bf16_ref(const void *w, size_t n_out, size_t n_in, const float *x, size_t n_tok, float *y);
+ * reference the tests compare with): rounds x, and F16 weights, as above;
+ * any CPU. */
+void kiln__gemm_bf16_ref(kiln_dtype wtype, const void *w, size_t n_out, size_t n_in, const float *x, size_t n_tok,
+                         float *y);
 
 #endif /* KILN_KERNELS_GEMM_BF16_H */

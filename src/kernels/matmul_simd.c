@@ -155,7 +155,7 @@ kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, 
         return kiln__qmatmul(pool, wtype, w, n_out, n_in, x, n_tok, y);
     /* BF16 weights: vdpbf16ps on activations rounded to bf16 (gemm_bf16.h) */
     if (wtype == KILN_DTYPE_BF16 && n_in > 0 && kiln__gemm_bf16_usable())
-        return kiln__gemm_bf16(pool, w, n_out, n_in, x, n_tok, y);
+        return kiln__gemm_bf16(pool, wtype, w, n_out, n_in, x, n_tok, y);
     return kiln__matmul_fast_float(pool, wtype, w, n_out, n_in, x, n_tok, y, scratch);
 }
 
