@@ -37,6 +37,13 @@ int kiln__matmul_supports(kiln_dtype wtype);
  * kiln__matmul_fast_float. */
 kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
                               size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
+/* kiln__matmul_fast, except that F16 weights also go to kiln__gemm_bf16
+ * where the CPU has AVX512-BF16: weights and activations rounded to
+ * bfloat16 (nearest even), about twice the multiply-adds per second of the
+ * float path, results within 2^-7 of sum |w x| of it (gemm_bf16.h). The
+ * opt-in lossy F16-as-BF16 mode: never the default. */
+kiln_status kiln__matmul_fast_f16_as_bf16(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
+                                          size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
 /* The float path for every type: F32/F16/BF16 weights with AVX-512
  * (gemm_avx512.c, any n_in, scratch unused), other types and CPUs with
  * AVX2 + FMA + F16C (matmul_simd.c, weight rows decoded to f32, n_in a

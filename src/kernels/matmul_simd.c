@@ -159,6 +159,13 @@ kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, 
     return kiln__matmul_fast_float(pool, wtype, w, n_out, n_in, x, n_tok, y, scratch);
 }
 
+kiln_status kiln__matmul_fast_f16_as_bf16(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
+                                          size_t n_in, const float *x, size_t n_tok, float *y, float *scratch) {
+    if (wtype == KILN_DTYPE_F16 && n_in > 0 && kiln__gemm_bf16_usable())
+        return kiln__gemm_bf16(pool, wtype, w, n_out, n_in, x, n_tok, y);
+    return kiln__matmul_fast(pool, wtype, w, n_out, n_in, x, n_tok, y, scratch);
+}
+
 kiln_status kiln__matmul_fast_float(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
                                     size_t n_in, const float *x, size_t n_tok, float *y, float *scratch) {
     if (n_in > 0 && kiln__gemm_avx512_usable(wtype)) {

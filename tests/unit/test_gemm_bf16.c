@@ -162,7 +162,8 @@ static void test_rounding(void) {
 }
 
 /* kiln__matmul_fast sends BF16 weights here (F16 weights never: that mode
- * is opt-in); kiln__matmul_fast_float does not. */
+ * is opt-in, kiln__matmul_fast_f16_as_bf16); kiln__matmul_fast_float does
+ * not. */
 static void test_dispatch(void) {
     NEED_BF16();
     kiln_pool *pool = kiln__pool_create(2);
@@ -185,6 +186,13 @@ static void test_dispatch(void) {
     REQUIRE(kiln__matmul_fast(pool, KILN_DTYPE_F16, h, N_OUT, N_IN, x, N_TOK, a, scratch) == KILN_OK);
     REQUIRE(kiln__matmul_fast_float(pool, KILN_DTYPE_F16, h, N_OUT, N_IN, x, N_TOK, c, scratch) == KILN_OK);
     CHECK(memcmp(a, c, sizeof a) == 0);
+    /* the opt-in mode sends F16 weights here, BF16 ones as kiln__matmul_fast does */
+    REQUIRE(kiln__matmul_fast_f16_as_bf16(pool, KILN_DTYPE_F16, h, N_OUT, N_IN, x, N_TOK, a, scratch) == KILN_OK);
+    REQUIRE(kiln__gemm_bf16(pool, KILN_DTYPE_F16, h, N_OUT, N_IN, x, N_TOK, b) == KILN_OK);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    REQUIRE(kiln__matmul_fast_f16_as_bf16(pool, KILN_DTYPE_BF16, w, N_OUT, N_IN, x, N_TOK, a, scratch) == KILN_OK);
+    REQUIRE(kiln__gemm_bf16(pool, KILN_DTYPE_BF16, w, N_OUT, N_IN, x, N_TOK, b) == KILN_OK);
+    CHECK(memcmp(a, b, sizeof a) == 0);
     kiln__pool_free(pool);
 }
 
