@@ -11,6 +11,8 @@
  *   L2 cache while every token group passes over them, and each group's
  *   activations (16 KiB) stay in L1 across the chunk's tiles. So each
  *   weight byte comes from memory once per call.
+ * Threads take chunks of rows from an atomic counter, so on a busy machine
+ * the thread that gets more of the CPU does more of them.
  * A block's 16 accumulators are reduced together by one transposing tree
  * (kiln__avx512_reduce16) whose per-accumulator arithmetic does not depend on the other
  * fifteen, which is what makes one token and a batch agree bit for bit.
@@ -140,40 +142,37 @@ TARGET INLINE void gemv_rows(kiln_dtype type, const struct gemm_job *job, size_t
     }
 }
 
-/* Rows [r0, r1) for all tokens: per chunk of ROW_CHUNK rows and column
- * block, every group of 4 tokens passes over the chunk's 4-row tiles (short
- * groups repeat their first row or token and drop the copies). */
+/* Rows [r0, r1) (one chunk, at most ROW_CHUNK) for all tokens: per column
+ * block, every group of 4 tokens passes over the chunk's 4-row tiles
+ * (short groups repeat their first row or token and drop the copies). */
 TARGET INLINE void gemm_rows(kiln_dtype type, const struct gemm_job *job, size_t r0, size_t r1) {
     size_t n_in = job->n_in, n_out = job->n_out, n_tok = job->n_tok;
-    for (size_t c0 = r0; c0 < r1; c0 += ROW_CHUNK) {
-        size_t c1 = r1 - c0 < ROW_CHUNK ? r1 : c0 + ROW_CHUNK;
-        for (size_t k0 = 0; k0 < n_in; k0 += KILN_GEMM_KC) {
-            size_t k1 = n_in - k0 < KILN_GEMM_KC ? n_in : k0 + KILN_GEMM_KC;
-            for (size_t t = 0; t < n_tok; t += 4) {
-                size_t nt = n_tok - t < 4 ? n_tok - t : 4;
-                const float *x[4];
-                for (size_t u = 0; u < 4; u++) x[u] = job->x + (t + (u < nt ? u : 0)) * n_in;
-                for (size_t j = c0; j < c1; j += 4) {
-                    size_t nr = c1 - j < 4 ? c1 - j : 4;
-                    const char *w[4];
-                    for (size_t r = 0; r < 4; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->row_bytes;
-                    __m512 v = tile4x4(type, w, x, k0, k1);
-                    if (nr == 4) {
-                        /* lanes 4u..4u+3 are token t+u's four rows */
-                        for (size_t u = 0; u < nt; u++) {
-                            float *out = job->y + (t + u) * n_out + j;
-                            __m128 s = u == 0   ? _mm512_extractf32x4_ps(v, 0)
-                                       : u == 1 ? _mm512_extractf32x4_ps(v, 1)
-                                       : u == 2 ? _mm512_extractf32x4_ps(v, 2)
-                                                : _mm512_extractf32x4_ps(v, 3);
-                            _mm_storeu_ps(out, k0 == 0 ? s : _mm_add_ps(_mm_loadu_ps(out), s));
-                        }
-                    } else {
-                        float s[16];
-                        _mm512_storeu_ps(s, v);
-                        for (size_t u = 0; u < nt; u++)
-                            for (size_t r = 0; r < nr; r++) put(job->y + (t + u) * n_out + j + r, s[4 * u + r], k0 == 0);
+    for (size_t k0 = 0; k0 < n_in; k0 += KILN_GEMM_KC) {
+        size_t k1 = n_in - k0 < KILN_GEMM_KC ? n_in : k0 + KILN_GEMM_KC;
+        for (size_t t = 0; t < n_tok; t += 4) {
+            size_t nt = n_tok - t < 4 ? n_tok - t : 4;
+            const float *x[4];
+            for (size_t u = 0; u < 4; u++) x[u] = job->x + (t + (u < nt ? u : 0)) * n_in;
+            for (size_t j = r0; j < r1; j += 4) {
+                size_t nr = r1 - j < 4 ? r1 - j : 4;
+                const char *w[4];
+                for (size_t r = 0; r < 4; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->row_bytes;
+                __m512 v = tile4x4(type, w, x, k0, k1);
+                if (nr == 4) {
+                    /* lanes 4u..4u+3 are token t+u's four rows */
+                    for (size_t u = 0; u < nt; u++) {
+                        float *out = job->y + (t + u) * n_out + j;
+                        __m128 s = u == 0   ? _mm512_extractf32x4_ps(v, 0)
+                                   : u == 1 ? _mm512_extractf32x4_ps(v, 1)
+                                   : u == 2 ? _mm512_extractf32x4_ps(v, 2)
+                                            : _mm512_extractf32x4_ps(v, 3);
+                        _mm_storeu_ps(out, k0 == 0 ? s : _mm_add_ps(_mm_loadu_ps(out), s));
                     }
+                } else {
+                    float s[16];
+                    _mm512_storeu_ps(s, v);
+                    for (size_t u = 0; u < nt; u++)
+                        for (size_t r = 0; r < nr; r++) put(job->y + (t + u) * n_out + j + r, s[4 * u + r], k0 == 0);
                 }
             }
         }

@@ -41,7 +41,8 @@
 /* Rows per chunk (a multiple of GEMV_ROWS) and per pass of the one-token path. */
 #define GEMV_CHUNK 32
 #define GEMV_ROWS 8
-/* Tokens per tile of the many-token path (5..8). */
+/* Tokens per tile of the many-token path (5..8; with 6, the 24
+ * accumulators, 6 activation vectors and a weight vector fit the 32 registers). */
 #define TILE_TOK 6
 
 /* What every thread reads. */
@@ -160,6 +161,16 @@ TARGET INLINE void tile_tok(const uint16_t *const w[4], const uint16_t *const xb
 /* y (= or +=) v: the first block sets the result, later ones add in order. */
 static inline void put(float *y, float v, int first) { *y = first ? v : *y + v; }
 
+/* The 4 values of 128-bit piece q (0..3) of v, stored to out, or added to
+ * what it holds unless first (the same float additions as put). */
+TARGET INLINE void put4(float *out, __m512 v, int q, int first) {
+    __m128 s = q == 0   ? _mm512_extractf32x4_ps(v, 0)
+               : q == 1 ? _mm512_extractf32x4_ps(v, 1)
+               : q == 2 ? _mm512_extractf32x4_ps(v, 2)
+                        : _mm512_extractf32x4_ps(v, 3);
+    _mm_storeu_ps(out, first ? s : _mm_add_ps(_mm_loadu_ps(out), s));
+}
+
 /* Rows [r0, r1) for one token. A short last group repeats its first row
  * and drops the copies. */
 TARGET INLINE void gemv_rows(const struct bf16_job *job, size_t r0, size_t r1) {
@@ -209,9 +220,14 @@ TARGET INLINE void gemm_rows(const struct bf16_job *job, size_t r0, size_t r1, u
                 __m512 v[2];
                 tile_tok(w, xb, n, v);
                 for (size_t u = 0; u < nt; u++) {
-                    float s[16];
-                    _mm512_storeu_ps(s, v[u / 4]);
-                    for (size_t r = 0; r < nr; r++) put(job->y + (t + u) * n_out + j + r, s[4 * (u % 4) + r], k0 == 0);
+                    float *out = job->y + (t + u) * n_out + j;
+                    if (nr == 4) {
+                        put4(out, v[u / 4], (int)(u % 4), k0 == 0);
+                    } else {
+                        float s[16];
+                        _mm512_storeu_ps(s, v[u / 4]);
+                        for (size_t r = 0; r < nr; r++) put(out + r, s[4 * (u % 4) + r], k0 == 0);
+                    }
                 }
             }
         }
