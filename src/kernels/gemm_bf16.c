@@ -45,6 +45,10 @@
  * accumulators, 6 activation vectors and a weight vector fit the 32 registers). */
 #define TILE_TOK 6
 
+/* Fewest activation rows that are rounded by the pool rather than by the
+ * calling thread alone. */
+#define ROUND_IN_POOL 16
+
 /* What every thread reads. */
 struct bf16_job {
     kiln_dtype wtype;   /* KILN_DTYPE_BF16, or F16 (rounded to bfloat16 here) */
@@ -266,7 +270,9 @@ kiln_status kiln__gemm_bf16(kiln_pool *pool, kiln_dtype wtype, const void *w, si
     if (!work) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "gemm_bf16: %zu x %zu rounded activations", n_tok, n_in);
     struct bf16_job job = {wtype, w, n_out, n_in, x, work, stride, n_tok, y, panel_vals ? work + xb_vals : NULL, 0};
     atomic_init(&job.next, 0);
-    kiln__pool_run(pool, round_part, &job);
+    /* a few rows (generation) are rounded here: a pool pass would cost more */
+    if (n_tok < ROUND_IN_POOL) round_rows(&job, 0, n_tok);
+    else kiln__pool_run(pool, round_part, &job);
     kiln__pool_run(pool, gemm_part, &job);
     kiln__aligned_free(work);
     return KILN_OK;
