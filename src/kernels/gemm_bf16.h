@@ -1,6 +1,7 @@
 /* src/kernels/gemm_bf16.h - BF16 weights times activations rounded to
  * BF16, with AVX512-BF16's vdpbf16ps (internal; kiln__matmul_fast calls it
- * for BF16 weights where the CPU has the instruction).
+ * for BF16 weights where the CPU has the instruction, and
+ * kiln__matmul_fast_f16_as_bf16 for F16 weights rounded to BF16 too).
  *
  * Meaning: y[t][j] = sum_i w[j][i] * bf16(x[t][i]), where bf16() rounds to
  * nearest, ties to even (kiln__f32_to_bf16, as llama.cpp rounds the
