@@ -85,8 +85,11 @@ typedef struct kiln_llm_params {
                                          multiplied by activations quantized to 8 bits per block of
                                          32 with integer dot products (fast; logits move by the
                                          activation rounding, about 1e-3 relative, as in
-                                         llama.cpp). true: every weight row is decoded to f32 and
-                                         multiplied in f32 (slower; the float reference result) */
+                                         llama.cpp); BF16 weights, on CPUs with AVX512-BF16, by
+                                         activations rounded to bfloat16 (vdpbf16ps, as llama.cpp;
+                                         at most 2^-8 of sum |w x|). true: every weight row is
+                                         decoded to f32 and multiplied in f32 (slower; the float
+                                         reference result) */
 } kiln_llm_params;
 
 /* Largest context kiln picks by itself when n_ctx is 0 (tokens); a larger

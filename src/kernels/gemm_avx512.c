@@ -3,15 +3,16 @@
  *
  * Weights are read in place and widened to float32 in registers (F16 with
  * vcvtph2ps, BF16 with a 16-bit shift), so nothing is decoded to memory.
- * - One token (generation): each thread streams its own rows, eight at a
- *   time, so the two threads read disjoint halves of the matrix at memory
- *   speed with eight independent accumulators.
+ * - One token (generation): each thread streams its rows, eight at a
+ *   time, at memory speed with eight independent accumulators.
  * - Several tokens (prompts, image convolutions): a 4 rows x 4 tokens tile
  *   keeps 16 accumulators in registers; per row chunk of ROW_CHUNK rows and
  *   block of KILN_GEMM_KC columns, the weights (at most 256 KiB) stay in the
  *   L2 cache while every token group passes over them, and each group's
  *   activations (16 KiB) stay in L1 across the chunk's tiles. So each
  *   weight byte comes from memory once per call.
+ * Threads take chunks of rows from an atomic counter, so on a busy machine
+ * the thread that gets more of the CPU does more of them.
  * A block's 16 accumulators are reduced together by one transposing tree
  * (kiln__avx512_reduce16) whose per-accumulator arithmetic does not depend on the other
  * fifteen, which is what makes one token and a batch agree bit for bit.
@@ -19,6 +20,7 @@
 #include "kernels/gemm_avx512.h"
 
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/cpu.h"
@@ -27,8 +29,11 @@
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 
-/* Weight rows per cache block of the many-token path (a multiple of 4). */
+/* Weight rows per chunk of the many-token path (a multiple of 4): its
+ * weights stay in L2 while every token group passes over them. */
 #define ROW_CHUNK 64
+/* Weight rows per chunk of the one-token path (a multiple of GEMV_ROWS). */
+#define GEMV_CHUNK 32
 /* Rows per step of the one-token path. */
 #ifndef GEMV_ROWS
 #define GEMV_ROWS 8
@@ -43,6 +48,7 @@ struct gemm_job {
     const float *x;    /* [n_tok][n_in] activations */
     size_t n_tok;      /* activation rows */
     float *y;          /* [n_tok][n_out] results */
+    atomic_size_t next; /* next chunk of rows to hand out */
 };
 
 /* 16 weights of `type` at index i of row `row`, widened to float32. */
@@ -136,62 +142,61 @@ TARGET INLINE void gemv_rows(kiln_dtype type, const struct gemm_job *job, size_t
     }
 }
 
-/* Rows [r0, r1) for all tokens: per chunk of ROW_CHUNK rows and column
- * block, every group of 4 tokens passes over the chunk's 4-row tiles (short
- * groups repeat their first row or token and drop the copies). */
+/* Rows [r0, r1) (one chunk, at most ROW_CHUNK) for all tokens: per column
+ * block, every group of 4 tokens passes over the chunk's 4-row tiles
+ * (short groups repeat their first row or token and drop the copies). */
 TARGET INLINE void gemm_rows(kiln_dtype type, const struct gemm_job *job, size_t r0, size_t r1) {
     size_t n_in = job->n_in, n_out = job->n_out, n_tok = job->n_tok;
-    for (size_t c0 = r0; c0 < r1; c0 += ROW_CHUNK) {
-        size_t c1 = r1 - c0 < ROW_CHUNK ? r1 : c0 + ROW_CHUNK;
-        for (size_t k0 = 0; k0 < n_in; k0 += KILN_GEMM_KC) {
-            size_t k1 = n_in - k0 < KILN_GEMM_KC ? n_in : k0 + KILN_GEMM_KC;
-            for (size_t t = 0; t < n_tok; t += 4) {
-                size_t nt = n_tok - t < 4 ? n_tok - t : 4;
-                const float *x[4];
-                for (size_t u = 0; u < 4; u++) x[u] = job->x + (t + (u < nt ? u : 0)) * n_in;
-                for (size_t j = c0; j < c1; j += 4) {
-                    size_t nr = c1 - j < 4 ? c1 - j : 4;
-                    const char *w[4];
-                    for (size_t r = 0; r < 4; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->row_bytes;
-                    __m512 v = tile4x4(type, w, x, k0, k1);
-                    if (nr == 4) {
-                        /* lanes 4u..4u+3 are token t+u's four rows */
-                        for (size_t u = 0; u < nt; u++) {
-                            float *out = job->y + (t + u) * n_out + j;
-                            __m128 s = u == 0   ? _mm512_extractf32x4_ps(v, 0)
-                                       : u == 1 ? _mm512_extractf32x4_ps(v, 1)
-                                       : u == 2 ? _mm512_extractf32x4_ps(v, 2)
-                                                : _mm512_extractf32x4_ps(v, 3);
-                            _mm_storeu_ps(out, k0 == 0 ? s : _mm_add_ps(_mm_loadu_ps(out), s));
-                        }
-                    } else {
-                        float s[16];
-                        _mm512_storeu_ps(s, v);
-                        for (size_t u = 0; u < nt; u++)
-                            for (size_t r = 0; r < nr; r++) put(job->y + (t + u) * n_out + j + r, s[4 * u + r], k0 == 0);
+    for (size_t k0 = 0; k0 < n_in; k0 += KILN_GEMM_KC) {
+        size_t k1 = n_in - k0 < KILN_GEMM_KC ? n_in : k0 + KILN_GEMM_KC;
+        for (size_t t = 0; t < n_tok; t += 4) {
+            size_t nt = n_tok - t < 4 ? n_tok - t : 4;
+            const float *x[4];
+            for (size_t u = 0; u < 4; u++) x[u] = job->x + (t + (u < nt ? u : 0)) * n_in;
+            for (size_t j = r0; j < r1; j += 4) {
+                size_t nr = r1 - j < 4 ? r1 - j : 4;
+                const char *w[4];
+                for (size_t r = 0; r < 4; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->row_bytes;
+                __m512 v = tile4x4(type, w, x, k0, k1);
+                if (nr == 4) {
+                    /* lanes 4u..4u+3 are token t+u's four rows */
+                    for (size_t u = 0; u < nt; u++) {
+                        float *out = job->y + (t + u) * n_out + j;
+                        __m128 s = u == 0   ? _mm512_extractf32x4_ps(v, 0)
+                                   : u == 1 ? _mm512_extractf32x4_ps(v, 1)
+                                   : u == 2 ? _mm512_extractf32x4_ps(v, 2)
+                                            : _mm512_extractf32x4_ps(v, 3);
+                        _mm_storeu_ps(out, k0 == 0 ? s : _mm_add_ps(_mm_loadu_ps(out), s));
                     }
+                } else {
+                    float s[16];
+                    _mm512_storeu_ps(s, v);
+                    for (size_t u = 0; u < nt; u++)
+                        for (size_t r = 0; r < nr; r++) put(job->y + (t + u) * n_out + j + r, s[4 * u + r], k0 == 0);
                 }
             }
         }
     }
 }
 
-/* Thread ith's rows: an equal share of 4-row groups (the same split for
- * every call with these sizes). */
-TARGET INLINE void part(kiln_dtype type, const struct gemm_job *job, int ith, int nth) {
-    size_t groups = (job->n_out + 3) / 4;
-    size_t per = (groups + (size_t)nth - 1) / (size_t)nth;
-    size_t r0 = per * 4 * (size_t)ith, r1 = r0 + per * 4;
-    if (r1 > job->n_out) r1 = job->n_out;
-    if (r0 >= r1) return;
-    if (job->n_tok == 1) gemv_rows(type, job, r0, r1);
-    else gemm_rows(type, job, r0, r1);
+/* Take chunks of rows (GEMV_CHUNK for one token, ROW_CHUNK else) until
+ * none are left: a thread that gets less of the CPU takes fewer, so the
+ * threads finish together. Which thread computes a row changes no bits. */
+TARGET INLINE void part(kiln_dtype type, struct gemm_job *job) {
+    size_t chunk = job->n_tok == 1 ? GEMV_CHUNK : ROW_CHUNK;
+    for (;;) {
+        size_t r0 = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed) * chunk;
+        if (r0 >= job->n_out) return;
+        size_t r1 = job->n_out - r0 < chunk ? job->n_out : r0 + chunk;
+        if (job->n_tok == 1) gemv_rows(type, job, r0, r1);
+        else gemm_rows(type, job, r0, r1);
+    }
 }
 
 /* One pool entry point per weight type, so the type folds into the loops. */
-TARGET static void part_f32(void *ctx, int ith, int nth) { part(KILN_DTYPE_F32, ctx, ith, nth); }
-TARGET static void part_f16(void *ctx, int ith, int nth) { part(KILN_DTYPE_F16, ctx, ith, nth); }
-TARGET static void part_bf16(void *ctx, int ith, int nth) { part(KILN_DTYPE_BF16, ctx, ith, nth); }
+TARGET static void part_f32(void *ctx, int ith, int nth) { (void)ith, (void)nth; part(KILN_DTYPE_F32, ctx); }
+TARGET static void part_f16(void *ctx, int ith, int nth) { (void)ith, (void)nth; part(KILN_DTYPE_F16, ctx); }
+TARGET static void part_bf16(void *ctx, int ith, int nth) { (void)ith, (void)nth; part(KILN_DTYPE_BF16, ctx); }
 
 int kiln__gemm_avx512_usable(kiln_dtype wtype) {
     const kiln_cpu_features *f = kiln__cpu();
@@ -203,7 +208,8 @@ void kiln__gemm_avx512(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t 
                        const float *x, size_t n_tok, float *y) {
     if (n_out == 0 || n_tok == 0) return;
     size_t esize = wtype == KILN_DTYPE_F32 ? 4 : 2;
-    struct gemm_job job = {w, n_in * esize, n_out, n_in, x, n_tok, y};
+    struct gemm_job job = {w, n_in * esize, n_out, n_in, x, n_tok, y, 0};
+    atomic_init(&job.next, 0);
     kiln_pool_fn fn = wtype == KILN_DTYPE_F32 ? part_f32 : wtype == KILN_DTYPE_F16 ? part_f16 : part_bf16;
     kiln__pool_run(pool, fn, &job);
 }

@@ -30,10 +30,20 @@ int kiln__matmul_supports(kiln_dtype wtype);
  * same errors. Weights that kiln__qmatmul_supports (Q8_0, Q4_0, Q4_K, Q6_K)
  * go, on CPUs with AVX2, to the integer kernels of qmatmul.h: activations
  * quantized to 8 bits, so results differ from kiln__matmul's by that
- * rounding (see qmatmul.h; scratch is then unused). Every other type takes
+ * rounding (see qmatmul.h; scratch is then unused). BF16 weights go, on
+ * CPUs with AVX512-BF16, to kiln__gemm_bf16 (gemm_bf16.h): activations
+ * rounded to bfloat16, products by vdpbf16ps, relative error at most 2^-8
+ * of sum |w x| against the float path. Every other type takes
  * kiln__matmul_fast_float. */
 kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
                               size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
+/* kiln__matmul_fast, except that F16 weights also go to kiln__gemm_bf16
+ * where the CPU has AVX512-BF16: weights and activations rounded to
+ * bfloat16 (nearest even), about twice the multiply-adds per second of the
+ * float path, results within 2^-7 of sum |w x| of it (gemm_bf16.h). The
+ * opt-in lossy F16-as-BF16 mode: never the default. */
+kiln_status kiln__matmul_fast_f16_as_bf16(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
+                                          size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
 /* The float path for every type: F32/F16/BF16 weights with AVX-512
  * (gemm_avx512.c, any n_in, scratch unused), other types and CPUs with
  * AVX2 + FMA + F16C (matmul_simd.c, weight rows decoded to f32, n_in a

@@ -1,7 +1,8 @@
 /* src/kernels/matmul_simd.c - kiln__matmul_fast's dispatch and its AVX2
  * path. Quantized weights that qmatmul.h handles go to its integer kernels;
- * F32/F16/BF16 weights to the AVX-512 kernels of gemm_avx512.c where the CPU
- * has AVX-512; everything else (other types, older CPUs) to the
+ * BF16 weights, in kiln__matmul_fast, to the vdpbf16ps kernels of
+ * gemm_bf16.c where the CPU has AVX512-BF16; F32/F16/BF16 weights otherwise
+ * to the AVX-512 kernels of gemm_avx512.c where the CPU has AVX-512; everything else (other types, older CPUs) to the
  * AVX2/FMA/F16C path here, which has the structure of the reference in
  * matmul.c: each thread decodes one weight row at a time and dots it with
  * every activation row. Rows of F16, Q8_0 and Q4_0 are decoded with vector
@@ -16,6 +17,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "kernels/gemm_avx512.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/matmul.h"
 #include "kernels/qmatmul.h"
 #include "tensor/dequant.h"
@@ -151,7 +153,17 @@ kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, 
     /* quantized weights: integer kernels on quantized activations (qmatmul.h) */
     if (kiln__qmatmul_supports(wtype, n_in) && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR)
         return kiln__qmatmul(pool, wtype, w, n_out, n_in, x, n_tok, y);
+    /* BF16 weights: vdpbf16ps on activations rounded to bf16 (gemm_bf16.h) */
+    if (wtype == KILN_DTYPE_BF16 && n_in > 0 && kiln__gemm_bf16_usable())
+        return kiln__gemm_bf16(pool, wtype, w, n_out, n_in, x, n_tok, y);
     return kiln__matmul_fast_float(pool, wtype, w, n_out, n_in, x, n_tok, y, scratch);
+}
+
+kiln_status kiln__matmul_fast_f16_as_bf16(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
+                                          size_t n_in, const float *x, size_t n_tok, float *y, float *scratch) {
+    if (wtype == KILN_DTYPE_F16 && n_in > 0 && kiln__gemm_bf16_usable())
+        return kiln__gemm_bf16(pool, wtype, w, n_out, n_in, x, n_tok, y);
+    return kiln__matmul_fast(pool, wtype, w, n_out, n_in, x, n_tok, y, scratch);
 }
 
 kiln_status kiln__matmul_fast_float(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,

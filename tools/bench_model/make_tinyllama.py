@@ -11,8 +11,9 @@ Speed does not depend on the values, only on the shapes and types, so these
 files measure what a real TinyLlama would.
 
 One pass draws every tensor once (seeded: the same seed gives the same
-files) and writes it to the four variants at once:
+files) and writes it to the five variants at once:
     tinyllama-f16.gguf    2-D weights F16
+    tinyllama-bf16.gguf   2-D weights BF16 (rounded to nearest even, as llama.cpp converts)
     tinyllama-q8_0.gguf   2-D weights Q8_0
     tinyllama-q4_0.gguf   2-D weights Q4_0
     tinyllama-q4_k.gguf   2-D weights Q4_K (every one, like llama-quantize --pure)
@@ -21,7 +22,7 @@ the files as soon as it is encoded, so memory stays around a few hundred MB.
 After each tensor a few rows of every variant are decoded again (by the gguf
 package) and compared with the drawn values, so a wrong encoding stops the run.
 
-The files are GBs (about 2.2 + 1.2 + 0.6 + 0.6): they go to a folder outside
+The files are GBs (about 2.2 + 2.2 + 1.2 + 0.6 + 0.6): they go to a folder outside
 the repository (default ~/kiln-bench-models) and must never be committed.
 
 Run with any python3: the first run creates the virtual environment
@@ -130,6 +131,7 @@ def variants():
     F = gguf.LlamaFileType
     return {
         "f16": (QT.F16, F.MOSTLY_F16),
+        "bf16": (QT.BF16, F.MOSTLY_BF16),
         "q8_0": (QT.Q8_0, F.MOSTLY_Q8_0),
         "q4_0": (QT.Q4_0, F.MOSTLY_Q4_0),
         "q4_k": (QT.Q4_K, F.MOSTLY_Q4_K_S),
@@ -174,7 +176,7 @@ def check_rows(x, enc, qtype, name: str) -> None:
     want = x[:rows].reshape(rows, -1)
     # 4-bit steps of a min/max fit over +-4 sigma are about 8/15 sigma; half
     # a step is the most a correct encoding can be off (plus scale rounding).
-    bound = {"F32": 0.0, "F16": 1e-3, "Q8_0": 0.01, "Q4_0": 0.5, "Q4_K": 0.5}[qtype.name]
+    bound = {"F32": 0.0, "F16": 1e-3, "BF16": 8e-3, "Q8_0": 0.01, "Q4_0": 0.5, "Q4_K": 0.5}[qtype.name]
     err = float(np.abs(got - want).max()) / float(np.abs(want).max() or 1.0)
     if err > bound:
         raise SystemExit(f"make_tinyllama: {name} as {qtype.name} decodes {err:.3g} off (bound {bound})")
@@ -223,7 +225,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir", nargs="?", default=str(Path.home() / "kiln-bench-models"))
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", default="", help="comma-separated variants (default: all four)")
+    ap.add_argument("--only", default="", help="comma-separated variants (default: all five)")
     args = ap.parse_args()
     out = Path(args.out_dir).expanduser().resolve()
     if out == ROOT or ROOT in out.parents:
