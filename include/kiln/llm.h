@@ -90,6 +90,12 @@ typedef struct kiln_llm_params {
                                          at most 2^-8 of sum |w x|). true: every weight row is
                                          decoded to f32 and multiplied in f32 (slower; the float
                                          reference result) */
+    bool f16_as_bf16;                 /* false (default). true: F16 weight rows are rounded to
+                                         bfloat16 and multiplied with vdpbf16ps like BF16 ones
+                                         (CPUs with AVX512-BF16 only; others keep the F16 path):
+                                         about twice the prompt speed of the F16 path, at a cost
+                                         in accuracy (docs/performance.md). Opt-in and lossy;
+                                         ignored when exact_matmul is set */
 } kiln_llm_params;
 
 /* Largest context kiln picks by itself when n_ctx is 0 (tokens); a larger

@@ -42,6 +42,8 @@ struct bench_opts {
     int32_t n_batch;                     /* -b: prompt tokens per forward pass; 0 = kiln's default */
     kiln_kv_type kv;                     /* --kv: KV cache type */
     bool json;                           /* --json: one JSON object instead of markdown */
+    bool exact_matmul;                   /* --exact-matmul: the f32 matmul path (llm.h) */
+    bool f16_as_bf16;                    /* --f16-as-bf16: F16 rows rounded to bf16 (llm.h) */
 };
 
 /* The kinds of test (see the top of this file). */

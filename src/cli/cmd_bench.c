@@ -23,6 +23,8 @@ static const char usage[] =
     "                    -p includes 512, otherwise 0 = not measured)\n"
     "  -b BATCH          prompt tokens per forward pass (default: kiln's)\n"
     "  --kv f16|f32      KV cache type (default f16)\n"
+    "  --exact-matmul    the f32 matmul path for every weight type (llm.h)\n"
+    "  --f16-as-bf16     F16 weights rounded to bf16 (lossy opt-in; llm.h)\n"
     "  --json            print one JSON object instead of markdown tables\n"
     "Lists take commas and repeated flags (-t 1 -t 2 = -t 1,2). Prompt and generated\n"
     "tokens are random ids (seeded); every test starts from an empty cache.\n";
@@ -53,8 +55,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
             fputs(usage, stdout);
             return -1;
         }
-        if (strcmp(arg, "--json") == 0) {
-            o->json = true;
+        if (strcmp(arg, "--json") == 0 || strcmp(arg, "--exact-matmul") == 0 || strcmp(arg, "--f16-as-bf16") == 0) {
+            bool *flag = arg[2] == 'j' ? &o->json : arg[2] == 'e' ? &o->exact_matmul : &o->f16_as_bf16;
+            *flag = true;
             continue;
         }
         int known = !strcmp(arg, "-m") || !strcmp(arg, "--model") || !strcmp(arg, "-p") || !strcmp(arg, "-n") ||
@@ -125,6 +128,8 @@ static int load(const struct bench_opts *o, struct bench_run *run, int32_t threa
     p.n_ctx = run->n_ctx;
     p.n_batch = o->n_batch;
     p.kv_type = o->kv;
+    p.exact_matmul = o->exact_matmul;
+    p.f16_as_bf16 = o->f16_as_bf16;
     double t0 = kiln__cli_now();
     kiln_status st = kiln_llm_load(o->model, p, out);
     double secs = kiln__cli_now() - t0;

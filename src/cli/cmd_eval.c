@@ -12,7 +12,8 @@
 
 static const char usage[] =
     "usage: kiln eval -m MODEL -p PROMPT --logits OUT.f32 [--no-bos] [-t THREADS] [-c CTX] [--kv f16|f32]\n"
-    "       [--exact-matmul]  (f32 products for quantized weights) [--mmap] (weights through the file mapping)\n"
+    "       [--exact-matmul]  (f32 products for quantized and BF16 weights) [--f16-as-bf16] (F16 rounded\n"
+    "       to bf16: faster, lossy) [--mmap] (weights through the file mapping)\n"
     "  -p PROMPT        prompt text (special tokens parsed)\n"
     "  --logits OUT     file receiving n_tokens x n_vocab float32 logits\n"
     "  --no-bos         do not add the beginning-of-sequence token\n";

@@ -24,7 +24,9 @@ static const char usage[] =
     "  -c CTX                 context length (default: the model's, at most 4096)\n"
     "  -b BATCH               prompt tokens per forward pass (default 256)\n"
     "  --kv f16|f32           KV cache type (default f16)\n"
-    "  --exact-matmul         f32 products for quantized weights (default: 8-bit activations)\n"
+    "  --exact-matmul         f32 products for quantized and BF16 weights (default: 8-bit\n"
+    "                         activations; bf16 ones for BF16 weights)\n"
+    "  --f16-as-bf16          F16 weights rounded to bf16 (faster prompts, lossy; opt-in)\n"
     "  --mmap                 read weights through the file mapping (default: a copy in\n"
     "                         huge-page memory, faster to generate, slower to load)\n";
 

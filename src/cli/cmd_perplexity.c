@@ -14,7 +14,8 @@
 
 static const char usage[] =
     "usage: kiln perplexity -m MODEL -f TEXT [-c CTX] [-t THREADS] [-b BATCH] [--kv f16|f32]\n"
-    "       [--exact-matmul]  (f32 products for quantized weights) [--mmap] (weights through the file mapping)\n"
+    "       [--exact-matmul]  (f32 products for quantized and BF16 weights) [--f16-as-bf16] (F16 rounded\n"
+    "       to bf16: faster, lossy) [--mmap] (weights through the file mapping)\n"
     "  -m MODEL   GGUF file or model folder\n"
     "  -f TEXT    text file to score\n"
     "  -c CTX     window length in tokens (default: 512, or the model's context if shorter)\n";

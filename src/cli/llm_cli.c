@@ -81,6 +81,7 @@ static const struct flag flags[] = {
     {"--kv", LLM_OPT_RUN, F_KV, OFF(load.kv_type), 0, 0},
     {"--exact-matmul", LLM_OPT_RUN, F_BOOL, OFF(load.exact_matmul), 0, 0},
     {"--mmap", LLM_OPT_RUN, F_BOOL, OFF(load.use_mmap), 0, 0},
+    {"--f16-as-bf16", LLM_OPT_RUN, F_BOOL, OFF(load.f16_as_bf16), 0, 0},
 };
 #undef OFF
 

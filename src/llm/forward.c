@@ -38,8 +38,11 @@ static void add_bias(float *y, const float *b, int n, int64_t cols) {
 /* y = x W^T (+ b) for n rows. */
 static kiln_status linear(struct kiln_llm *m, const struct kiln_wmat *w, const float *b,
                           const float *x, int n, float *y) {
-    /* exact_matmul: the f32 path even for quantized weights (llm.h) */
-    kiln_status st = (m->params.exact_matmul ? kiln__matmul_fast_float : kiln__matmul_fast)(
+    /* exact_matmul: the f32 path even for quantized weights; f16_as_bf16:
+     * F16 rows rounded to bf16 (both llm.h) */
+    kiln_status st = (m->params.exact_matmul  ? kiln__matmul_fast_float
+                      : m->params.f16_as_bf16 ? kiln__matmul_fast_f16_as_bf16
+                                              : kiln__matmul_fast)(
         m->pool, w->dtype, w->data, (size_t)w->rows, (size_t)w->cols, x, (size_t)n, y, m->s.mm);
     if (st != KILN_OK) return st;
     add_bias(y, b, n, w->rows);

@@ -32,6 +32,7 @@ kiln_llm_params kiln_llm_default_params(void) {
         .progress = NULL,
         .progress_user = NULL,
         .exact_matmul = false,
+        .f16_as_bf16 = false,
     };
 }
 

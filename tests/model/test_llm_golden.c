@@ -5,10 +5,12 @@
  * dequantized weights, the 32-token greedy continuation identical (through
  * kiln_llm_generate), the Hugging Face folder giving the same logits as the
  * F32 GGUF, and the GGUF and tokenizer.json tokenizers giving the
- * reference prompt ids. */
+ * reference prompt ids. Also the default fast paths (quantized activations)
+ * and the opt-in F16-as-BF16 mode within their own bounds. */
 #include <jansson.h>
 #include <stdlib.h>
 
+#include "kernels/gemm_bf16.h"
 #include "kiln/kiln.h"
 #include "test.h"
 #include "test_files.h"
@@ -42,10 +44,12 @@ static double rel_err(const float *a, const float *ref, size_t n) {
 
 /* A model with the test settings and a context of n_ctx (0 = the model's).
  * exact: the f32 matmul path (the reference contract); else the default
- * quantized-activation path. */
-static kiln_llm *load_ctx(const char *path, int32_t n_ctx, bool exact) {
+ * quantized-activation path, with F16 weights rounded to bf16 when
+ * f16_as_bf16. */
+static kiln_llm *load_mode(const char *path, int32_t n_ctx, bool exact, bool f16_as_bf16) {
     kiln_llm_params p = kiln_llm_default_params();
     p.exact_matmul = exact;
+    p.f16_as_bf16 = f16_as_bf16;
     p.n_threads = 2;
     p.n_ctx = n_ctx;
     p.kv_type = KILN_KV_F32;
@@ -55,6 +59,7 @@ static kiln_llm *load_ctx(const char *path, int32_t n_ctx, bool exact) {
     return m;
 }
 
+static kiln_llm *load_ctx(const char *path, int32_t n_ctx, bool exact) { return load_mode(path, n_ctx, exact, false); }
 static kiln_llm *load(const char *path, bool exact) { return load_ctx(path, 0, exact); }
 
 /* Logits of rows ids[0..n) against the stored file; returns the error. */
@@ -210,6 +215,41 @@ static void check_fast(const char *path, const json_t *var, const int32_t *ids, 
     kiln_llm_free(m);
 }
 
+/* The opt-in F16-as-BF16 mode (kiln_llm_params.f16_as_bf16) on the F16
+ * file, on CPUs with AVX512-BF16: every F16
+ * weight and every activation rounded to bfloat16 (8 significant bits), so
+ * the logits move at most about as much as Q8_0's weight rounding moves
+ * them (measured on these models: 5.3e-3 for phi2 to 2.4e-2 for mistral): within
+ * BF16_MODE_ERR of the reference, each greedy step consistent with it as
+ * for the quantized fast path (check_fast_steps), and not bit-identical to
+ * the exact path (the mode is really on). */
+#define BF16_MODE_ERR 5e-2        /* about Q8_0's deviation (1.8e-2 .. 4.7e-2 here); a wrong kernel gives ~1 */
+static void check_f16_as_bf16(const char *path, const int32_t *ids, int n, const char *ref, int n_vocab,
+                              const int32_t *prompt, int n_prompt, const int32_t *greedy, int n_greedy,
+                              const char *what) {
+    if (!kiln__gemm_bf16_usable()) {
+        fprintf(stderr, "  %s as bf16: skipped (this CPU lacks AVX512-BF16)\n", what);
+        return;
+    }
+    kiln_llm *m = load_mode(path, 0, false, true), *x = load(path, true);
+    REQUIRE(m && x);
+    double e = check_logits(m, ids, n, ref, n_vocab);
+    int same = check_fast_steps(m, prompt, n_prompt, greedy, n_greedy, n_vocab, what);
+    float *a = malloc((size_t)n_vocab * sizeof *a), *b = malloc((size_t)n_vocab * sizeof *b);
+    REQUIRE(a && b);
+    kiln_llm_kv_clear(m);
+    CHECK_EQ_INT(kiln_llm_eval(m, ids, n, 0, KILN_LOGITS_LAST, a), KILN_OK);
+    CHECK_EQ_INT(kiln_llm_eval(x, ids, n, 0, KILN_LOGITS_LAST, b), KILN_OK);
+    CHECK(memcmp(a, b, (size_t)n_vocab * sizeof *a) != 0);
+    fprintf(stderr, "  %s as bf16: logits rel err %.2e; top-1 on %d of its %d greedy steps\n", what, e, same,
+            n_greedy);
+    CHECK(e < BF16_MODE_ERR);
+    free(a);
+    free(b);
+    kiln_llm_free(m);
+    kiln_llm_free(x);
+}
+
 static void check_model(const char *name) {
     char path[512];
     snprintf(path, sizeof path, DATA "/%s/golden.json", name);
@@ -242,6 +282,9 @@ static void check_model(const char *name) {
         if (strncmp(variants[v], "q", 1) == 0)
             check_fast(path, var, rows_seq ? seq : prompt, rows_seq ? n_seq : n_prompt, ref, n_vocab, prompt,
                        n_prompt, what);
+        if (strcmp(variants[v], "f16") == 0)
+            check_f16_as_bf16(path, rows_seq ? seq : prompt, rows_seq ? n_seq : n_prompt, ref, n_vocab, prompt,
+                              n_prompt, greedy, n_greedy, what);
 
         if (v == 0) {
             /* the tokenizer from the GGUF metadata gives the reference prompt */
