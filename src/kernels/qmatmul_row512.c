@@ -3,7 +3,8 @@
  *
  * The same contract and formula as the 256-bit row kernels of
  * qmatmul_rows.h, on 512-bit registers: one vpdpbusd covers two 32-value
- * blocks of a legacy type, or one 64-value chunk (two groups) of Q4_K.
+ * blocks of a legacy type, 64 values (two groups) of Q4_K, or 64 values
+ * (four groups) of Q6_K.
  * Instead of reducing each block's eight int32 lanes to one sum, the lanes
  * are converted to float and multiplied lane-wise by their block's scale
  * d * da (one permute spreads eight scales over the pairs of blocks), so a
