@@ -30,8 +30,7 @@ void kiln__qgroups_row(kiln_dtype wtype, const void *wrow, size_t n_in, uint8_t 
 void kiln__qrow_avx2(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt, float *out);
 void kiln__qrow_vnni256(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
                         float *out);
-/* The same with 512-bit AVX512-VNNI (qmatmul_row512.c; Q6_K goes to the
- * vnni256 kernel). */
+/* The same with 512-bit AVX512-VNNI (qmatmul_row512.c). */
 void kiln__qrow_avx512(kiln_dtype wtype, const void *wrow, const kiln_qact *a, size_t t0, int nt,
                        float *out);
 

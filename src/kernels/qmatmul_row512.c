@@ -3,12 +3,13 @@
  *
  * The same contract and formula as the 256-bit row kernels of
  * qmatmul_rows.h, on 512-bit registers: one vpdpbusd covers two 32-value
- * blocks of a legacy type, or one 64-value chunk (two groups) of Q4_K.
+ * blocks of a legacy type, 64 values (two groups) of Q4_K, or 64 values
+ * (four groups) of Q6_K.
  * Instead of reducing each block's eight int32 lanes to one sum, the lanes
  * are converted to float and multiplied lane-wise by their block's scale
  * d * da (one permute spreads eight scales over the pairs of blocks), so a
  * pair of blocks costs a handful of instructions and one weight row streams
- * at memory speed on one core. Q6_K keeps the vnni256 kernel.
+ * at memory speed on one core.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -267,6 +268,70 @@ TARGET __attribute__((always_inline)) static inline void r5_q4_K(const void *wro
     for (int k = 0; k < nt; k++) out[k] = _mm512_reduce_add_ps(acc[k]) - r5_hsum256(mins[k]);
 }
 
+/* Q6_K (Q8_K activations, in value order). The 6-bit values of each
+ * 128-value half come as 64 ql bytes (low nibbles: values 0-63, high
+ * nibbles: 64-127) and 32 qh bytes (bit pairs 0-1, 2-3, 4-5, 6-7: values
+ * l, l + 32, l + 64, l + 96); the qh bytes, loaded into both 256-bit
+ * halves and shifted per half as 64-bit lanes, give bits 4-5 of each
+ * value under the mask 0x30. One vpdpbusd per 64 values leaves 4 int32
+ * lanes per group of 16 (at most 4 * 63 * 127 in size, so they pack to
+ * int16 without saturating), multiplied by the groups' int8 scales with
+ * vpdpwssd into one int32 sum per super-block, scaled by d * da once; the
+ * offset -32 d sc (da * sum(a)) of the 16 groups is one vector. */
+TARGET __attribute__((always_inline)) static inline void r5_q6_K(const void *wrow, const kiln_qact *a, size_t t0,
+                                                                 const int nt, float *out) {
+    const kiln_block_q6_K *b = wrow;
+    size_t nsb = a->n_in / KILN_QK_K, nb = a->n_in / KILN_QA_BLOCK;
+    const __m512i low = _mm512_set1_epi8(0x0f), bits45 = _mm512_set1_epi8(0x30);
+    /* left shifts that bring qh bit pairs 0-1 (low half) and 2-3 (high
+     * half) to bits 4-5; right shifts for pairs 4-5 and 6-7 */
+    const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
+    const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    /* packs_epi32(lo, hi) holds, per 128-bit lane L, words 0-3 from lo's
+     * lane L (group L of the values 0-63 of the half) and 4-7 from hi's
+     * (group 4 + L); the scale words follow that pattern, per half */
+    static const int16_t pick_words[2][32] = {
+        {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5, 2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7},
+        {8, 8, 8, 8, 12, 12, 12, 12, 9, 9, 9, 9, 13, 13, 13, 13, 10, 10, 10, 10, 14, 14, 14, 14, 11, 11, 11, 11, 15, 15, 15, 15},
+    };
+    const __m512i pick[2] = {_mm512_loadu_si512((const void *)pick_words[0]),
+                             _mm512_loadu_si512((const void *)pick_words[1])};
+    __m512 acc[KILN_QROW_MAX_TOK], offs[KILN_QROW_MAX_TOK];
+    for (int k = 0; k < nt; k++) {
+        acc[k] = _mm512_setzero_ps();
+        offs[k] = _mm512_setzero_ps();
+    }
+    for (size_t i = 0; i < nsb; i++) {
+        float d = _cvtsh_ss(b[i].d);
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)(const void *)b[i].scales);
+        __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(sc8));
+        __m512 dsc = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)), _mm512_set1_ps(32.0f * d));
+        __m512i lo[2], hi[2], scv[2];
+        for (int h = 0; h < 2; h++) {
+            __m512i x = _mm512_loadu_si512((const void *)(b[i].ql + 64 * h));
+            __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b[i].qh + 32 * h)));
+            lo[h] = _mm512_or_si512(_mm512_and_si512(x, low), _mm512_and_si512(_mm512_sllv_epi64(qh, shl), bits45));
+            hi[h] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(x, 4), low),
+                                    _mm512_and_si512(_mm512_srlv_epi64(qh, shr), bits45));
+            scv[h] = _mm512_permutexvar_epi16(pick[h], sc16);
+        }
+        for (int k = 0; k < nt; k++) {
+            size_t t = t0 + (size_t)k;
+            const int8_t *qa = a->qs + t * a->n_in + i * KILN_QK_K;
+            __m512i sum = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) {
+                __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[h], _mm512_loadu_si512((const void *)(qa + 128 * h)));
+                __m512i dh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[h],
+                                                 _mm512_loadu_si512((const void *)(qa + 128 * h + 64)));
+                sum = _mm512_dpwssd_epi32(sum, _mm512_packs_epi32(dl, dh), scv[h]);
+            }
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(d * a->d[t * nb + i * 8]), acc[k]);
+            offs[k] = _mm512_fmadd_ps(dsc, _mm512_loadu_ps(a->ds16 + 2 * (t * nb + i * 8)), offs[k]);
+        }
+    }
+    for (int k = 0; k < nt; k++) out[k] = _mm512_reduce_add_ps(acc[k]) - _mm512_reduce_add_ps(offs[k]);
+}
+
 /* One kernel with the token count a compile-time constant. */
 #define R5_CASES(fn)                                                    \
     switch (nt) {                                                       \
@@ -283,7 +348,7 @@ TARGET void kiln__qrow_avx512(kiln_dtype wtype, const void *wrow, const kiln_qac
     case KILN_DTYPE_Q4_0: R5_CASES(r5_q4_0)
     case KILN_DTYPE_Q5_0: R5_CASES(r5_q5_0)
     case KILN_DTYPE_Q4_K: R5_CASES(r5_q4_K)
-    case KILN_DTYPE_Q6_K: kiln__qrow_vnni256(wtype, wrow, a, t0, nt, out); return;
+    case KILN_DTYPE_Q6_K: R5_CASES(r5_q6_K)
     case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
     case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K:
     case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
