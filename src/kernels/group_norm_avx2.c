@@ -4,28 +4,14 @@
  * lanes per vector) and the AVX2 exponential. */
 #include <immintrin.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/cpu.h"
 #include "kernels/avx2_math.h"
+#include "kernels/group_norm_impl.h"
 #include "kernels/image_ops.h"
 
 #define SIMD __attribute__((target("avx2,fma")))
-
-/* What the three passes share. */
-struct gn_avx2_job {
-    float *out;          /* result [n_pix][c] */
-    const float *x;      /* input [n_pix][c] */
-    size_t n_pix;        /* pixels */
-    int c;               /* channels (a multiple of 8) */
-    double *part;        /* per thread: c doubles of partial sums */
-    const float *mean;   /* [c] the mean of each channel's group (pass 2) */
-    const float *scale;  /* [c] pass 3 factor */
-    const float *shift;  /* [c] pass 3 offset */
-    int pass;            /* 1, 2 or 3 */
-    int silu;            /* pass 3: SiLU after */
-};
 
 /* x * sigmoid(x) lane-wise: x / (1 + 2^(-x log2 e)). */
 SIMD static inline __m256 silu_v(__m256 x) {
@@ -35,7 +21,7 @@ SIMD static inline __m256 silu_v(__m256 x) {
 
 /* Thread ith of nth: pixels [ith * n / nth, (ith + 1) * n / nth). */
 SIMD static void gn_pass(void *ctx, int ith, int nth) {
-    const struct gn_avx2_job *j = ctx;
+    const struct kiln_gn_job *j = ctx;
     size_t p0 = j->n_pix * (size_t)ith / (size_t)nth, p1 = j->n_pix * (size_t)(ith + 1) / (size_t)nth;
     size_t c = (size_t)j->c;
     if (j->pass == 3) {
@@ -79,45 +65,7 @@ int kiln__group_norm_avx2(kiln_pool *pool, float *out, const float *x, size_t n_
                           const float *w, const float *b, float eps, int silu) {
     const kiln_cpu_features *f = kiln__cpu();
     if (!f->avx2 || !f->fma || c % 8 || n_groups < 1 || c % n_groups || n_pix == 0) return 0;
-    int nth = kiln__pool_size(pool);
-    size_t cc = (size_t)c;
-    double *part = malloc((size_t)nth * cc * sizeof *part);
-    float *vec = malloc(3 * cc * sizeof *vec);
-    if (!part || !vec) {
-        free(part);
-        free(vec);
-        return 0;
-    }
-    float *mean = vec, *scale = vec + cc, *shift = vec + 2 * cc;
-    int per = c / n_groups;
-    double count = (double)n_pix * per;
-    struct gn_avx2_job j = {out, x, n_pix, c, part, mean, scale, shift, 1, silu};
-    /* Group sums from the threads' channel sums: the means. */
-    kiln__pool_run(pool, gn_pass, &j);
-    for (int g = 0; g < n_groups; g++) {
-        double s = 0.0;
-        for (int t = 0; t < nth; t++)
-            for (int i = 0; i < per; i++) s += part[(size_t)t * cc + (size_t)(g * per + i)];
-        for (int i = 0; i < per; i++) mean[g * per + i] = (float)(s / count);
-    }
-    j.pass = 2;
-    kiln__pool_run(pool, gn_pass, &j);
-    for (int g = 0; g < n_groups; g++) {
-        double s = 0.0;
-        for (int t = 0; t < nth; t++)
-            for (int i = 0; i < per; i++) s += part[(size_t)t * cc + (size_t)(g * per + i)];
-        float inv = (float)(1.0 / sqrt(s / count + (double)eps));
-        for (int i = 0; i < per; i++) {
-            int ch = g * per + i;
-            scale[ch] = inv * w[ch];
-            shift[ch] = b[ch] - mean[ch] * scale[ch];
-        }
-    }
-    j.pass = 3;
-    kiln__pool_run(pool, gn_pass, &j);
-    free(part);
-    free(vec);
-    return 1;
+    return kiln__group_norm_passes(pool, gn_pass, out, x, n_pix, c, n_groups, w, b, eps, silu);
 }
 
 SIMD static void silu_run(float *x, size_t n) {
