@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels/qmatmul.h"
 
@@ -13,6 +14,20 @@
 #define KILN_QROW_MAX_TOK 4
 /* Weight rows per panel of the AVX-512 GEMM (one 512-bit register of int32). */
 #define KILN_QPANEL_ROWS 16
+
+/* The 6-bit scales and mins of a Q4_K super-block's 8 groups
+ * (kiln__get_scale_min_k4), four bytes to a word: sm[0] the scales of
+ * groups 0-3, sm[1] of 4-7, sm[2] the mins of 0-3, sm[3] of 4-7. */
+static inline void kiln__q4k_scale_words(const uint8_t scales[12], uint32_t sm[4]) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, scales, 4);
+    memcpy(&w1, scales + 4, 4);
+    memcpy(&w2, scales + 8, 4);
+    sm[0] = w0 & 0x3f3f3f3fu;
+    sm[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    sm[2] = w1 & 0x3f3f3f3fu;
+    sm[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+}
 
 /* Values per weight group of a supported type (32, or 16 for Q6_K). */
 int kiln__qgroup_size(kiln_dtype wtype);

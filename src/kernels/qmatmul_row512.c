@@ -231,15 +231,10 @@ TARGET __attribute__((always_inline)) static inline void r5_q4_K(const void *wro
         mins[k] = _mm256_setzero_ps();
     }
     for (size_t i = 0; i < nsb; i++) {
-        /* the 6-bit scales and mins of the 8 groups (kiln__get_scale_min_k4,
-         * four at a time in 32-bit words) */
-        uint32_t w0, w1, w2;
-        memcpy(&w0, b[i].scales, 4);
-        memcpy(&w1, b[i].scales + 4, 4);
-        memcpy(&w2, b[i].scales + 8, 4);
-        uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
-        uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
-        uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+        /* the 6-bit scales and mins of the 8 groups, four to a word */
+        uint32_t sm[4];
+        kiln__q4k_scale_words(b[i].scales, sm);
+        uint32_t sc_lo = sm[0], sc_hi = sm[1], mn_lo = sm[2], mn_hi = sm[3];
         __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_setr_epi32((int)sc_lo, (int)sc_hi, 0, 0)));
         __m256 mnv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)mn_lo, (int)mn_hi, 0, 0))),
                                    _mm256_set1_ps(_cvtsh_ss(b[i].dmin)));
