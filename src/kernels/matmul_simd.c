@@ -151,7 +151,7 @@ int kiln__matmul_fast_available(void) {
 kiln_status kiln__matmul_fast(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,
                               size_t n_in, const float *x, size_t n_tok, float *y, float *scratch) {
     /* quantized weights: integer kernels on quantized activations (qmatmul.h) */
-    if (kiln__qmatmul_supports(wtype, n_in) && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR)
+    if (kiln__qmatmul_takes(wtype, n_in))
         return kiln__qmatmul(pool, wtype, w, n_out, n_in, x, n_tok, y);
     /* BF16 weights: vdpbf16ps on activations rounded to bf16 (gemm_bf16.h) */
     if (wtype == KILN_DTYPE_BF16 && n_in > 0 && kiln__gemm_bf16_usable())

@@ -580,10 +580,14 @@ kiln_status kiln__qmatmul(kiln_pool *pool, kiln_dtype wtype, const void *w, size
     return kiln__qmatmul_level(pool, kiln__qmatmul_best_level(), wtype, w, n_out, n_in, x, n_tok, y);
 }
 
+int kiln__qmatmul_takes(kiln_dtype wtype, size_t n_in) {
+    return kiln__qmatmul_supports(wtype, n_in) && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR;
+}
+
 int kiln__qmatmul_multi_ok(const kiln_qmat *mats, int n_mats, size_t n_in) {
-    if (n_mats < 1 || n_mats > KILN_QMAT_MAX || kiln__qmatmul_best_level() == KILN_QLEVEL_SCALAR) return 0;
+    if (n_mats < 1 || n_mats > KILN_QMAT_MAX) return 0;
     for (int m = 0; m < n_mats; m++)
-        if (!kiln__qmatmul_supports(mats[m].wtype, n_in) ||
+        if (!kiln__qmatmul_takes(mats[m].wtype, n_in) ||
             kiln__qmatmul_k_rule(mats[m].wtype) != kiln__qmatmul_k_rule(mats[0].wtype))
             return 0;
     return 1;

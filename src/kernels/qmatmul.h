@@ -86,6 +86,9 @@ void kiln__qact_quantize_row(const kiln_qact *q, size_t t, const float *x);
  * values (Q8_0, Q4_0, Q5_0 with n_in % 32 == 0; Q4_K, Q6_K with
  * n_in % 256 == 0). */
 int kiln__qmatmul_supports(kiln_dtype wtype, size_t n_in);
+/* Whether kiln__matmul_fast gives these weights to the quantized kernels:
+ * supported and a level above scalar on this CPU. */
+int kiln__qmatmul_takes(kiln_dtype wtype, size_t n_in);
 /* True when activations for this weight type follow the Q8_K rule. */
 int kiln__qmatmul_k_rule(kiln_dtype wtype);
 
