@@ -83,20 +83,21 @@ static size_t off_by_more_than_1(const uint8_t *a, const uint8_t *b, int *worst)
     return off;
 }
 
-/* The kiln_image_load path: each single file is named as SD 2.x with its
- * derived shapes, v only when asked for. */
-static void test_three_layouts_same_image(void) {
-    REQUIRE(sd_write_gguf(LDM, GGUF_F32, SD_GGUF_F32));
-    static const kiln_image_sampler samplers[] = {KILN_IMAGE_SAMPLER_DPMPP_2M, KILN_IMAGE_SAMPLER_EULER_A};
-    for (size_t s = 0; s < sizeof samplers / sizeof samplers[0]; s++) {
+/* One image per layout with each sampler: the folder (its own prediction)
+ * and the two single files (`pred`, vocabulary from `vocab`) give identical
+ * bytes. */
+static void check_same_images(const char *what, const char *folder_path, const char *ldm_path,
+                              const char *gguf_path, const char *vocab, kiln_image_prediction pred,
+                              const kiln_image_sampler *samplers, size_t n_samplers) {
+    for (size_t s = 0; s < n_samplers; s++) {
         uint8_t *folder = malloc(N_VALUES), *ldm = malloc(N_VALUES), *gguf = malloc(N_VALUES);
         REQUIRE(folder && ldm && gguf);
-        CHECK(generate(FOLDER, NULL, KILN_IMAGE_PREDICTION_AUTO, samplers[s], folder));
-        CHECK(generate(LDM, VOCAB, KILN_IMAGE_PREDICTION_V, samplers[s], ldm));
-        CHECK(generate(GGUF_F32, VOCAB, KILN_IMAGE_PREDICTION_V, samplers[s], gguf));
+        CHECK(generate(folder_path, NULL, KILN_IMAGE_PREDICTION_AUTO, samplers[s], folder));
+        CHECK(generate(ldm_path, vocab, pred, samplers[s], ldm));
+        CHECK(generate(gguf_path, vocab, pred, samplers[s], gguf));
         int w1 = 0, w2 = 0;
         size_t o1 = off_by_more_than_1(folder, ldm, &w1), o2 = off_by_more_than_1(folder, gguf, &w2);
-        fprintf(stderr, "  %s: ldm vs folder worst %d, gguf vs folder worst %d\n",
+        fprintf(stderr, "  %s %s: ldm vs folder worst %d, gguf vs folder worst %d\n", what,
                 kiln_image_sampler_name(samplers[s]), w1, w2);
         CHECK(memcmp(folder, ldm, N_VALUES) == 0);
         CHECK(memcmp(folder, gguf, N_VALUES) == 0);
@@ -105,6 +106,15 @@ static void test_three_layouts_same_image(void) {
         free(ldm);
         free(gguf);
     }
+}
+
+/* The kiln_image_load path: each single file is named as SD 2.x with its
+ * derived shapes, v only when asked for. */
+static void test_three_layouts_same_image(void) {
+    REQUIRE(sd_write_gguf(LDM, GGUF_F32, SD_GGUF_F32));
+    static const kiln_image_sampler samplers[] = {KILN_IMAGE_SAMPLER_DPMPP_2M, KILN_IMAGE_SAMPLER_EULER_A};
+    check_same_images("sd2", FOLDER, LDM, GGUF_F32, VOCAB, KILN_IMAGE_PREDICTION_V, samplers,
+                      sizeof samplers / sizeof samplers[0]);
     remove(GGUF_F32);
 }
 
@@ -114,23 +124,8 @@ static void test_three_layouts_same_image(void) {
 static void test_sd15_f16_three_layouts(void) {
     REQUIRE(sd_write_gguf(SD15_LDM, SD15_GGUF, SD_GGUF_F16));
     static const kiln_image_sampler samplers[] = {KILN_IMAGE_SAMPLER_EULER_A, KILN_IMAGE_SAMPLER_DPMPP_2M};
-    for (size_t s = 0; s < sizeof samplers / sizeof samplers[0]; s++) {
-        uint8_t *folder = malloc(N_VALUES), *ldm = malloc(N_VALUES), *gguf = malloc(N_VALUES);
-        REQUIRE(folder && ldm && gguf);
-        CHECK(generate(SD15_FOLDER, NULL, KILN_IMAGE_PREDICTION_AUTO, samplers[s], folder));
-        CHECK(generate(SD15_LDM, SD15_VOCAB, KILN_IMAGE_PREDICTION_AUTO, samplers[s], ldm));
-        CHECK(generate(SD15_GGUF, SD15_VOCAB, KILN_IMAGE_PREDICTION_AUTO, samplers[s], gguf));
-        int w1 = 0, w2 = 0;
-        off_by_more_than_1(folder, ldm, &w1);
-        off_by_more_than_1(folder, gguf, &w2);
-        fprintf(stderr, "  sd15 f16 %s: ldm vs folder worst %d, gguf vs folder worst %d\n",
-                kiln_image_sampler_name(samplers[s]), w1, w2);
-        CHECK(memcmp(folder, ldm, N_VALUES) == 0);
-        CHECK(memcmp(folder, gguf, N_VALUES) == 0);
-        free(folder);
-        free(ldm);
-        free(gguf);
-    }
+    check_same_images("sd15 f16", SD15_FOLDER, SD15_LDM, SD15_GGUF, SD15_VOCAB, KILN_IMAGE_PREDICTION_AUTO, samplers,
+                      sizeof samplers / sizeof samplers[0]);
     /* Loaded as the sd1.5 variant (its registry capabilities). */
     kiln_image_load_options o = {SD15_VOCAB};
     kiln_image_model *m = NULL;
