@@ -121,13 +121,33 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
 /* Most matrices one kiln__qmatmul_multi call takes. */
 #define KILN_QMAT_MAX 4
 
+/* How a weight matrix's bytes are ordered. */
+typedef enum kiln_qlayout {
+    KILN_QLAYOUT_ROWS, /* the file's: row after row, each row's blocks in order */
+    KILN_QLAYOUT_X16,  /* interleaved by groups of 16 rows (qmatmul_x16.h), made by
+                          kiln__qmatmul_x16_pack; read by kiln__qmatmul_multi only */
+} kiln_qlayout;
+
 /* One weight matrix of a kiln__qmatmul_multi call. */
 typedef struct kiln_qmat {
-    kiln_dtype wtype; /* weight type */
-    const void *w;    /* [n_out][n_in] weights */
-    size_t n_out;     /* rows */
-    float *y;         /* [n_tok][n_out] results */
+    kiln_dtype wtype;    /* weight type */
+    const void *w;       /* [n_out][n_in] weights */
+    size_t n_out;        /* rows */
+    float *y;            /* [n_tok][n_out] results */
+    kiln_qlayout layout; /* order of w's bytes (0: the file's) */
 } kiln_qmat;
+
+/* True when kiln__qmatmul_x16_pack takes a [n_out][n_in] matrix of wtype
+ * on this CPU: a type with an x16 form, n_out a multiple of 16, rows that
+ * kiln__qmatmul_supports, and the avx512 level available (and chosen:
+ * KILN_CPU_DISABLE applies). */
+int kiln__qmatmul_x16_ok(kiln_dtype wtype, size_t n_out, size_t n_in);
+/* Rewrite w (file layout) in place into the x16 layout, the groups shared
+ * out over the pool's threads. KILN_ERR_UNSUPPORTED unless
+ * kiln__qmatmul_x16_ok; KILN_ERR_OUT_OF_MEMORY when a thread's group
+ * buffer cannot be had (w is then unchanged or fully packed, never half:
+ * the buffers are taken before any group is rewritten). */
+kiln_status kiln__qmatmul_x16_pack(kiln_pool *pool, kiln_dtype wtype, void *w, size_t n_out, size_t n_in);
 
 /* True when kiln__qmatmul_multi takes these matrices (1..KILN_QMAT_MAX):
  * each one kiln__qmatmul takes, all with the same activation rule, on a
