@@ -571,7 +571,7 @@ kiln_status kiln__qmatmul_level(kiln_pool *pool, kiln_qlevel level, kiln_dtype w
     if (level >= KILN_QLEVEL_COUNT || !kiln__qmatmul_level_available(level))
         return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: this CPU lacks the %s path", kiln__qlevel_name(level));
     if (n_out == 0 || n_tok == 0) return KILN_OK;
-    kiln_qmat mat = {wtype, w, n_out, y};
+    kiln_qmat mat = {wtype, w, n_out, y, KILN_QLAYOUT_ROWS};
     return run_level(pool, level, &mat, 1, 0, n_in, x, n_tok);
 }
 

@@ -59,7 +59,7 @@ static kiln_status linear_multi(struct kiln_llm *m, const struct kiln_wmat *cons
     kiln_qmat mats[KILN_QMAT_MAX];
     int ok = !m->params.exact_matmul && count <= KILN_QMAT_MAX;
     for (int i = 0; ok && i < count; i++) {
-        mats[i] = (kiln_qmat){w[i]->dtype, w[i]->data, (size_t)w[i]->rows, y[i]};
+        mats[i] = (kiln_qmat){w[i]->dtype, w[i]->data, (size_t)w[i]->rows, y[i], KILN_QLAYOUT_ROWS};
         ok = w[i]->cols == w[0]->cols;
     }
     if (ok && kiln__qmatmul_multi_ok(mats, count, (size_t)w[0]->cols)) {

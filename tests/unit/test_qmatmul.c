@@ -306,7 +306,7 @@ static void test_multi(void) {
         for (int m = 0; m < 3; m++) {
             for (size_t i = 0; i < rows[m] * n_in; i++) wf[i] = lcg_unit(&seed);
             REQUIRE(make_weights(sets[set][m], wf, wq[m], rows[m] * n_in, seed));
-            mats[m] = (kiln_qmat){sets[set][m], wq[m], rows[m], y[m]};
+            mats[m] = (kiln_qmat){sets[set][m], wq[m], rows[m], y[m], KILN_QLAYOUT_ROWS};
         }
         CHECK(kiln__qmatmul_multi_ok(mats, 3, n_in));
         for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
