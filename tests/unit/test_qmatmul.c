@@ -320,7 +320,7 @@ static void test_multi(void) {
             }
             /* gate = matrix 0, up = matrix 2 cut to 37 rows (a different type
              * in the K set, the same row count) */
-            kiln_qmat gu[2] = {mats[0], {mats[2].wtype, wq[2], rows[0], y[2]}};
+            kiln_qmat gu[2] = {mats[0], {mats[2].wtype, wq[2], rows[0], y[2], KILN_QLAYOUT_ROWS}};
             REQUIRE(kiln__qmatmul(pools[1], gu[1].wtype, wq[2], rows[0], n_in, x, n_tok, ref[2]) == KILN_OK);
             kiln__swiglu(ref[0], ref[2], n_tok * rows[0]);
             for (int p = 0; p < 3; p++) {
@@ -331,7 +331,7 @@ static void test_multi(void) {
         /* the swiglu shape: two matrices of equal rows */
         CHECK_EQ_INT(kiln__qmatmul_multi(pools[1], mats, 2, 1, n_in, x, 1), KILN_ERR_UNSUPPORTED);
     }
-    kiln_qmat mixed[2] = {{KILN_DTYPE_Q4_0, wq[0], 5, y[0]}, {KILN_DTYPE_Q4_K, wq[1], 5, y[1]}};
+    kiln_qmat mixed[2] = {{KILN_DTYPE_Q4_0, wq[0], 5, y[0], KILN_QLAYOUT_ROWS}, {KILN_DTYPE_Q4_K, wq[1], 5, y[1], KILN_QLAYOUT_ROWS}};
     CHECK(!kiln__qmatmul_multi_ok(mixed, 2, n_in));
     CHECK_EQ_INT(kiln__qmatmul_multi(pools[1], mixed, 2, 0, n_in, x, 1), KILN_ERR_UNSUPPORTED);
     for (int m = 0; m < 3; m++) {
