@@ -15,8 +15,9 @@
  *                  (0..3) has bit 4 r + j = bit 4 of value 4 v + j of row r
  *                  (low nibbles of vector v), mask 4 + v the same for value
  *                  16 + 4 v + j (high nibbles).
- * Columns go by pairs, quants then scales: [Q(i) Q(i+1) S(i) S(i+1)], a
- * last odd column as [Q(i) S(i)]. A pair is a whole number of 64-byte lines
+ * Columns go by pairs, scales then quants: [S(i) S(i+1) Q(i) Q(i+1)] (the
+ * 64 bytes of scales are one line, read first: the group is read in
+ * ascending order), a last odd column as [Q(i) S(i)]. A pair is a whole number of 64-byte lines
  * (576, 1088 or 704 bytes), so in a group that starts on a line (kiln
  * loads matrices 64-aligned; rows of an even number of blocks keep every
  * group so) the vectors lie on lines; the loads are unaligned ones all the
@@ -51,10 +52,13 @@ enum x16_legacy { X_Q8_0, X_Q4_0, X_Q5_0 };
 
 /* Offset in the group of column i's quant part, and of its scales (nb
  * columns in all). */
-static inline size_t quant_off(size_t i, size_t qb) { return (i / 2) * 2 * (qb + X_SB) + (i % 2) * qb; }
+static inline size_t quant_off(size_t i, size_t nb, size_t qb) {
+    size_t pair = (i / 2) * 2 * (qb + X_SB);
+    return i % 2 == 0 && i + 1 == nb ? pair : pair + 2 * X_SB + (i % 2) * qb;
+}
 static inline size_t scale_off(size_t i, size_t nb, size_t qb) {
     size_t pair = (i / 2) * 2 * (qb + X_SB);
-    return i % 2 == 0 && i + 1 == nb ? pair + qb : pair + 2 * qb + (i % 2) * X_SB;
+    return i % 2 == 0 && i + 1 == nb ? pair + qb : pair + (i % 2) * X_SB;
 }
 
 /* ---- packing ---- */
@@ -64,7 +68,7 @@ static void pack_legacy(const void *src, void *dst, size_t n_in, const int type)
     const uint8_t *s = src;
     uint8_t *d = dst;
     for (size_t i = 0; i < nb; i++) {
-        uint8_t *q = d + quant_off(i, qb), *sc = d + scale_off(i, nb, qb);
+        uint8_t *q = d + quant_off(i, nb, qb), *sc = d + scale_off(i, nb, qb);
         uint64_t masks[8] = {0};
         for (size_t r = 0; r < KILN_X16_ROWS; r++) {
             const uint8_t *blk = s + r * row_bytes + i * bs;
@@ -168,8 +172,8 @@ TARGET __attribute__((always_inline)) static inline void rows_legacy(const void 
     for (int k = 0; k < nt; k++) acc[k] = bias[k] = _mm512_setzero_ps();
     size_t i = 0;
     for (; i + 2 <= nb; i += 2, g += 2 * (qb + X_SB)) {
-        col(g, g + 2 * qb, i, a, t0, nt, acc, bias, type);
-        col(g + qb, g + 2 * qb + X_SB, i + 1, a, t0, nt, acc, bias, type);
+        col(g + 2 * X_SB, g, i, a, t0, nt, acc, bias, type);
+        col(g + 2 * X_SB + qb, g + X_SB, i + 1, a, t0, nt, acc, bias, type);
     }
     if (i < nb) col(g, g + qb, i, a, t0, nt, acc, bias, type);
     for (int k = 0; k < nt; k++) _mm512_storeu_ps(out[k], _mm512_fnmadd_ps(bias[k], _mm512_set1_ps(X_OFF(type)), acc[k]));
@@ -205,7 +209,7 @@ TARGET static inline void panel_legacy(const void *group, size_t n_in, struct ki
     const uint8_t *g = group;
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (size_t i = 0; i < nb; i++) {
-        const uint8_t *q = g + quant_off(i, qb);
+        const uint8_t *q = g + quant_off(i, nb, qb);
         uint8_t *u = p->u + i * KILN_QK * KILN_X16_ROWS;
         if (type == X_Q8_0) {
             for (int v = 0; v < 8; v++)
