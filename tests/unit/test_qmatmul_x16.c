@@ -165,7 +165,8 @@ static void test_types(void) {
     kiln_pool *pools[3] = {kiln__pool_create(1), kiln__pool_create(2), kiln__pool_create(3)};
     REQUIRE(pools[0] && pools[1] && pools[2]);
     static const size_t outs[] = {16, 48, 80};
-    static const size_t ins_legacy[] = {32, 96, 288, 1056}, ins_k[] = {256, 768};
+    /* one block, odd block counts (a last column alone) and an even one */
+    static const size_t ins_legacy[] = {32, 96, 288, 1056, 512}, ins_k[] = {256, 768};
     int checked = 0;
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         kiln_dtype t = types[ti];
@@ -173,7 +174,7 @@ static void test_types(void) {
             CHECK(!kiln__qmatmul_x16_ok(t, 16, 256));
             continue;
         }
-        size_t n_ins = is_k(t) ? 2 : 4;
+        size_t n_ins = is_k(t) ? 2 : 5;
         for (size_t i = 0; i < n_ins; i++)
             for (size_t o = 0; o < 3; o++) check_shape(t, outs[o], is_k(t) ? ins_k[i] : ins_legacy[i], pools);
         fprintf(stderr, "  %s checked\n", kiln_dtype_name(t));
