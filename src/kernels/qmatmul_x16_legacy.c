@@ -83,9 +83,10 @@ static void pack_legacy(const void *src, void *dst, size_t n_in, const int type)
             if (type == X_Q5_0) {
                 uint32_t qh;
                 memcpy(&qh, blk + 2, 4);
-                for (size_t m = 0; m < 8; m++) /* m = 4 half + v: values 16 half + 4 v + j */
-                    for (size_t j = 0; j < 4; j++)
-                        masks[m] |= (uint64_t)((qh >> (16 * (m / 4) + 4 * (m % 4) + j)) & 1u) << (4 * r + j);
+                /* mask m = 4 half + v takes bits 16 half + 4 v .. + 3 (values
+                 * 16 half + 4 v + j, j < 4) as its bits 4 r .. 4 r + 3 */
+                for (size_t m = 0; m < 8; m++)
+                    masks[m] |= (uint64_t)((qh >> (16 * (m / 4) + 4 * (m % 4))) & 15u) << (4 * r);
             }
         }
         if (type == X_Q5_0) memcpy(q + 256, masks, sizeof masks);
