@@ -1,7 +1,7 @@
 /* bench/qmatmul_bench.c - the quantized matmul on TinyLlama-1.1B's layer
  * shapes, without the rest of the model (attention, norms):
  *
- *   qmatmul_bench [TYPE ...] [-t THREADS] [-n N_TOK] [-l LAYERS] [-r REPS] [--float]
+ *   qmatmul_bench [TYPE ...] [-t THREADS] [-n N_TOK] [-l LAYERS] [-r REPS] [--float | --x16]
  *
  * For each weight type (default Q4_0 Q8_0 Q4_K Q6_K) it multiplies N_TOK
  * activation rows (default: 1, then 512) through the seven matrices of a
@@ -10,7 +10,9 @@
  * weights from memory, not from cache), and prints the time per layer, the
  * weight bytes read per second and the integer ops per second (2 per
  * multiply-add). --float times kiln__matmul_fast_float (the f32 path) on
- * the same weights instead. Timings are wall-clock medians of REPS runs;
+ * the same weights instead; --x16 packs the weights into the x16 layout
+ * (kiln__qmatmul_x16_pack) and times kiln__qmatmul_multi on them (types
+ * without an x16 form are skipped). Timings are wall-clock medians of REPS runs;
  * the fastest run is shown too (on a shared machine the least disturbed
  * one, the better figure for comparing two builds).
  */
@@ -56,7 +58,7 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Weights of type t for `layers` copies of the block: 16 distinct quantized
  * rows repeated (quantizing every row would take longer than the run). */
-static void **make_weights(kiln_dtype t, int layers, size_t *bytes_per_layer) {
+static void **make_weights(kiln_pool *pool, kiln_dtype t, int layers, int x16, size_t *bytes_per_layer) {
     void **w = calloc((size_t)layers * N_MATS, sizeof *w);
     if (!w) return NULL;
     *bytes_per_layer = 0;
@@ -73,6 +75,7 @@ static void **make_weights(kiln_dtype t, int layers, size_t *bytes_per_layer) {
             char *p = kiln__aligned_alloc(row * block[m].n_out, 64);
             if (!p) return NULL;
             for (size_t j = 0; j < block[m].n_out; j++) memcpy(p + j * row, rows + (j % 16) * row, row);
+            if (x16 && kiln__qmatmul_x16_pack(pool, t, p, block[m].n_out, n_in) != KILN_OK) return NULL;
             w[(size_t)l * N_MATS + m] = p;
         }
         free(f);
@@ -83,7 +86,7 @@ static void **make_weights(kiln_dtype t, int layers, size_t *bytes_per_layer) {
 
 int main(int argc, char **argv) {
     kiln_dtype types[8];
-    int n_types = 0, threads = 2, layers = 8, reps = 5, use_float = 0;
+    int n_types = 0, threads = 2, layers = 8, reps = 5, use_float = 0, x16 = 0;
     size_t toks[2] = {1, 512};
     int n_toks = 2;
     for (int i = 1; i < argc; i++) {
@@ -94,10 +97,11 @@ int main(int argc, char **argv) {
             toks[0] = (size_t)atol(argv[++i]);
             n_toks = 1;
         } else if (!strcmp(argv[i], "--float")) use_float = 1;
+        else if (!strcmp(argv[i], "--x16")) x16 = 1;
         else if (n_types < 8 && kiln_dtype_from_name(argv[i]) != KILN_DTYPE_UNKNOWN)
             types[n_types++] = kiln_dtype_from_name(argv[i]);
         else {
-            fprintf(stderr, "usage: qmatmul_bench [TYPE ...] [-t THREADS] [-n N_TOK] [-l LAYERS] [-r REPS] [--float]\n");
+            fprintf(stderr, "usage: qmatmul_bench [TYPE ...] [-t THREADS] [-n N_TOK] [-l LAYERS] [-r REPS] [--float | --x16]\n");
             return 2;
         }
     }
@@ -107,7 +111,7 @@ int main(int argc, char **argv) {
         types[n_types++] = KILN_DTYPE_Q4_K;
         types[n_types++] = KILN_DTYPE_Q6_K;
     }
-    if (threads < 1 || layers < 1 || reps < 1) return 2;
+    if (threads < 1 || layers < 1 || reps < 1 || (use_float && x16)) return 2;
     kiln_pool *pool = kiln__pool_create(threads);
     size_t max_tok = toks[n_toks - 1] > toks[0] ? toks[n_toks - 1] : toks[0];
     float *x = malloc(max_tok * 5632 * sizeof *x), *y = malloc(max_tok * 5632 * sizeof *y);
@@ -116,13 +120,17 @@ int main(int argc, char **argv) {
     if (!pool || !x || !y || !scratch || !times) return 1;
     unsigned seed = 7u;
     for (size_t i = 0; i < max_tok * 5632; i++) x[i] = lcg_unit(&seed);
-    printf("threads %d, %s path, level %s\n", threads, use_float ? "f32" : "quantized",
+    printf("threads %d, %s path, level %s\n", threads, use_float ? "f32" : x16 ? "quantized x16" : "quantized",
            kiln__qlevel_name(kiln__qmatmul_best_level()));
     printf("| type | n_tok | ms/layer | weight GB/s | GOPS | best ms/layer | best GB/s | cores used |\n"
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int ti = 0; ti < n_types; ti++) {
         size_t layer_bytes;
-        void **w = make_weights(types[ti], layers, &layer_bytes);
+        if (x16 && !kiln__qmatmul_x16_ok(types[ti], 16, 2048)) {
+            fprintf(stderr, "%s: no x16 layout on this CPU, skipped\n", kiln_dtype_name(types[ti]));
+            continue;
+        }
+        void **w = make_weights(pool, types[ti], layers, x16, &layer_bytes);
         if (!w) {
             fprintf(stderr, "cannot make %s weights\n", kiln_dtype_name(types[ti]));
             return 1;
@@ -144,7 +152,9 @@ int main(int argc, char **argv) {
                     int layer = (r + 1 + l) % layers;
                     for (size_t m = 0; m < N_MATS; m++) {
                         const void *wm = w[(size_t)layer * N_MATS + m];
-                        kiln_status st = use_float
+                        kiln_qmat qm = {types[ti], wm, block[m].n_out, y, KILN_QLAYOUT_X16};
+                        kiln_status st = x16 ? kiln__qmatmul_multi(pool, &qm, 1, 0, block[m].n_in, x, n_tok)
+                                       : use_float
                             ? kiln__matmul_fast_float(pool, types[ti], wm, block[m].n_out, block[m].n_in, x, n_tok, y,
                                                       scratch)
                             : kiln__qmatmul(pool, types[ti], wm, block[m].n_out, block[m].n_in, x, n_tok, y);

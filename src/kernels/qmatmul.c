@@ -1,7 +1,7 @@
 /* src/kernels/qmatmul.c - the quantized matmul (qmatmul.h): activation
  * quantization, the scalar reference, the unpacking of weight rows into
  * groups, the calling thread's reusable buffer, and the split of the work
- * over the thread pool on each level. */
+ * over the thread pool on each level (for the file's layout and x16). */
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,6 +13,7 @@
 #include "kernels/ops.h"
 #include "kernels/qmatmul.h"
 #include "kernels/qmatmul_impl.h"
+#include "kernels/qmatmul_x16.h"
 #include "tensor/dequant.h"
 #include "tensor/fp16.h"
 #include "tensor/quant_blocks.h"
@@ -414,8 +415,28 @@ static void quantize_part(void *ctx, int ith, int nth) {
             kiln__qtiles_pack(&job->act, job->n_tok, tile, &job->tiles);
 }
 
+/* Rows [j0, j1) (whole groups of 16) of an x16 matrix, every token, with
+ * its type's row kernel. */
+static void rows_x16(const struct qjob *job, const kiln_qmat *mat, size_t j0, size_t j1) {
+    const struct kiln_x16_type *type = kiln__x16_find(mat->wtype);
+    size_t group_bytes = KILN_X16_ROWS * kiln__tensor_bytes(mat->wtype, job->n_in);
+    float out[KILN_QROW_MAX_TOK][KILN_X16_ROWS];
+    for (size_t j = j0; j < j1; j += KILN_X16_ROWS) {
+        const char *group = (const char *)mat->w + j / KILN_X16_ROWS * group_bytes;
+        for (size_t t = 0; t < job->n_tok; t += KILN_QROW_MAX_TOK) {
+            int nt = job->n_tok - t < KILN_QROW_MAX_TOK ? (int)(job->n_tok - t) : KILN_QROW_MAX_TOK;
+            type->rows(group, &job->act, t, nt, out);
+            for (int k = 0; k < nt; k++) memcpy(mat->y + (t + (size_t)k) * mat->n_out + j, out[k], sizeof out[k]);
+        }
+    }
+}
+
 /* Rows [j0, j1) of matrix `mat`, every token, with a row kernel. */
 static void rows_part(const struct qjob *job, const kiln_qmat *mat, size_t j0, size_t j1) {
+    if (mat->layout == KILN_QLAYOUT_X16) {
+        rows_x16(job, mat, j0, j1);
+        return;
+    }
     float out[KILN_QROW_MAX_TOK];
     size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in);
     for (size_t j = j0; j < j1; j++) {
@@ -483,16 +504,19 @@ static size_t row_chunk(size_t n_out, size_t nth) {
 static void matmul_part(void *ctx, int ith, int nth) {
     const struct qjob *job = ctx;
     if (job->gemm) {
-        /* whole panels of 16 rows per thread */
+        /* whole panels of 16 rows per thread, each unpacked from the
+         * file's rows or from its x16 group, then multiplied */
         const kiln_qmat *mat = &job->mats[0];
-        size_t j0, j1;
+        const struct kiln_x16_type *x16 = mat->layout == KILN_QLAYOUT_X16 ? kiln__x16_find(mat->wtype) : NULL;
+        size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in), j0, j1;
         split(mat->n_out, KILN_QPANEL_ROWS, ith, nth, &j0, &j1);
         struct kiln_qpanel p;
         kiln__qpanel_init(&p, job->panels + (size_t)ith * job->panel_bytes, job->act.n_in);
         for (size_t j = j0; j < j1; j += KILN_QPANEL_ROWS) {
             size_t rows = j1 - j < KILN_QPANEL_ROWS ? j1 - j : KILN_QPANEL_ROWS;
-            kiln__qgemm_avx512(mat->wtype, mat->w, kiln__tensor_bytes(mat->wtype, job->n_in), j, rows, mat->n_out,
-                               &job->tiles, job->n_tok, mat->y, &p);
+            if (x16) x16->panel((const char *)mat->w + j * row_bytes, job->n_in, &p); /* j: a whole group */
+            else kiln__qpanel_unpack_avx512(mat->wtype, mat->w, row_bytes, j, rows, job->n_in, &p);
+            kiln__qgemm_panel_avx512(&p, &job->tiles, job->n_tok, mat->y, mat->n_out, j, rows);
         }
         return;
     }
@@ -526,7 +550,8 @@ static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat
      * (one unit per activation rule: 16 for Q8_0-rule types, 32 for Q8_K) */
     size_t nib_unit = 0;
     for (int m = 0; m < n_mats && level == KILN_QLEVEL_AVX512 && !gemm; m++)
-        if (kiln__qnibble_unit(mats[m].wtype)) nib_unit = kiln__qnibble_unit(mats[m].wtype);
+        if (mats[m].layout == KILN_QLAYOUT_ROWS && kiln__qnibble_unit(mats[m].wtype))
+            nib_unit = kiln__qnibble_unit(mats[m].wtype);
     size_t off_nib = off_ds16 + align64(2 * nblk * sizeof(float));
     size_t off_tiles = off_nib + (nib_unit ? align64(qs_bytes) : 0), off_panels = off_tiles;
     size_t off_tile_d = 0, off_tile_ds = 0;
@@ -584,10 +609,20 @@ int kiln__qmatmul_takes(kiln_dtype wtype, size_t n_in) {
     return kiln__qmatmul_supports(wtype, n_in) && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR;
 }
 
+/* Whether matrix m's layout can be read here: the file's always, x16
+ * where its type, shape and this CPU's level allow (kiln__qmatmul_x16_ok). */
+static int layout_ok(const kiln_qmat *m, size_t n_in) {
+    switch (m->layout) {
+    case KILN_QLAYOUT_ROWS: return 1;
+    case KILN_QLAYOUT_X16: return kiln__qmatmul_x16_ok(m->wtype, m->n_out, n_in);
+    }
+    return 0;
+}
+
 int kiln__qmatmul_multi_ok(const kiln_qmat *mats, int n_mats, size_t n_in) {
     if (n_mats < 1 || n_mats > KILN_QMAT_MAX) return 0;
     for (int m = 0; m < n_mats; m++)
-        if (!kiln__qmatmul_takes(mats[m].wtype, n_in) ||
+        if (!kiln__qmatmul_takes(mats[m].wtype, n_in) || !layout_ok(&mats[m], n_in) ||
             kiln__qmatmul_k_rule(mats[m].wtype) != kiln__qmatmul_k_rule(mats[0].wtype))
             return 0;
     return 1;
@@ -595,14 +630,23 @@ int kiln__qmatmul_multi_ok(const kiln_qmat *mats, int n_mats, size_t n_in) {
 
 kiln_status kiln__qmatmul_multi(kiln_pool *pool, const kiln_qmat *mats, int n_mats, int swiglu, size_t n_in,
                                 const float *x, size_t n_tok) {
+    for (int m = 0; m < n_mats && m < KILN_QMAT_MAX; m++)
+        if (!layout_ok(&mats[m], n_in))
+            return kiln__fail(KILN_ERR_UNSUPPORTED,
+                              "qmatmul: matrix %d (%zu x %zu %s) cannot be read in the x16 layout on the %s "
+                              "level (x16 needs avx512, a type with an x16 form and rows in 16s)",
+                              m, mats[m].n_out, n_in, kiln_dtype_name(mats[m].wtype),
+                              kiln__qlevel_name(kiln__qmatmul_best_level()));
     if (!kiln__qmatmul_multi_ok(mats, n_mats, n_in) || (swiglu && (n_mats != 2 || mats[0].n_out != mats[1].n_out)))
         return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: these %d matrices cannot share one pass", n_mats);
     if (n_tok == 0) return KILN_OK;
     kiln_qlevel level = kiln__qmatmul_best_level();
     if (level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK) {
-        /* a batch: the GEMM, one matrix at a time */
+        /* a batch: the GEMM, one matrix at a time (as kiln__qmatmul, in
+         * each matrix's layout) */
         for (int m = 0; m < n_mats; m++) {
-            kiln_status st = kiln__qmatmul(pool, mats[m].wtype, mats[m].w, mats[m].n_out, n_in, x, n_tok, mats[m].y);
+            if (mats[m].n_out == 0) continue;
+            kiln_status st = run_level(pool, level, &mats[m], 1, 0, n_in, x, n_tok);
             if (st != KILN_OK) return st;
         }
         if (swiglu) kiln__swiglu(mats[0].y, mats[1].y, n_tok * mats[0].n_out);

@@ -38,6 +38,16 @@
  *              GEMM: 16 weight rows are unpacked into a transposed panel and
  *              multiplied with up to 8 tokens at a time by 512-bit vpdpbusd
  *              with the activations broadcast (AVX512F/BW/VNNI).
+ * Layouts (kiln_qlayout) of the weights:
+ *   rows     - the file's, read by every level;
+ *   x16      - groups of 16 rows interleaved (qmatmul_x16.h), made once at
+ *              load by kiln__qmatmul_x16_pack, read by kiln__qmatmul_multi on
+ *              the avx512 level only: below 16 tokens the type's x16 row
+ *              kernel (lane r of a 512-bit register = row r, activations
+ *              broadcast, one vector of 16 scales per block: no permutes
+ *              or horizontal sums, fewer instructions per weight byte);
+ *              from 16 tokens the same GEMM, its panels
+ *              filled from the group (the same bits as from the rows).
  * Results do not depend on the thread count; they may differ in the last
  * bits between a one-token call and the same row inside a batch (the two
  * paths sum in different orders).

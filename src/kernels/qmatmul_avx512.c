@@ -10,7 +10,9 @@
  * group the integer sums become floats, scaled per row by s * da and
  * shifted by b * (da * sum(qa)), so each weight integer loaded serves T
  * tokens and the panel (16 * n_in bytes) stays in L1/L2 while every token
- * passes over it.
+ * passes over it. The panel comes from the file's rows
+ * (kiln__qpanel_unpack_avx512) or from a group of the x16 layout (its
+ * type's panel function); the multiply is the same.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -86,11 +88,10 @@ TARGET static int row_u(kiln_dtype wtype, const char *row, size_t n_in, uint8_t 
     return 0;
 }
 
-/* Unpack rows row0 .. row0 + n_rows - 1 into the panel; rows past them are
- * zero (their results are not stored). The integers are gathered 64 bytes
- * per row at a time and transposed in registers, 16 rows x 16 int32. */
-TARGET static void unpack_panel(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
-                                size_t n_in, struct kiln_qpanel *p) {
+/* The integers are gathered 64 bytes per row at a time and transposed in
+ * registers, 16 rows x 16 int32. */
+TARGET void kiln__qpanel_unpack_avx512(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0,
+                                       size_t n_rows, size_t n_in, struct kiln_qpanel *p) {
     size_t gs = (size_t)kiln__qgroup_size(wtype), ng = n_in / gs;
     for (size_t r = 0; r < KILN_QPANEL_ROWS; r++) {
         uint8_t *ur = p->row_u + r * n_in;
@@ -183,10 +184,8 @@ TARGET __attribute__((always_inline)) static inline void tile8(const struct kiln
         if ((size_t)t < n_valid) _mm512_mask_storeu_ps(y + (t0 + (size_t)t) * n_out + row0, mask, f[t]);
 }
 
-TARGET void kiln__qgemm_avx512(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
-                               size_t n_out, const struct kiln_qtiles *at, size_t n_tok, float *y,
-                               struct kiln_qpanel *p) {
-    unpack_panel(wtype, w, row_bytes, row0, n_rows, at->n_in, p);
+TARGET void kiln__qgemm_panel_avx512(const struct kiln_qpanel *p, const struct kiln_qtiles *at, size_t n_tok,
+                                     float *y, size_t n_out, size_t row0, size_t n_rows) {
     __mmask16 mask = (__mmask16)((1u << n_rows) - 1u);
     for (size_t tile = 0; tile * KILN_QTILE_TOK < n_tok; tile++) {
         size_t n_valid = n_tok - tile * KILN_QTILE_TOK;

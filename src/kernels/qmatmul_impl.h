@@ -100,9 +100,14 @@ struct kiln_qtiles {
 /* Pack tile `tile` (tokens 8 * tile .. n_tok - 1 at most) of a into at. */
 void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const struct kiln_qtiles *at);
 
-/* y[t][row0 + r] for r < n_rows (<= 16), t < n_tok: rows row0.. of w
- * (row_bytes apart) times the tiled activations, through panel p. */
-void kiln__qgemm_avx512(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
-                        size_t n_out, const struct kiln_qtiles *at, size_t n_tok, float *y, struct kiln_qpanel *p);
+/* Unpack rows row0 .. row0 + n_rows - 1 (n_rows <= 16) of w (file layout,
+ * row_bytes apart) into panel p for the AVX-512 GEMM; rows past them are
+ * zero (their results are not stored). */
+void kiln__qpanel_unpack_avx512(kiln_dtype wtype, const char *w, size_t row_bytes, size_t row0, size_t n_rows,
+                                size_t n_in, struct kiln_qpanel *p);
+/* y[t][row0 + r] for r < n_rows (<= 16), t < n_tok: the panel's rows times
+ * the tiled activations (y has n_out columns). */
+void kiln__qgemm_panel_avx512(const struct kiln_qpanel *p, const struct kiln_qtiles *at, size_t n_tok, float *y,
+                              size_t n_out, size_t row0, size_t n_rows);
 
 #endif /* KILN_KERNELS_QMATMUL_IMPL_H */

@@ -43,4 +43,13 @@ struct kiln_x16_type {
     void (*panel)(const void *group, size_t n_in, struct kiln_qpanel *p);
 };
 
+/* The x16 forms, one per file (qmatmul_x16_<type>.c); a new one is
+ * declared here and listed in the table of qmatmul_x16.c. */
+extern const struct kiln_x16_type kiln__x16_q8_0; /* qmatmul_x16_legacy.c */
+extern const struct kiln_x16_type kiln__x16_q4_0; /* qmatmul_x16_legacy.c */
+extern const struct kiln_x16_type kiln__x16_q5_0; /* qmatmul_x16_legacy.c */
+
+/* The x16 form of wtype, or NULL when it has none. */
+const struct kiln_x16_type *kiln__x16_find(kiln_dtype wtype);
+
 #endif /* KILN_KERNELS_QMATMUL_X16_H */
