@@ -198,7 +198,12 @@ static int check_fast_steps(kiln_llm *m, const int32_t *prompt, int n_prompt, co
 /* The weights as loaded (a copy in memory, rewritten into the x16 layout
  * where kiln__qmatmul_x16_ok takes a matrix) against the same file read
  * through its mapping (the file's layout): the layout is really used where
- * it can be, and the logits agree up to summation order. */
+ * it can be, and the logits agree. In a batch (the GEMM, whose panels the
+ * two layouts fill alike) within LAYOUT_ERR; one token at a time the row
+ * kernels of the two layouts sum in different orders, and a last-bit
+ * difference can flip the rounding of a quantized activation downstream
+ * (phi2 q4_0: 1.4e-2), so within FAST_FLIP_ERR, like the fast path against
+ * the ggml-rounding reference. */
 #define LAYOUT_ERR 1e-5 /* float sums in another order; a wrong kernel gives ~1 */
 static void check_layouts(kiln_llm *m, const char *path, const int32_t *ids, int n, int n_vocab,
                           const char *what) {
@@ -234,7 +239,7 @@ static void check_layouts(kiln_llm *m, const char *path, const int32_t *ids, int
     fprintf(stderr, "  %s: %d matrices interleaved by 16 rows; logits vs the mapped file %.2e (batch), %.2e (one "
             "token at a time)\n", what, packed, e, e1);
     CHECK(e < LAYOUT_ERR);
-    CHECK(e1 < LAYOUT_ERR);
+    CHECK(e1 < FAST_FLIP_ERR);
     free(a);
     free(b);
     kiln_llm_free(f);
