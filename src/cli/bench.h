@@ -44,6 +44,7 @@ struct bench_opts {
     bool json;                           /* --json: one JSON object instead of markdown */
     bool exact_matmul;                   /* --exact-matmul: the f32 matmul path (llm.h) */
     bool f16_as_bf16;                    /* --f16-as-bf16: F16 rows rounded to bf16 (llm.h) */
+    bool use_mmap;                       /* --mmap: weights read through the file mapping */
 };
 
 /* The kinds of test (see the top of this file). */

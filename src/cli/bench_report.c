@@ -89,10 +89,10 @@ void kiln__bench_md_footer(const struct bench_run *run, const struct bench_opts 
     char batch[32] = "kiln's default";
     if (run->n_batch) snprintf(batch, sizeof batch, "%d", (int)run->n_batch);
     const char *matmul = o->exact_matmul ? "exact f32" : o->f16_as_bf16 ? "default, F16 as bf16" : "default";
-    printf("\npeak RSS %.1f MiB (ru_maxrss, whole run); KV cache %s, context %d, batch %s, matmul %s; %d "
-           "repetitions after a warm-up; kiln %s; cpu: %s\n",
+    printf("\npeak RSS %.1f MiB (ru_maxrss, whole run); KV cache %s, context %d, batch %s, matmul %s, weights %s; "
+           "%d repetitions after a warm-up; kiln %s; cpu: %s\n",
            (double)run->peak_rss_bytes / (1024.0 * 1024.0), o->kv == KILN_KV_F32 ? "f32" : "f16",
-           (int)run->n_ctx, batch, matmul, (int)o->reps, kiln_version(), features[0] ? features : "x86-64");
+           (int)run->n_ctx, batch, matmul, o->use_mmap ? "file mapping" : "copied into memory", (int)o->reps, kiln_version(), features[0] ? features : "x86-64");
     fflush(stdout);
 }
 
@@ -173,6 +173,7 @@ int kiln__bench_json(const struct bench_run *run, const struct bench_opts *o) {
     kiln__bench_json_put(settings, "reps", json_integer(o->reps), &ok);
     kiln__bench_json_put(settings, "exact_matmul", json_boolean(o->exact_matmul), &ok);
     kiln__bench_json_put(settings, "f16_as_bf16", json_boolean(o->f16_as_bf16), &ok);
+    kiln__bench_json_put(settings, "mmap", json_boolean(o->use_mmap), &ok);
     kiln__bench_json_put(root, "settings", settings, &ok);
 
     for (int l = 0; l < run->n_loads; l++) {

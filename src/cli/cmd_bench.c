@@ -25,6 +25,8 @@ static const char usage[] =
     "  --kv f16|f32      KV cache type (default f16)\n"
     "  --exact-matmul    the f32 matmul path for every weight type (llm.h)\n"
     "  --f16-as-bf16     F16 weights rounded to bf16 (lossy opt-in; llm.h)\n"
+    "  --mmap            read the weights through the file mapping (default: a copy in\n"
+    "                    memory; the load column then times mapping and paging in)\n"
     "  --json            print one JSON object instead of markdown tables\n"
     "Lists take commas and repeated flags (-t 1 -t 2 = -t 1,2). Prompt and generated\n"
     "tokens are random ids (seeded); every test starts from an empty cache.\n";
@@ -55,8 +57,12 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
             fputs(usage, stdout);
             return -1;
         }
-        if (strcmp(arg, "--json") == 0 || strcmp(arg, "--exact-matmul") == 0 || strcmp(arg, "--f16-as-bf16") == 0) {
-            bool *flag = arg[2] == 'j' ? &o->json : arg[2] == 'e' ? &o->exact_matmul : &o->f16_as_bf16;
+        if (strcmp(arg, "--json") == 0 || strcmp(arg, "--exact-matmul") == 0 || strcmp(arg, "--f16-as-bf16") == 0 ||
+            strcmp(arg, "--mmap") == 0) {
+            bool *flag = arg[2] == 'j'   ? &o->json
+                         : arg[2] == 'e' ? &o->exact_matmul
+                         : arg[2] == 'm' ? &o->use_mmap
+                                         : &o->f16_as_bf16;
             *flag = true;
             continue;
         }
@@ -130,6 +136,7 @@ static int load(const struct bench_opts *o, struct bench_run *run, int32_t threa
     p.kv_type = o->kv;
     p.exact_matmul = o->exact_matmul;
     p.f16_as_bf16 = o->f16_as_bf16;
+    p.use_mmap = o->use_mmap;
     double t0 = kiln__cli_now();
     kiln_status st = kiln_llm_load(o->model, p, out);
     double secs = kiln__cli_now() - t0;

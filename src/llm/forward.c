@@ -38,9 +38,19 @@ static void add_bias(float *y, const float *b, int n, int64_t cols) {
 /* y = x W^T (+ b) for n rows. */
 static kiln_status linear(struct kiln_llm *m, const struct kiln_wmat *w, const float *b,
                           const float *x, int n, float *y) {
+    kiln_status st;
+    if (w->layout == KILN_QLAYOUT_X16) {
+        /* rows interleaved at load (weight_layout.c): only the multi-matrix
+         * entry reads them */
+        kiln_qmat mat = {w->dtype, w->data, (size_t)w->rows, y, w->layout};
+        st = kiln__qmatmul_multi(m->pool, &mat, 1, 0, (size_t)w->cols, x, (size_t)n);
+        if (st != KILN_OK) return st;
+        add_bias(y, b, n, w->rows);
+        return KILN_OK;
+    }
     /* exact_matmul: the f32 path even for quantized weights; f16_as_bf16:
      * F16 rows rounded to bf16 (both llm.h) */
-    kiln_status st = (m->params.exact_matmul  ? kiln__matmul_fast_float
+    st = (m->params.exact_matmul  ? kiln__matmul_fast_float
                       : m->params.f16_as_bf16 ? kiln__matmul_fast_f16_as_bf16
                                               : kiln__matmul_fast)(
         m->pool, w->dtype, w->data, (size_t)w->rows, (size_t)w->cols, x, (size_t)n, y, m->s.mm);
@@ -59,7 +69,7 @@ static kiln_status linear_multi(struct kiln_llm *m, const struct kiln_wmat *cons
     kiln_qmat mats[KILN_QMAT_MAX];
     int ok = !m->params.exact_matmul && count <= KILN_QMAT_MAX;
     for (int i = 0; ok && i < count; i++) {
-        mats[i] = (kiln_qmat){w[i]->dtype, w[i]->data, (size_t)w[i]->rows, y[i], KILN_QLAYOUT_ROWS};
+        mats[i] = (kiln_qmat){w[i]->dtype, w[i]->data, (size_t)w[i]->rows, y[i], w[i]->layout};
         ok = w[i]->cols == w[0]->cols;
     }
     if (ok && kiln__qmatmul_multi_ok(mats, count, (size_t)w[0]->cols)) {

@@ -280,6 +280,7 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
         m->s.rope_ff = m->params.n_ctx > m->hp.rope_orig_ctx ? m->s.rope_ff_long : m->s.rope_ff_short;
     m->pool = kiln__pool_create(m->params.n_threads);
     if (!m->pool) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "cannot start %d threads", (int)m->params.n_threads);
+    if ((st = kiln__llm_arrange_weights(m)) != KILN_OK) return st;
     if ((st = kiln__kv_init(&m->kv, m->params.kv_type, m->hp.n_layer, m->params.n_ctx,
                             m->hp.n_head_kv * m->hp.head_dim)) != KILN_OK ||
         (st = alloc_scratch(m)) != KILN_OK || (st = fill_caps(m)) != KILN_OK)

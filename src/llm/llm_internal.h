@@ -16,18 +16,21 @@
 #include <stdint.h>
 
 #include "core/threadpool.h"
+#include "kernels/qmatmul.h"
 #include "kiln/llm.h"
 #include "llm/model_impl.h"
 
 struct kiln_weights;
 struct kiln_vocab;
 
-/* A weight matrix [rows][cols] read in place from the mapped file. */
+/* A weight matrix [rows][cols] read in place from the mapped file (or the
+ * weights' copy in memory, which weight_layout.c may rewrite at load). */
 struct kiln_wmat {
-    kiln_dtype dtype;   /* element type of the stored values */
-    const void *data;   /* first row; NULL when the model has no such matrix */
-    int64_t rows;       /* output features (matmul n_out) */
-    int64_t cols;       /* input features (matmul n_in) */
+    kiln_dtype dtype;    /* element type of the stored values */
+    const void *data;    /* first row; NULL when the model has no such matrix */
+    int64_t rows;        /* output features (matmul n_out) */
+    int64_t cols;        /* input features (matmul n_in) */
+    kiln_qlayout layout; /* order of the bytes: the file's, or interleaved by 16 rows */
 };
 
 /* How rope frequencies are rescaled for long contexts. */
@@ -190,6 +193,17 @@ struct kiln_llm_names {
  * fused/parallel/bias layout from m->impl->quirks. */
 kiln_status kiln__llm_bind_tensors(struct kiln_llm *m, const struct kiln_llm_names *gguf,
                                    const struct kiln_llm_names *hf);
+
+/* ---- weight_layout.c ---- */
+
+/* Rewrite the weight matrices, once at load, into what the kernels read
+ * fastest, where the weights are a copy in memory (not the file mapping):
+ * with f16_as_bf16, F16 matrices into BF16 (the rounding the per-call path
+ * would do on every call); else, unless exact_matmul, quantized matrices
+ * that kiln__qmatmul_x16_ok takes into the x16 layout. A matrix that shares
+ * its bytes with the token embedding (a tied LM head) stays as it is.
+ * Needs m->pool. */
+kiln_status kiln__llm_arrange_weights(struct kiln_llm *m);
 
 /* ---- llama_layout.c ---- */
 

@@ -83,7 +83,7 @@ static kiln_status get_mat(struct kiln_llm *m, const char *name, bool required, 
     if (kiln__tensor_bytes(t->dtype, (size_t)cols) == 0)
         return kiln__fail(KILN_ERR_FORMAT, "tensor '%s': rows of %lld values are not whole %s blocks",
                           name, (long long)cols, kiln_dtype_name(t->dtype));
-    *out = (struct kiln_wmat){t->dtype, t->data, rows, cols};
+    *out = (struct kiln_wmat){t->dtype, t->data, rows, cols, KILN_QLAYOUT_ROWS};
     m->weight_bytes += t->nbytes;
     return KILN_OK;
 }

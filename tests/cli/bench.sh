@@ -65,11 +65,13 @@ out=$("$kiln" bench -m "$model" -p 8 -n 0 -r 1 -t 1 --kv f32 2>&1)
 check "no ttft column" grep -qx '| threads | load (s) |' <<<"$out"
 check "only pp rows" [ "$(grep -c '| pp8 |' <<<"$out")" -eq 1 ] && [ "$(grep -c '| tg' <<<"$out")" -eq 0 ]
 check "kv f32 reported" grep -qE "KV cache f32" <<<"$out"
-check "default matmul reported" grep -qE "matmul default;" <<<"$out"
+check "default matmul reported" grep -qE "matmul default, weights copied into memory;" <<<"$out"
+out=$("$kiln" bench -m "$model" -p 8 -n 2 -r 1 -t 1 --mmap 2>&1)
+check "mmap runs and is reported" grep -qE "weights file mapping;" <<<"$out"
 out=$("$kiln" bench -m "$llm/llama-f16.gguf" -p 8 -n 2 -r 1 -t 1 --f16-as-bf16 2>&1)
-check "f16-as-bf16 runs and is reported" grep -qE "matmul default, F16 as bf16;" <<<"$out"
+check "f16-as-bf16 runs and is reported" grep -qE "matmul default, F16 as bf16," <<<"$out"
 out=$("$kiln" bench -m "$model" -p 8 -n 0 -r 1 -t 1 --exact-matmul 2>&1)
-check "exact matmul reported" grep -qE "matmul exact f32;" <<<"$out"
+check "exact matmul reported" grep -qE "matmul exact f32," <<<"$out"
 out=$("$kiln" bench -m "$model" -p 512 -n 0 -r 1 -t 1 2>&1)
 check "ttft512 by default with pp512" grep -qx '| threads | load (s) | ttft512 (ms) |' <<<"$out"
 

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 
 #include "kernels/gemm_bf16.h"
+#include "kernels/qmatmul.h"
 #include "kiln/kiln.h"
+#include "llm/llm_internal.h"
 #include "test.h"
 #include "test_files.h"
 
@@ -46,10 +48,11 @@ static double rel_err(const float *a, const float *ref, size_t n) {
  * exact: the f32 matmul path (the reference contract); else the default
  * quantized-activation path, with F16 weights rounded to bf16 when
  * f16_as_bf16. */
-static kiln_llm *load_mode(const char *path, int32_t n_ctx, bool exact, bool f16_as_bf16) {
+static kiln_llm *load_how(const char *path, int32_t n_ctx, bool exact, bool f16_as_bf16, bool mapped) {
     kiln_llm_params p = kiln_llm_default_params();
     p.exact_matmul = exact;
     p.f16_as_bf16 = f16_as_bf16;
+    p.use_mmap = mapped;
     p.n_threads = 2;
     p.n_ctx = n_ctx;
     p.kv_type = KILN_KV_F32;
@@ -59,6 +62,9 @@ static kiln_llm *load_mode(const char *path, int32_t n_ctx, bool exact, bool f16
     return m;
 }
 
+static kiln_llm *load_mode(const char *path, int32_t n_ctx, bool exact, bool f16_as_bf16) {
+    return load_how(path, n_ctx, exact, f16_as_bf16, false);
+}
 static kiln_llm *load_ctx(const char *path, int32_t n_ctx, bool exact) { return load_mode(path, n_ctx, exact, false); }
 static kiln_llm *load(const char *path, bool exact) { return load_ctx(path, 0, exact); }
 
@@ -189,6 +195,56 @@ static int check_fast_steps(kiln_llm *m, const int32_t *prompt, int n_prompt, co
     return same;
 }
 
+/* The weights as loaded (a copy in memory, rewritten into the x16 layout
+ * where kiln__qmatmul_x16_ok takes a matrix) against the same file read
+ * through its mapping (the file's layout): the layout is really used where
+ * it can be, and the logits agree. In a batch (the GEMM, whose panels the
+ * two layouts fill alike) within LAYOUT_ERR; one token at a time the row
+ * kernels of the two layouts sum in different orders, and a last-bit
+ * difference can flip the rounding of a quantized activation downstream
+ * (phi2 q4_0: 1.4e-2), so within FAST_FLIP_ERR, like the fast path against
+ * the ggml-rounding reference. */
+#define LAYOUT_ERR 1e-5 /* float sums in another order; a wrong kernel gives ~1 */
+static void check_layouts(kiln_llm *m, const char *path, const int32_t *ids, int n, int n_vocab,
+                          const char *what) {
+    kiln_llm *f = load_how(path, 0, false, false, true);
+    REQUIRE(f);
+    int packed = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const struct kiln_wmat *w[] = {&m->layers[il].wq, &m->layers[il].w_up, &m->layers[il].w_down};
+        for (int i = 0; i < 3; i++) {
+            if (!w[i]->data) continue;
+            int ok = kiln__qmatmul_x16_ok(w[i]->dtype, (size_t)w[i]->rows, (size_t)w[i]->cols);
+            CHECK_EQ_INT(w[i]->layout, ok ? KILN_QLAYOUT_X16 : KILN_QLAYOUT_ROWS);
+            packed += ok;
+        }
+    }
+    CHECK_EQ_INT(f->layers[0].w_down.layout, KILN_QLAYOUT_ROWS);
+    float *a = malloc((size_t)n * (size_t)n_vocab * sizeof *a), *b = malloc((size_t)n * (size_t)n_vocab * sizeof *b);
+    REQUIRE(a && b);
+    kiln_llm_kv_clear(m);
+    CHECK_EQ_INT(kiln_llm_eval(m, ids, n, 0, KILN_LOGITS_ALL, a), KILN_OK);
+    CHECK_EQ_INT(kiln_llm_eval(f, ids, n, 0, KILN_LOGITS_ALL, b), KILN_OK);
+    double e = rel_err(a, b, (size_t)n * (size_t)n_vocab);
+    /* one token at a time: the one-token kernels of both layouts */
+    kiln_llm_kv_clear(m);
+    kiln_llm_kv_clear(f);
+    double e1 = 0.0;
+    for (int t = 0; t < n; t++) {
+        CHECK_EQ_INT(kiln_llm_eval(m, ids + t, 1, t, KILN_LOGITS_LAST, a), KILN_OK);
+        CHECK_EQ_INT(kiln_llm_eval(f, ids + t, 1, t, KILN_LOGITS_LAST, b), KILN_OK);
+        double et = rel_err(a, b, (size_t)n_vocab);
+        if (et > e1) e1 = et;
+    }
+    fprintf(stderr, "  %s: %d matrices interleaved by 16 rows; logits vs the mapped file %.2e (batch), %.2e (one "
+            "token at a time)\n", what, packed, e, e1);
+    CHECK(e < LAYOUT_ERR);
+    CHECK(e1 < FAST_FLIP_ERR);
+    free(a);
+    free(b);
+    kiln_llm_free(f);
+}
+
 static void check_fast(const char *path, const json_t *var, const int32_t *ids, int n, const char *plain_ref,
                        int n_vocab, const int32_t *prompt, int n_prompt, const char *what) {
     const json_t *act = json_object_get(var, "ggml_like_activations");
@@ -212,6 +268,7 @@ static void check_fast(const char *path, const json_t *var, const int32_t *ids, 
             n_greedy);
     CHECK(e < FAST_FLIP_ERR);
     CHECK(e_plain < FAST_VS_REF_FACTOR * ggml_vs_ref);
+    check_layouts(m, path, ids, n, n_vocab, what);
     kiln_llm_free(m);
 }
 
@@ -241,6 +298,25 @@ static void check_f16_as_bf16(const char *path, const int32_t *ids, int n, const
     CHECK_EQ_INT(kiln_llm_eval(m, ids, n, 0, KILN_LOGITS_LAST, a), KILN_OK);
     CHECK_EQ_INT(kiln_llm_eval(x, ids, n, 0, KILN_LOGITS_LAST, b), KILN_OK);
     CHECK(memcmp(a, b, (size_t)n_vocab * sizeof *a) != 0);
+    /* converted once at load (the copy in memory) or rounded on every call
+     * (the mapped file): the same bits */
+    CHECK_EQ_INT(m->layers[0].w_down.dtype, KILN_DTYPE_BF16);
+    kiln_llm *f = load_how(path, 0, false, true, true);
+    REQUIRE(f);
+    CHECK_EQ_INT(f->layers[0].w_down.dtype, KILN_DTYPE_F16);
+    float *c = malloc((size_t)n * (size_t)n_vocab * sizeof *c), *d = malloc((size_t)n * (size_t)n_vocab * sizeof *d);
+    REQUIRE(c && d);
+    kiln_llm_kv_clear(m);
+    CHECK_EQ_INT(kiln_llm_eval(m, ids, n, 0, KILN_LOGITS_ALL, c), KILN_OK);
+    CHECK_EQ_INT(kiln_llm_eval(f, ids, n, 0, KILN_LOGITS_ALL, d), KILN_OK);
+    CHECK(memcmp(c, d, (size_t)n * (size_t)n_vocab * sizeof *c) == 0);
+    kiln_llm_kv_clear(m);
+    CHECK_EQ_INT(kiln_llm_eval(m, ids, 1, 0, KILN_LOGITS_LAST, c), KILN_OK);
+    CHECK_EQ_INT(kiln_llm_eval(f, ids, 1, 0, KILN_LOGITS_LAST, d), KILN_OK);
+    CHECK(memcmp(c, d, (size_t)n_vocab * sizeof *c) == 0);
+    free(c);
+    free(d);
+    kiln_llm_free(f);
     fprintf(stderr, "  %s as bf16: logits rel err %.2e; top-1 on %d of its %d greedy steps\n", what, e, same,
             n_greedy);
     CHECK(e < BF16_MODE_ERR);
