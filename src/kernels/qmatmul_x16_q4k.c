@@ -60,22 +60,20 @@ static void q4k_pack(const void *src, void *dst, size_t n_in) {
     }
 }
 
-/* The 6-bit scales and mins of a super-block's 16 rows, unpacked from the
- * three scale vectors as kiln__q4k_scale_words does for one row: sm[0]
- * holds in byte j of lane r the scale of row r's group j (j < 4), sm[1]
- * of group 4 + j, sm[2] and sm[3] the mins likewise. */
-TARGET static inline void q4k_scale_vectors(const char *sb, __m512i sm[4]) {
-    const __m512i w0 = _mm512_loadu_si512((const void *)(sb + OFF_SCALES));
-    const __m512i w1 = _mm512_loadu_si512((const void *)(sb + OFF_SCALES + 64));
+/* The 6-bit scales (what = 0) or mins (what = 1) of a super-block's 16
+ * rows, unpacked from the three scale vectors as kiln__q4k_scale_words does
+ * for one row: v[0] holds in byte j of lane r the scale (min) of row r's
+ * group j (j < 4), v[1] of group 4 + j. */
+TARGET static inline void q4k_scale_vectors(const char *sb, int what, __m512i v[2]) {
+    const __m512i w01 = _mm512_loadu_si512((const void *)(sb + OFF_SCALES + 64 * what));
     const __m512i w2 = _mm512_loadu_si512((const void *)(sb + OFF_SCALES + 128));
     const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f);
     /* bits 6-7 of a byte moved to bits 4-5 of the same byte: (x >> 2) & 0x30 */
     const __m512i m45 = _mm512_set1_epi32(0x30303030);
-    sm[0] = _mm512_and_si512(w0, m6);
-    sm[1] = _mm512_or_si512(_mm512_and_si512(w2, m4), _mm512_and_si512(_mm512_srli_epi32(w0, 2), m45));
-    sm[2] = _mm512_and_si512(w1, m6);
-    sm[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), m4),
-                            _mm512_and_si512(_mm512_srli_epi32(w1, 2), m45));
+    v[0] = _mm512_and_si512(w01, m6);
+    /* groups 4-7: low 4 bits from w2's low nibbles (scales) or high nibbles (mins) */
+    v[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4 * what), m4),
+                           _mm512_and_si512(_mm512_srli_epi32(w01, 2), m45));
 }
 
 /* Byte j of every lane of v as an int32. */
@@ -91,57 +89,73 @@ TARGET static inline __m512i q4k_bcast4(const int8_t *q) {
 }
 
 /* out[k][r] for nt tokens (a compile-time constant once inlined). Per
- * super-block and token: the int32 dot of each group (lo: group 2c, hi:
- * 2c + 1, each split over two chains, even and odd m, so that the
- * vpdpbusd latencies overlap) times its 6-bit scale (vpmulld) summed into
- * one int32 per row, then one float fma by d * da; the minimums
- * dmin * mn_g * (da * sum of group g's activations) go to a second float
- * accumulator. */
+ * super-block and token: the int32 dot of each group times its 6-bit
+ * scale (vpmulld), summed into one int32 per row, then one float fma by
+ * d * da; the minimums dmin * mn_g * (da * sum of group g's activations)
+ * are subtracted from the same accumulator.
+ * The high nibbles are used in place (x & 0xf0, sixteen times the value:
+ * no shift per load), so their dots are 16 times too large; the low
+ * nibbles' dots are scaled by 16 sc to match and d * da by 1/16 (exact:
+ * the int32 sums stay below 2^31 - 8 groups * 63 * 32 * 15 * 127 * 16 -
+ * and scaling by a power of two changes no rounding).
+ * Below four tokens each group's dot is split over two chains (even and
+ * odd m) so that the vpdpbusd latencies overlap; with four tokens there
+ * are enough chains already, and two would not fit in the registers. */
 TARGET __attribute__((always_inline)) static inline void q4k_rows_nt(const void *group, const kiln_qact *a, size_t t0,
                                                                      const int nt, float out[][KILN_X16_ROWS]) {
     const size_t n_in = a->n_in, nsb = n_in / KILN_QK_K, nb = n_in / KILN_QA_BLOCK;
+    const int nch = nt < 4 ? 2 : 1;
     const __m512i low = _mm512_set1_epi8(0x0f);
     const int8_t *qa[KILN_QROW_MAX_TOK];
-    __m512 acc[KILN_QROW_MAX_TOK], mins[KILN_QROW_MAX_TOK];
+    __m512 acc[KILN_QROW_MAX_TOK];
     for (int k = 0; k < nt; k++) {
         qa[k] = a->qs + (t0 + (size_t)k) * n_in;
         acc[k] = _mm512_setzero_ps();
-        mins[k] = _mm512_setzero_ps();
     }
     for (size_t i = 0; i < nsb; i++) {
         const char *sb = (const char *)group + i * SB_BYTES;
-        __m512i sm[4];
-        q4k_scale_vectors(sb, sm);
+        __m512i sc[2];
+        q4k_scale_vectors(sb, 0, sc);
         __m512i isum[KILN_QROW_MAX_TOK];
         for (int k = 0; k < nt; k++) isum[k] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
             const char *qv = sb + OFF_QS + 512 * c;
             __m512i dl[2][KILN_QROW_MAX_TOK], dh[2][KILN_QROW_MAX_TOK];
-            for (int k = 0; k < nt; k++) dl[0][k] = dl[1][k] = dh[0][k] = dh[1][k] = _mm512_setzero_si512();
+            for (int h = 0; h < nch; h++)
+                for (int k = 0; k < nt; k++) dl[h][k] = dh[h][k] = _mm512_setzero_si512();
             for (int m = 0; m < 8; m++) {
                 __m512i x = _mm512_loadu_si512((const void *)(qv + 64 * m));
-                __m512i lo = _mm512_and_si512(x, low), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), low);
+                __m512i lo = _mm512_and_si512(x, low), hi16 = _mm512_andnot_si512(low, x);
+                const int h = m % nch;
                 for (int k = 0; k < nt; k++) {
                     const int8_t *q = qa[k] + i * KILN_QK_K + 64 * (size_t)c + 4 * (size_t)m;
-                    dl[m & 1][k] = _mm512_dpbusd_epi32(dl[m & 1][k], lo, q4k_bcast4(q));
-                    dh[m & 1][k] = _mm512_dpbusd_epi32(dh[m & 1][k], hi, q4k_bcast4(q + 32));
+                    dl[h][k] = _mm512_dpbusd_epi32(dl[h][k], lo, q4k_bcast4(q));
+                    dh[h][k] = _mm512_dpbusd_epi32(dh[h][k], hi16, q4k_bcast4(q + 32));
                 }
             }
-            /* groups 2c and 2c + 1: bytes 2 (c % 2) and 2 (c % 2) + 1 of sm[c / 2] */
-            __m512i sl = q4k_byte(sm[c / 2], 2 * (c % 2)), sh = q4k_byte(sm[c / 2], 2 * (c % 2) + 1);
+            /* groups 2c and 2c + 1: bytes 2 (c % 2) and 2 (c % 2) + 1 of
+             * sc[c / 2]; the low nibbles' scale times 16 */
+            __m512i sl16 = _mm512_slli_epi32(q4k_byte(sc[c / 2], 2 * (c % 2)), 4);
+            __m512i sh = q4k_byte(sc[c / 2], 2 * (c % 2) + 1);
             for (int k = 0; k < nt; k++) {
-                __m512i p = _mm512_mullo_epi32(_mm512_add_epi32(dl[0][k], dl[1][k]), sl);
-                p = _mm512_add_epi32(p, _mm512_mullo_epi32(_mm512_add_epi32(dh[0][k], dh[1][k]), sh));
+                __m512i l = dl[0][k], hh = dh[0][k];
+                if (nch == 2) {
+                    l = _mm512_add_epi32(l, dl[1][k]);
+                    hh = _mm512_add_epi32(hh, dh[1][k]);
+                }
+                __m512i p = _mm512_add_epi32(_mm512_mullo_epi32(l, sl16), _mm512_mullo_epi32(hh, sh));
                 isum[k] = _mm512_add_epi32(isum[k], p);
             }
         }
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(sb + OFF_D)));
+        const __m512 d16 = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(sb + OFF_D))),
+                                         _mm512_set1_ps(1.0f / 16.0f));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(sb + OFF_DMIN)));
+        __m512i mn[2];
+        q4k_scale_vectors(sb, 1, mn);
         __m512 mnd[8];
-        for (int g = 0; g < 8; g++) mnd[g] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(q4k_byte(sm[2 + g / 4], g % 4)));
+        for (int g = 0; g < 8; g++) mnd[g] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(q4k_byte(mn[g / 4], g % 4)));
         for (int k = 0; k < nt; k++) {
             size_t blk = (t0 + (size_t)k) * nb + i * 8;
-            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[k]), _mm512_mul_ps(d, _mm512_set1_ps(a->d[blk])), acc[k]);
             /* two chains for the eight minimum terms */
             __m512 m0 = _mm512_mul_ps(mnd[0], _mm512_set1_ps(a->ds32[blk]));
             __m512 m1 = _mm512_mul_ps(mnd[1], _mm512_set1_ps(a->ds32[blk + 1]));
@@ -149,10 +163,11 @@ TARGET __attribute__((always_inline)) static inline void q4k_rows_nt(const void 
                 m0 = _mm512_fmadd_ps(mnd[g], _mm512_set1_ps(a->ds32[blk + (size_t)g]), m0);
                 m1 = _mm512_fmadd_ps(mnd[g + 1], _mm512_set1_ps(a->ds32[blk + (size_t)g + 1]), m1);
             }
-            mins[k] = _mm512_add_ps(mins[k], _mm512_add_ps(m0, m1));
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[k]), _mm512_mul_ps(d16, _mm512_set1_ps(a->d[blk])), acc[k]);
+            acc[k] = _mm512_sub_ps(acc[k], _mm512_add_ps(m0, m1));
         }
     }
-    for (int k = 0; k < nt; k++) _mm512_storeu_ps(out[k], _mm512_sub_ps(acc[k], mins[k]));
+    for (int k = 0; k < nt; k++) _mm512_storeu_ps(out[k], acc[k]);
 }
 
 TARGET static void q4k_rows(const void *group, const kiln_qact *a, size_t t0, int nt, float out[][KILN_X16_ROWS]) {
@@ -180,17 +195,18 @@ TARGET static void q4k_panel(const void *group, size_t n_in, struct kiln_qpanel 
                 _mm512_storeu_si512((void *)u, _mm512_and_si512(x, low));
                 _mm512_storeu_si512((void *)(u + 8 * 64), _mm512_and_si512(_mm512_srli_epi16(x, 4), low));
             }
-        __m512i sm[4];
-        q4k_scale_vectors(sb, sm);
+        __m512i sc[2], mn[2];
+        q4k_scale_vectors(sb, 0, sc);
+        q4k_scale_vectors(sb, 1, mn);
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(sb + OFF_D)));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(sb + OFF_DMIN)));
         for (int g = 0; g < 8; g++) {
             size_t at = (8 * i + (size_t)g) * KILN_X16_ROWS;
-            __m512 sc = _mm512_cvtepi32_ps(q4k_byte(sm[g / 4], g % 4));
-            __m512 mn = _mm512_cvtepi32_ps(q4k_byte(sm[2 + g / 4], g % 4));
-            _mm512_storeu_ps(p->s + at, _mm512_mul_ps(d, sc));
+            __m512 scf = _mm512_cvtepi32_ps(q4k_byte(sc[g / 4], g % 4));
+            __m512 mnf = _mm512_cvtepi32_ps(q4k_byte(mn[g / 4], g % 4));
+            _mm512_storeu_ps(p->s + at, _mm512_mul_ps(d, scf));
             /* negated by its sign bit, as -(x) is (0 - x would turn -0 into +0) */
-            __m512i neg = _mm512_xor_si512(_mm512_castps_si512(_mm512_mul_ps(dmin, mn)), _mm512_set1_epi32(INT32_MIN));
+            __m512i neg = _mm512_xor_si512(_mm512_castps_si512(_mm512_mul_ps(dmin, mnf)), _mm512_set1_epi32(INT32_MIN));
             _mm512_storeu_ps(p->b + at, _mm512_castsi512_ps(neg));
         }
     }
