@@ -1,7 +1,8 @@
-/* tests/unit/test_qmatmul_x16_q4k.c - the x16 form of Q4_K weights
- * (src/kernels/qmatmul_x16_q4k.c): 16 random Q4_K rows (quantized from
- * random floats, half of them with random scale bytes so that every bit of
- * the packed 6-bit scales and mins is exercised) packed into one group;
+/* tests/unit/test_qmatmul_x16_k.c - the x16 forms of the K-quant weights
+ * (src/kernels/qmatmul_x16_q4k.c, qmatmul_x16_q6k.c): 16 random rows
+ * (quantized from random floats, half of them then given random scale
+ * bytes so that every bit of Q4_K's packed 6-bit scales and mins and
+ * every int8 scale of Q6_K is exercised) packed into one group;
  * rows() for 1..4 tokens against the scalar reference kiln__qdot_ref of
  * each file row, within float rounding; panel() against kiln__qgroups_row
  * of each file row, bit for bit. Skipped on a CPU without
@@ -15,6 +16,7 @@
 #include "kernels/qmatmul.h"
 #include "kernels/qmatmul_impl.h"
 #include "kernels/qmatmul_x16_q4k.h"
+#include "kernels/qmatmul_x16_q6k.h"
 #include "tensor/quant_blocks.h"
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
@@ -42,15 +44,15 @@ static void fill_varied(float *x, size_t n, unsigned *seed) {
 
 /* Sum over the row of (|s| u + |b|) (|qa| + 1) da: the size of the terms
  * that the kernel adds up, which bounds its float rounding. */
-static double term_scale(const void *wrow, const kiln_qact *a, size_t t) {
-    size_t n_in = a->n_in;
+static double term_scale(kiln_dtype wt, const void *wrow, const kiln_qact *a, size_t t) {
+    size_t n_in = a->n_in, gs = (size_t)kiln__qgroup_size(wt);
     uint8_t *u = malloc(n_in);
-    float *s = malloc(n_in / 32 * sizeof *s), *b = malloc(n_in / 32 * sizeof *b);
+    float *s = malloc(n_in / gs * sizeof *s), *b = malloc(n_in / gs * sizeof *b);
     double m = 0.0;
     if (u && s && b) {
-        kiln__qgroups_row(KILN_DTYPE_Q4_K, wrow, n_in, u, s, b);
+        kiln__qgroups_row(wt, wrow, n_in, u, s, b);
         for (size_t i = 0; i < n_in; i++)
-            m += (fabs((double)s[i / 32]) * u[i] + fabs((double)b[i / 32])) *
+            m += (fabs((double)s[i / gs]) * u[i] + fabs((double)b[i / gs])) *
                  (fabs((double)a->qs[t * n_in + i]) + 1.0) * fabs((double)a->d[t * (n_in / 32) + i / 32]);
     }
     free(u);
@@ -59,10 +61,23 @@ static double term_scale(const void *wrow, const kiln_qact *a, size_t t) {
     return m;
 }
 
-/* One row length: pack, then rows() and panel() against the file rows. */
-static void check_n_in(size_t n_in) {
-    const size_t rows = KILN_X16_ROWS, nb = n_in / 32, ng = n_in / 32;
-    const size_t row_bytes = kiln__tensor_bytes(KILN_DTYPE_Q4_K, n_in);
+/* The scale bytes of block i of a row of type wt (Q4_K: 12 packed bytes;
+ * Q6_K: 16 int8), and how many. */
+static uint8_t *scale_bytes(kiln_dtype wt, char *row, size_t i, size_t *n) {
+    if (wt == KILN_DTYPE_Q4_K) {
+        *n = KILN_K_SCALE_SIZE;
+        return ((kiln_block_q4_K *)(void *)row)[i].scales;
+    }
+    *n = KILN_QK_K / 16;
+    return (uint8_t *)((kiln_block_q6_K *)(void *)row)[i].scales;
+}
+
+/* One type and row length: pack, then rows() and panel() against the file
+ * rows. */
+static void check_n_in(const struct kiln_x16_type *xt, size_t n_in) {
+    const kiln_dtype wt = xt->wtype;
+    const size_t rows = KILN_X16_ROWS, nb = n_in / 32, ng = n_in / (size_t)kiln__qgroup_size(wt);
+    const size_t row_bytes = kiln__tensor_bytes(wt, n_in);
     unsigned seed = 5u + (unsigned)n_in;
     float *wf = malloc(rows * n_in * sizeof *wf), *x = malloc(N_TOK * n_in * sizeof *x);
     char *file = malloc(rows * row_bytes), *group = malloc(rows * row_bytes); /* exact sizes: ASan sees overreads */
@@ -75,18 +90,18 @@ static void check_n_in(size_t n_in) {
     REQUIRE(wf && x && file && group && a.qs && a.d && a.ds32 && a.ds16 && panel_mem && ru && rs && rb);
 
     fill_varied(wf, rows * n_in, &seed);
-    REQUIRE(kiln__quantize(KILN_DTYPE_Q4_K, wf, file, rows * n_in) == KILN_OK);
-    /* rows 8..15: random scale bytes (any 12 bytes are valid packed scales) */
+    REQUIRE(kiln__quantize(wt, wf, file, rows * n_in) == KILN_OK);
+    /* rows 8..15: random scale bytes (any bytes are valid scales) */
     for (size_t r = 8; r < rows; r++)
         for (size_t i = 0; i < n_in / KILN_QK_K; i++) {
-            kiln_block_q4_K *blk = (kiln_block_q4_K *)(void *)(file + r * row_bytes) + i;
-            for (int j = 0; j < KILN_K_SCALE_SIZE; j++) blk->scales[j] = (uint8_t)(lcg_unit(&seed) * 128.0f + 128.0f);
+            size_t n;
+            uint8_t *sc = scale_bytes(wt, file + r * row_bytes, i, &n);
+            for (size_t j = 0; j < n; j++) sc[j] = (uint8_t)(lcg_unit(&seed) * 128.0f + 128.0f);
         }
     fill_varied(x, N_TOK * n_in, &seed);
     for (size_t t = 0; t < N_TOK; t++) kiln__qact_quantize_row(&a, t, x + t * n_in);
 
-    kiln__x16_q4_k.pack(file, group, n_in);
-    CHECK(kiln__x16_q4_k.wtype == KILN_DTYPE_Q4_K);
+    xt->pack(file, group, n_in);
 
     /* rows(): every token count, from the first token and from the last
      * window (t0 > 0) */
@@ -95,15 +110,15 @@ static void check_n_in(size_t n_in) {
         size_t starts[2] = {0, (size_t)(N_TOK - nt)};
         for (int si = 0; si < 2; si++) {
             float out[KILN_QROW_MAX_TOK][KILN_X16_ROWS];
-            kiln__x16_q4_k.rows(group, &a, starts[si], nt, out);
+            xt->rows(group, &a, starts[si], nt, out);
             for (int k = 0; k < nt; k++)
                 for (size_t r = 0; r < rows; r++) {
                     size_t t = starts[si] + (size_t)k;
                     const char *wrow = file + r * row_bytes;
-                    double ref = kiln__qdot_ref(KILN_DTYPE_Q4_K, wrow, &a, t);
-                    double tol = 2e-6 * term_scale(wrow, &a, t) + 1e-6;
+                    double ref = kiln__qdot_ref(wt, wrow, &a, t);
+                    double tol = 2e-6 * term_scale(wt, wrow, &a, t) + 1e-6;
                     if (!(fabs((double)out[k][r] - ref) <= tol) && bad++ < 3)
-                        fprintf(stderr, "  n_in %zu nt %d t %zu row %zu: %.7g vs %.7g (tol %g)\n", n_in, nt, t, r,
+                        fprintf(stderr, "  %s n_in %zu nt %d t %zu row %zu: %.7g vs %.7g (tol %g)\n", kiln_dtype_name(wt), n_in, nt, t, r,
                                 (double)out[k][r], ref, tol);
                 }
         }
@@ -113,10 +128,10 @@ static void check_n_in(size_t n_in) {
     /* panel(): u, s and b of each row as kiln__qgroups_row gives them */
     struct kiln_qpanel p;
     kiln__qpanel_init(&p, panel_mem, n_in);
-    kiln__x16_q4_k.panel(group, n_in, &p);
+    xt->panel(group, n_in, &p);
     int bad_u = 0, bad_s = 0, bad_b = 0;
     for (size_t r = 0; r < rows; r++) {
-        kiln__qgroups_row(KILN_DTYPE_Q4_K, file + r * row_bytes, n_in, ru, rs, rb);
+        kiln__qgroups_row(wt, file + r * row_bytes, n_in, ru, rs, rb);
         for (size_t i = 0; i < n_in; i++) bad_u += p.u[(i / 4) * 64 + r * 4 + i % 4] != ru[i];
         for (size_t g = 0; g < ng; g++) {
             bad_s += memcmp(&p.s[g * rows + r], &rs[g], sizeof(float)) != 0;
@@ -141,13 +156,23 @@ static void check_n_in(size_t n_in) {
     free(rb);
 }
 
+static const size_t lens[] = {256, 768, 2048};
+#define N_LENS (sizeof lens / sizeof lens[0])
+
 static void test_x16_q4k(void) {
     if (!have_avx512()) SKIP_TEST("this CPU lacks AVX512F/BW/VL/VNNI");
-    const size_t lens[] = {256, 768, 2048};
-    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) check_n_in(lens[i]);
+    CHECK(kiln__x16_q4_k.wtype == KILN_DTYPE_Q4_K);
+    for (size_t i = 0; i < N_LENS; i++) check_n_in(&kiln__x16_q4_k, lens[i]);
+}
+
+static void test_x16_q6k(void) {
+    if (!have_avx512()) SKIP_TEST("this CPU lacks AVX512F/BW/VL/VNNI");
+    CHECK(kiln__x16_q6_k.wtype == KILN_DTYPE_Q6_K);
+    for (size_t i = 0; i < N_LENS; i++) check_n_in(&kiln__x16_q6_k, lens[i]);
 }
 
 int main(void) {
     RUN(test_x16_q4k);
+    RUN(test_x16_q6k);
     return TEST_REPORT();
 }
