@@ -8,9 +8,9 @@
  * super-block i of the group, in order:
  *
  *   bytes    0 -   31  d of rows 0..15 (f16)
- *   bytes   32 -  287  the 16 int8 scales of each row as four vectors of
- *                      16 dwords: vector w, lane r = scales[4w..4w+3] of
- *                      row r (the scales of groups 4w..4w+3)
+ *   bytes   32 -  287  the int8 scales, group by group: byte 16 g + r is
+ *                      the scale of row r's group g (one sign-extending
+ *                      load gives a group's 16 scales as int32 lanes)
  *   bytes  288 - 3359  16 triples of vectors (V0, V1, V2), triple 8h + m
  *                      (half h, m < 8), each vector 16 dwords
  *
@@ -59,8 +59,7 @@ static void q6k_pack(const void *src, void *dst, size_t n_in) {
             const uint8_t *b = (const uint8_t *)src + r * row_bytes + i * sizeof(kiln_block_q6_K);
             const uint8_t *ql = b + offsetof(kiln_block_q6_K, ql), *qh = b + offsetof(kiln_block_q6_K, qh);
             memcpy(o + OFF_D + 2 * r, b + offsetof(kiln_block_q6_K, d), 2);
-            for (size_t w = 0; w < 4; w++)
-                memcpy(o + OFF_SCALES + 64 * w + 4 * r, b + offsetof(kiln_block_q6_K, scales) + 4 * w, 4);
+            for (size_t g = 0; g < 16; g++) o[OFF_SCALES + 16 * g + r] = b[offsetof(kiln_block_q6_K, scales) + g];
             for (unsigned h = 0; h < 2; h++)
                 for (unsigned m = 0; m < 8; m++) {
                     uint8_t *t = o + OFF_QS + (8 * h + m) * 192 + 4 * r;
@@ -77,8 +76,7 @@ static void q6k_pack(const void *src, void *dst, size_t n_in) {
 
 /* The int8 scale of group g (< 16) of every row of a super-block, as int32. */
 TARGET static inline __m512i q6k_scale(const char *sb, int g) {
-    __m512i w = _mm512_loadu_si512((const void *)(sb + OFF_SCALES + 64 * (g / 4)));
-    return _mm512_srai_epi32(_mm512_slli_epi32(w, 24 - 8 * (g % 4)), 24);
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(sb + OFF_SCALES + 16 * g)));
 }
 
 /* Four activation bytes broadcast to every lane. */
@@ -107,13 +105,12 @@ TARGET static inline __m512i q6k_ints(const char *t, int q) {
  * dot of each group 8h + 2q + mh (split over two chains below four
  * tokens, so that the vpdpbusd latencies overlap) times its int8 scale
  * (vpmulld) is summed into one int32 per row, scaled once by d * da; the
- * offsets 32 d sc_g (da * sum of group g's activations) go to a second
- * float accumulator. From two tokens the groups go in two passes (q = 0, 1
- * then 2, 3) so that the accumulators fit in the registers.
- * The dots of q = 3 are 4 times too large (4 v_3), so the other groups'
- * scales are taken 4 times and d * da / 4 (exact: the int32 sums stay
- * below 2^31 - 16 groups * 128 * 16 * 63 * 127 * 4 - and scaling by a
- * power of two changes no rounding). */
+ * offsets 32 d sc_g (da * sum of group g's activations), summed over the
+ * groups with the scales as floats and scaled by 32 d once, go to a
+ * second float accumulator. From two tokens the groups go in two passes
+ * (q = 0, 1 then 2, 3) so that the accumulators fit in the registers.
+ * The dots of q = 3 (of 4 v_3) are divided by 4 before their scale
+ * (exact: every term is a multiple of 4). */
 TARGET __attribute__((always_inline)) static inline void q6k_rows_nt(const void *group, const kiln_qact *a, size_t t0,
                                                                      const int nt, float out[][KILN_X16_ROWS]) {
     const size_t n_in = a->n_in, nsb = n_in / KILN_QK_K, nb = n_in / KILN_QA_BLOCK;
@@ -151,25 +148,29 @@ TARGET __attribute__((always_inline)) static inline void q6k_rows_nt(const void 
                     for (int e = 0; e < per; e++) {
                         const int q = per * ps + e;
                         __m512i s = q6k_scale(sb, 8 * h + 2 * q + mh);
-                        if (q < 3) s = _mm512_slli_epi32(s, 2);
                         for (int k = 0; k < nt; k++) {
                             __m512i dsum = nch == 2 ? _mm512_add_epi32(dq[e][0][k], dq[e][1][k]) : dq[e][0][k];
+                            if (q == 3) dsum = _mm512_srai_epi32(dsum, 2);
                             isum[k] = _mm512_add_epi32(isum[k], _mm512_mullo_epi32(dsum, s));
                         }
                     }
                 }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(sb + OFF_D)));
-        const __m512 d4 = _mm512_mul_ps(d, _mm512_set1_ps(0.25f)), d32 = _mm512_mul_ps(d, _mm512_set1_ps(32.0f));
+        const __m512 d32 = _mm512_mul_ps(d, _mm512_set1_ps(32.0f));
         for (int k = 0; k < nt; k++) {
             size_t blk = (t0 + (size_t)k) * nb + i * 8;
-            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[k]), _mm512_mul_ps(d4, _mm512_set1_ps(a->d[blk])), acc[k]);
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[k]), _mm512_mul_ps(d, _mm512_set1_ps(a->d[blk])), acc[k]);
         }
+        /* sum of sc_g * ds16_g per token, in two chains (even, odd g) */
+        __m512 os[2][KILN_QROW_MAX_TOK];
+        for (int k = 0; k < nt; k++) os[0][k] = os[1][k] = _mm512_setzero_ps();
         for (int g = 0; g < 16; g++) {
-            __m512 dsc = _mm512_mul_ps(d32, _mm512_cvtepi32_ps(q6k_scale(sb, g)));
+            __m512 fs = _mm512_cvtepi32_ps(q6k_scale(sb, g));
             for (int k = 0; k < nt; k++)
-                off[k] = _mm512_fmadd_ps(dsc, _mm512_set1_ps(a->ds16[2 * ((t0 + (size_t)k) * nb + i * 8) + (size_t)g]),
-                                         off[k]);
+                os[g % 2][k] = _mm512_fmadd_ps(fs, _mm512_set1_ps(a->ds16[2 * ((t0 + (size_t)k) * nb + i * 8) + (size_t)g]),
+                                               os[g % 2][k]);
         }
+        for (int k = 0; k < nt; k++) off[k] = _mm512_fmadd_ps(d32, _mm512_add_ps(os[0][k], os[1][k]), off[k]);
     }
     for (int k = 0; k < nt; k++) _mm512_storeu_ps(out[k], _mm512_sub_ps(acc[k], off[k]));
 }
