@@ -162,15 +162,17 @@ TARGET __attribute__((always_inline)) static inline void q6k_rows_nt(const void 
             acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[k]), _mm512_mul_ps(d, _mm512_set1_ps(a->d[blk])), acc[k]);
         }
         /* sum of sc_g * ds16_g per token, in two chains (even, odd g) */
-        __m512 os[2][KILN_QROW_MAX_TOK];
-        for (int k = 0; k < nt; k++) os[0][k] = os[1][k] = _mm512_setzero_ps();
-        for (int g = 0; g < 16; g++) {
-            __m512 fs = _mm512_cvtepi32_ps(q6k_scale(sb, g));
-            for (int k = 0; k < nt; k++)
-                os[g % 2][k] = _mm512_fmadd_ps(fs, _mm512_set1_ps(a->ds16[2 * ((t0 + (size_t)k) * nb + i * 8) + (size_t)g]),
-                                               os[g % 2][k]);
+        __m512 os0[KILN_QROW_MAX_TOK], os1[KILN_QROW_MAX_TOK];
+        for (int k = 0; k < nt; k++) os0[k] = os1[k] = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g += 2) {
+            __m512 f0 = _mm512_cvtepi32_ps(q6k_scale(sb, g)), f1 = _mm512_cvtepi32_ps(q6k_scale(sb, g + 1));
+            for (int k = 0; k < nt; k++) {
+                const float *ds = a->ds16 + 2 * ((t0 + (size_t)k) * nb + i * 8) + g;
+                os0[k] = _mm512_fmadd_ps(f0, _mm512_set1_ps(ds[0]), os0[k]);
+                os1[k] = _mm512_fmadd_ps(f1, _mm512_set1_ps(ds[1]), os1[k]);
+            }
         }
-        for (int k = 0; k < nt; k++) off[k] = _mm512_fmadd_ps(d32, _mm512_add_ps(os[0][k], os[1][k]), off[k]);
+        for (int k = 0; k < nt; k++) off[k] = _mm512_fmadd_ps(d32, _mm512_add_ps(os0[k], os1[k]), off[k]);
     }
     for (int k = 0; k < nt; k++) _mm512_storeu_ps(out[k], _mm512_sub_ps(acc[k], off[k]));
 }
