@@ -41,17 +41,24 @@
 #define OFF_QS 288
 _Static_assert(OFF_QS + 16 * 3 * 64 == SB_BYTES, "a Q6_K x16 super-block keeps the size of 16 blocks");
 
-/* The 6-bit integer of value v (< 256) of a Q6_K block (quant_blocks.h). */
-static unsigned q6k_value(const uint8_t *ql, const uint8_t *qh, unsigned v) {
-    unsigned h = v / 128, q = (v % 128) / 32, l = v % 32;
-    unsigned lo = ql[64 * h + 32 * (q & 1) + l];
-    lo = q >= 2 ? lo >> 4 : lo & 15;
-    return lo | ((qh[32 * h + l] >> (2 * q)) & 3) << 4;
+/* Four bytes at p as a word (any alignment). */
+static uint32_t q6k_word(const uint8_t *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
 }
 
-/* The file layout's 16 rows -> one group (run once per matrix at load). */
+/* The file layout's 16 rows -> one group (run once per matrix at load).
+ * The bytes of a triple are made four at a time with bytewise masks and
+ * shifts on 32-bit words (no bit crosses a byte): from the words
+ * A = ql[64h + 4m..], B = ql[64h + 32 + 4m..] and H = qh[32h + 4m..] of a
+ * row, v_0 = A's low nibbles | H's bits 0-1 << 4, v_1 = B's low nibbles |
+ * bits 2-3 << 2, v_2 = A's high nibbles | bits 4-5, v_3 = B's high
+ * nibbles | bits 6-7 >> 2 (quant_blocks.h), then Vq = v_q | bits 2q, 2q + 1
+ * of v_3 in bits 6-7. */
 static void q6k_pack(const void *src, void *dst, size_t n_in) {
     const size_t nsb = n_in / KILN_QK_K, row_bytes = nsb * sizeof(kiln_block_q6_K);
+    const uint32_t b01 = 0x03030303u, b23 = 0x0c0c0c0cu, b45 = 0x30303030u, b67 = 0xc0c0c0c0u, nib = 0x0f0f0f0fu;
     for (size_t i = 0; i < nsb; i++) {
         uint8_t *o = (uint8_t *)dst + i * SB_BYTES;
         for (size_t r = 0; r < KILN_X16_ROWS; r++) {
@@ -60,15 +67,16 @@ static void q6k_pack(const void *src, void *dst, size_t n_in) {
             const uint8_t *ql = b + offsetof(kiln_block_q6_K, ql), *qh = b + offsetof(kiln_block_q6_K, qh);
             memcpy(o + OFF_D + 2 * r, b + offsetof(kiln_block_q6_K, d), 2);
             for (size_t g = 0; g < 16; g++) o[OFF_SCALES + 16 * g + r] = b[offsetof(kiln_block_q6_K, scales) + g];
-            for (unsigned h = 0; h < 2; h++)
-                for (unsigned m = 0; m < 8; m++) {
+            for (size_t h = 0; h < 2; h++)
+                for (size_t m = 0; m < 8; m++) {
+                    uint32_t A = q6k_word(ql + 64 * h + 4 * m), B = q6k_word(ql + 64 * h + 32 + 4 * m);
+                    uint32_t H = q6k_word(qh + 32 * h + 4 * m);
+                    uint32_t v3 = ((B >> 4) & nib) | (H & b67) >> 2;
+                    uint32_t V[3] = {(A & nib) | (H & b01) << 4 | (v3 & b01) << 6,
+                                     (B & nib) | (H & b23) << 2 | (v3 & b23) << 4,
+                                     ((A >> 4) & nib) | (H & b45) | (v3 & b45) << 2};
                     uint8_t *t = o + OFF_QS + (8 * h + m) * 192 + 4 * r;
-                    for (unsigned j = 0; j < 4; j++) {
-                        unsigned base = 128 * h + 4 * m + j;
-                        unsigned v3 = q6k_value(ql, qh, base + 96);
-                        for (unsigned q = 0; q < 3; q++)
-                            t[64 * q + j] = (uint8_t)(q6k_value(ql, qh, base + 32 * q) | ((v3 >> (2 * q)) & 3) << 6);
-                    }
+                    for (size_t q = 0; q < 3; q++) memcpy(t + 64 * q, &V[q], 4);
                 }
         }
     }
