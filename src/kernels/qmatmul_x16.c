@@ -15,6 +15,8 @@ static const struct kiln_x16_type *const x16_types[] = {
     &kiln__x16_q8_0,
     &kiln__x16_q4_0,
     &kiln__x16_q5_0,
+    &kiln__x16_q4_k,
+    &kiln__x16_q6_k,
 };
 
 const struct kiln_x16_type *kiln__x16_find(kiln_dtype wtype) {

@@ -48,6 +48,8 @@ struct kiln_x16_type {
 extern const struct kiln_x16_type kiln__x16_q8_0; /* qmatmul_x16_legacy.c */
 extern const struct kiln_x16_type kiln__x16_q4_0; /* qmatmul_x16_legacy.c */
 extern const struct kiln_x16_type kiln__x16_q5_0; /* qmatmul_x16_legacy.c */
+extern const struct kiln_x16_type kiln__x16_q4_k; /* qmatmul_x16_q4k.c */
+extern const struct kiln_x16_type kiln__x16_q6_k; /* qmatmul_x16_q6k.c */
 
 /* The x16 form of wtype, or NULL when it has none. */
 const struct kiln_x16_type *kiln__x16_find(kiln_dtype wtype);

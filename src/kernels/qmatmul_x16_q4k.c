@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kernels/qmatmul_x16_q4k.h"
+#include "kernels/qmatmul_x16.h"
 #include "tensor/quant_blocks.h"
 
 #define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
