@@ -19,6 +19,7 @@
 #include "tensor/fp16.h"
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
+#include "qmatmul_terms.h"
 #include "test.h"
 #include "test_random.h"
 
@@ -183,25 +184,6 @@ static void test_reference_vs_float(void) {
     act_free(&a);
 }
 
-/* Sum over the row of (|s| u + |b|) |qa| da: the size of the terms a level
- * adds up, which scales its rounding error. */
-static double term_scale(kiln_dtype t, const void *wrow, const kiln_qact *a, size_t tok) {
-    size_t n_in = a->n_in, gs = (size_t)kiln__qgroup_size(t);
-    uint8_t *u = malloc(n_in);
-    float *s = malloc(n_in / 16 * sizeof *s), *b = malloc(n_in / 16 * sizeof *b);
-    double m = 0.0;
-    if (u && s && b) {
-        kiln__qgroups_row(t, wrow, n_in, u, s, b);
-        for (size_t i = 0; i < n_in; i++)
-            m += (fabs((double)s[i / gs]) * u[i] + fabs((double)b[i / gs])) *
-                 (fabs((double)a->qs[tok * n_in + i]) + 1.0) * fabs((double)a->d[tok * (n_in / 32) + i / 32]);
-    }
-    free(u);
-    free(s);
-    free(b);
-    return m;
-}
-
 /* One shape on one level: every thread count gives the same bits, all
  * within rounding of the scalar reference. */
 static void check_level(kiln_qlevel level, kiln_dtype t, size_t n_out, size_t n_in, size_t n_tok,
@@ -228,7 +210,7 @@ static void check_level(kiln_qlevel level, kiln_dtype t, size_t n_out, size_t n_
             const char *wrow = (const char *)wq + j * row_bytes;
             double ref = kiln__qdot_ref(t, wrow, &a.q, tk);
             double got = y[0][tk * n_out + j];
-            double tol = 2e-6 * term_scale(t, wrow, &a.q, tk) + 1e-6;
+            double tol = 2e-6 * qmatmul_term_scale(t, wrow, &a.q, tk) + 1e-6;
             if (!(fabs(got - ref) <= tol)) {
                 if (bad++ < 3)
                     fprintf(stderr, "  %s %s n_out %zu n_in %zu n_tok %zu: y[%zu][%zu] %.7g vs %.7g tol %g\n",

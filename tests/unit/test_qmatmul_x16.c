@@ -18,6 +18,7 @@
 #include "tensor/fp16.h"
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
+#include "qmatmul_terms.h"
 #include "test.h"
 #include "test_random.h"
 
@@ -77,25 +78,6 @@ static void act_free(kiln_qact *a) {
     free(a->ds16);
 }
 
-/* Sum over the row of (|s| u + |b|) (|qa| + 1) da: the size of the terms
- * that are added up, which scales the rounding error of any order. */
-static double term_scale(kiln_dtype t, const void *wrow, const kiln_qact *a, size_t tok) {
-    size_t n_in = a->n_in, gs = (size_t)kiln__qgroup_size(t);
-    uint8_t *u = malloc(n_in);
-    float *s = malloc(n_in / 16 * sizeof *s), *b = malloc(n_in / 16 * sizeof *b);
-    double m = 0.0;
-    if (u && s && b) {
-        kiln__qgroups_row(t, wrow, n_in, u, s, b);
-        for (size_t i = 0; i < n_in; i++)
-            m += (fabs((double)s[i / gs]) * u[i] + fabs((double)b[i / gs])) *
-                 (fabs((double)a->qs[tok * n_in + i]) + 1.0) * fabs((double)a->d[tok * (n_in / 32) + i / 32]);
-    }
-    free(u);
-    free(s);
-    free(b);
-    return m;
-}
-
 /* Count of y[t][j] (n_tok x n_out) off the scalar reference on the file
  * rows wq by more than float rounding. */
 static int off_reference(kiln_dtype t, const void *wq, size_t n_out, size_t n_in, const kiln_qact *a, size_t n_tok,
@@ -106,7 +88,7 @@ static int off_reference(kiln_dtype t, const void *wq, size_t n_out, size_t n_in
         for (size_t j = 0; j < n_out; j++) {
             const char *wrow = (const char *)wq + j * row_bytes;
             double ref = kiln__qdot_ref(t, wrow, a, tk), got = y[tk * n_out + j];
-            double tol = 2e-6 * term_scale(t, wrow, a, tk) + 1e-6;
+            double tol = 2e-6 * qmatmul_term_scale(t, wrow, a, tk) + 1e-6;
             if (!(fabs(got - ref) <= tol) && bad++ < 3)
                 fprintf(stderr, "  %s %zu x %zu, %zu tokens: y[%zu][%zu] %.7g vs reference %.7g (tol %g)\n",
                         kiln_dtype_name(t), n_out, n_in, n_tok, tk, j, got, ref, tol);

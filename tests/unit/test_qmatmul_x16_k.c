@@ -19,6 +19,7 @@
 #include "tensor/quant_blocks.h"
 #include "tensor/quantize.h"
 #include "tensor/tensor.h"
+#include "qmatmul_terms.h"
 #include "test.h"
 #include "test_random.h"
 
@@ -39,25 +40,6 @@ static void fill_varied(float *x, size_t n, unsigned *seed) {
         float off = (float)((i / 256) % 3) * 0.3f;
         x[i] = off + amp * lcg_unit(seed);
     }
-}
-
-/* Sum over the row of (|s| u + |b|) (|qa| + 1) da: the size of the terms
- * that the kernel adds up, which bounds its float rounding. */
-static double term_scale(kiln_dtype wt, const void *wrow, const kiln_qact *a, size_t t) {
-    size_t n_in = a->n_in, gs = (size_t)kiln__qgroup_size(wt);
-    uint8_t *u = malloc(n_in);
-    float *s = malloc(n_in / gs * sizeof *s), *b = malloc(n_in / gs * sizeof *b);
-    double m = 0.0;
-    if (u && s && b) {
-        kiln__qgroups_row(wt, wrow, n_in, u, s, b);
-        for (size_t i = 0; i < n_in; i++)
-            m += (fabs((double)s[i / gs]) * u[i] + fabs((double)b[i / gs])) *
-                 (fabs((double)a->qs[t * n_in + i]) + 1.0) * fabs((double)a->d[t * (n_in / 32) + i / 32]);
-    }
-    free(u);
-    free(s);
-    free(b);
-    return m;
 }
 
 /* The scale bytes of block i of a row of type wt (Q4_K: 12 packed bytes;
@@ -115,7 +97,7 @@ static void check_n_in(const struct kiln_x16_type *xt, size_t n_in) {
                     size_t t = starts[si] + (size_t)k;
                     const char *wrow = file + r * row_bytes;
                     double ref = kiln__qdot_ref(wt, wrow, &a, t);
-                    double tol = 2e-6 * term_scale(wt, wrow, &a, t) + 1e-6;
+                    double tol = 2e-6 * qmatmul_term_scale(wt, wrow, &a, t) + 1e-6;
                     if (!(fabs((double)out[k][r] - ref) <= tol) && bad++ < 3)
                         fprintf(stderr, "  %s n_in %zu nt %d t %zu row %zu: %.7g vs %.7g (tol %g)\n", kiln_dtype_name(wt), n_in, nt, t, r,
                                 (double)out[k][r], ref, tol);
