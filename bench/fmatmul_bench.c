@@ -137,8 +137,8 @@ int main(int argc, char **argv) {
     printf("threads %d, %s\n", threads,
            path == PATH_FAST ? "kiln__matmul_fast" : path == PATH_FLOAT ? "kiln__matmul_fast_float"
                                                                          : "kiln__matmul_fast_f16_as_bf16");
-    printf("| type | n_tok | ms/layer | weight GB/s | GFLOP/s | best ms/layer | best GB/s | best GFLOP/s | cores used |\n"
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    printf("| type | n_tok | ms/layer | weight GB/s | GFLOP/s | best ms/layer | best GB/s | best GFLOP/s "
+           "| cores used |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int ti = 0; ti < n_types; ti++) {
         size_t layer_bytes;
         void **w = make_weights(types[ti], layers, &layer_bytes);

@@ -137,8 +137,9 @@ TARGET INLINE __m512 tile_rows(kiln_dtype type, const uint16_t *const w[GEMV_ROW
     for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
     for (size_t i = k0; i < k1; i += 32) {
         __m512bh xv = load_x(xb, i);
-        if (pf)
-            for (size_t v = 0; v < 32 * GEMV_ROWS; v += 32) _mm_prefetch((const char *)(pf + i * GEMV_ROWS + v), _MM_HINT_T1);
+        if (pf && k1 - i >= 32) /* a short last step would reach past the group */
+            for (size_t v = 0; v < 32 * GEMV_ROWS; v += 32)
+                _mm_prefetch((const char *)(pf + i * GEMV_ROWS + v), _MM_HINT_T1);
         for (int r = 0; r < GEMV_ROWS; r++) acc[r] = _mm512_dpbf16_ps(acc[r], load_any(type, w[r], i, k1 - i), xv);
     }
     return kiln__avx512_reduce16(acc);
