@@ -9,7 +9,9 @@
  * and adds the 16 pair sums to an accumulator, twice the multiply-adds of
  * a float32 FMA per instruction and half the bytes read.
  * - One token (generation): GEMV_ROWS rows per pass, one accumulator each,
- *   so the weights stream from memory once at full width.
+ *   so the weights stream from memory once at full width; each pass
+ *   prefetches the next group of rows into L2 as one linear stream (the
+ *   hardware prefetchers alone leave the loads waiting on memory).
  * - Several tokens: tiles of 4 rows x TILE_TOK tokens (24 accumulators);
  *   per chunk of ROW_CHUNK rows and block of KILN_BF16_KC values the
  *   chunk's weights (128 KiB) stay in L2 and each token group's rounded
@@ -126,13 +128,18 @@ TARGET INLINE __m512bh load_any(kiln_dtype type, const uint16_t *row, size_t i, 
 TARGET INLINE __m512bh load_x(const uint16_t *xb, size_t i) { return (__m512bh)_mm512_loadu_si512(xb + i); }
 
 /* Block [k0, k1) of GEMV_ROWS rows times one token; row r's sum lands in
- * lane 4 * (r % 4) + r / 4 (accumulators past GEMV_ROWS stay 0). */
+ * lane 4 * (r % 4) + r / 4 (accumulators past GEMV_ROWS stay 0). pf, unless
+ * NULL, is the next group of GEMV_ROWS rows (contiguous): each step of 32
+ * values prefetches the next 32 * GEMV_ROWS weights of it into L2. */
 TARGET INLINE __m512 tile_rows(kiln_dtype type, const uint16_t *const w[GEMV_ROWS], const uint16_t *xb, size_t k0,
-                               size_t k1) {
+                               size_t k1, const uint16_t *pf) {
     __m512 acc[16];
     for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
     for (size_t i = k0; i < k1; i += 32) {
         __m512bh xv = load_x(xb, i);
+        if (pf && k1 - i >= 32) /* a short last step would reach past the group */
+            for (size_t v = 0; v < 32 * GEMV_ROWS; v += 32)
+                _mm_prefetch((const char *)(pf + i * GEMV_ROWS + v), _MM_HINT_T1);
         for (int r = 0; r < GEMV_ROWS; r++) acc[r] = _mm512_dpbf16_ps(acc[r], load_any(type, w[r], i, k1 - i), xv);
     }
     return kiln__avx512_reduce16(acc);
@@ -176,16 +183,20 @@ TARGET INLINE void put4(float *out, __m512 v, int q, int first) {
 }
 
 /* Rows [r0, r1) for one token. A short last group repeats its first row
- * and drops the copies. */
-TARGET INLINE void gemv_rows(const struct bf16_job *job, size_t r0, size_t r1) {
+ * and drops the copies. `after` is the first row of the chunk this thread
+ * does next (n_out or more: none), whose first group the last group here
+ * prefetches; only whole groups are prefetched. */
+TARGET INLINE void gemv_rows(const struct bf16_job *job, size_t r0, size_t r1, size_t after) {
     for (size_t j = r0; j < r1; j += GEMV_ROWS) {
         size_t nr = r1 - j < GEMV_ROWS ? r1 - j : GEMV_ROWS;
         const uint16_t *w[GEMV_ROWS];
         for (size_t r = 0; r < GEMV_ROWS; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->n_in;
+        size_t next = j + GEMV_ROWS < r1 ? j + GEMV_ROWS : after;
+        const uint16_t *pf = next < job->n_out && job->n_out - next >= GEMV_ROWS ? job->w + next * job->n_in : NULL;
         for (size_t k0 = 0; k0 < job->n_in; k0 += KILN_BF16_KC) {
             size_t k1 = job->n_in - k0 < KILN_BF16_KC ? job->n_in : k0 + KILN_BF16_KC;
             float s[16];
-            _mm512_storeu_ps(s, tile_rows(job->wtype, w, job->xb, k0, k1));
+            _mm512_storeu_ps(s, tile_rows(job->wtype, w, job->xb, k0, k1, pf));
             for (size_t r = 0; r < nr; r++) put(job->y + j + r, s[4 * (r % 4) + r / 4], k0 == 0);
         }
     }
@@ -238,19 +249,29 @@ TARGET INLINE void gemm_rows(const struct bf16_job *job, size_t r0, size_t r1, u
     }
 }
 
-/* Pool pass 2: take chunks of rows until none are left. */
+/* First row of the next chunk of `chunk` rows (n_out or more when none is left). */
+static inline size_t take(struct bf16_job *job, size_t chunk) {
+    return atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed) * chunk;
+}
+
+/* Pool pass 2: take chunks of rows until none are left. One token claims
+ * its next chunk before doing the current one, whose last group then
+ * prefetches it. */
 TARGET static void gemm_part(void *ctx, int ith, int nth) {
     (void)nth;
     struct bf16_job *job = ctx;
     uint16_t *panel = job->panels ? job->panels + (size_t)ith * ROW_CHUNK * KILN_BF16_KC : NULL;
-    size_t chunk = job->n_tok == 1 ? GEMV_CHUNK : ROW_CHUNK;
-    for (;;) {
-        size_t r0 = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed) * chunk;
-        if (r0 >= job->n_out) return;
-        size_t r1 = job->n_out - r0 < chunk ? job->n_out : r0 + chunk;
-        if (job->n_tok == 1) gemv_rows(job, r0, r1);
-        else gemm_rows(job, r0, r1, panel);
+    size_t chunk = job->n_tok == 1 ? GEMV_CHUNK : ROW_CHUNK, n_out = job->n_out;
+    if (job->n_tok == 1) {
+        for (size_t r0 = take(job, chunk); r0 < n_out;) {
+            size_t after = take(job, chunk);
+            gemv_rows(job, r0, n_out - r0 < chunk ? n_out : r0 + chunk, after);
+            r0 = after;
+        }
+        return;
     }
+    for (size_t r0 = take(job, chunk); r0 < n_out; r0 = take(job, chunk))
+        gemm_rows(job, r0, n_out - r0 < chunk ? n_out : r0 + chunk, panel);
 }
 
 int kiln__gemm_bf16_usable(void) {

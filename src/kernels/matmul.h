@@ -46,8 +46,9 @@ kiln_status kiln__matmul_fast_f16_as_bf16(kiln_pool *pool, kiln_dtype wtype, con
                                           size_t n_in, const float *x, size_t n_tok, float *y, float *scratch);
 /* The float path for every type: F32/F16/BF16 weights with AVX-512
  * (gemm_avx512.c, any n_in, scratch unused), other types and CPUs with
- * AVX2 + FMA + F16C (matmul_simd.c, weight rows decoded to f32, n_in a
- * multiple of 8), else kiln__matmul. The results differ from kiln__matmul's
+ * AVX2 + FMA + F16C (matmul_simd.c, weight rows decoded to f32 except
+ * F32/F16/BF16 rows for one token, read in place; n_in a multiple of 8),
+ * else kiln__matmul. The results differ from kiln__matmul's
  * only in summation order, and do not depend on n_tok or the thread count
  * (a token alone gets the bits it gets in a batch). */
 kiln_status kiln__matmul_fast_float(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t n_out,

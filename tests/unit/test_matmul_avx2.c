@@ -2,7 +2,8 @@
  * off (KILN_CPU_DISABLE=avx512f, set before the first feature query), so
  * float weights take the AVX2/FMA/F16C path (or the reference where the
  * CPU lacks AVX2): against kiln__matmul on odd sizes, 1..37 tokens, 1..3
- * threads, and one token alone gives the batch's bits. */
+ * threads, and one token alone (its own in-place kernel) gives the batch's
+ * bits. */
 #include <stdlib.h>
 
 #include "core/cpu.h"
@@ -62,10 +63,28 @@ static void test_float_types(void) {
     check(KILN_DTYPE_F16, 67, 1032, 9, 3);
 }
 
+/* One token reads F32/F16/BF16 weights in place, four rows per pass:
+ * row counts around the group of 4 and the threads' shares, on 1..3
+ * threads, against the reference; with 2 and 5 tokens the last one alone
+ * must also give the batch's bits (check's second comparison). */
+static void test_one_token(void) {
+    const kiln_dtype types[] = {KILN_DTYPE_F32, KILN_DTYPE_F16, KILN_DTYPE_BF16};
+    const size_t n_outs[] = {1, 3, 4, 5, 9, 67, 130};
+    const size_t n_ins[] = {8, 40, 1032};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t a = 0; a < sizeof n_outs / sizeof n_outs[0]; a++)
+            for (size_t b = 0; b < sizeof n_ins / sizeof n_ins[0]; b++)
+                for (int threads = 1; threads <= 3; threads++) {
+                    check(types[k], n_outs[a], n_ins[b], 1, threads);
+                    check(types[k], n_outs[a], n_ins[b], threads == 3 ? 5 : 2, threads);
+                }
+}
+
 int main(void) {
     /* before anything asks kiln__cpu() (it caches its first answer) */
     setenv("KILN_CPU_DISABLE", "avx512f", 1);
     RUN(test_masked);
     RUN(test_float_types);
+    RUN(test_one_token);
     return TEST_REPORT();
 }
