@@ -103,6 +103,23 @@ void kiln__qact_nibble_order(const kiln_qact *q, size_t t, size_t unit) {
 
 int kiln__qgroup_size(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q6_K ? 16 : 32; }
 
+int kiln__qgroup_zero(kiln_dtype wtype) {
+    switch (wtype) {
+    case KILN_DTYPE_Q8_0: return -128;
+    case KILN_DTYPE_Q4_0: return -8;
+    case KILN_DTYPE_Q5_0: return -16;
+    case KILN_DTYPE_Q6_K: return -32;
+    case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
+    case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K: case KILN_DTYPE_Q4_K:
+    case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
+    case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
+    case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:
+    case KILN_DTYPE_UNKNOWN:
+        break;
+    }
+    return 0;
+}
+
 int kiln__qmatmul_k_rule(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q4_K || wtype == KILN_DTYPE_Q6_K; }
 
 int kiln__qmatmul_supports(kiln_dtype wtype, size_t n_in) {
@@ -350,6 +367,7 @@ void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const stru
     size_t n_in = a->n_in, nb = n_in / KILN_QA_BLOCK, ng = n_in / at->group;
     int8_t *qs = at->qs + tile * n_in * KILN_QTILE_TOK;
     float *d = at->d + tile * nb * KILN_QTILE_TOK, *ds = at->ds + tile * ng * KILN_QTILE_TOK;
+    int32_t *zs = at->zs + tile * ng * KILN_QTILE_TOK;
     for (size_t t = 0; t < KILN_QTILE_TOK; t++) {
         size_t tok = tile * KILN_QTILE_TOK + t;
         if (tok >= n_tok) {
@@ -357,13 +375,19 @@ void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const stru
             for (size_t s = 0; s < n_in / 4; s++) memset(qs + (s * KILN_QTILE_TOK + t) * 4, 0, 4);
             for (size_t k = 0; k < nb; k++) d[k * KILN_QTILE_TOK + t] = 0.0f;
             for (size_t g = 0; g < ng; g++) ds[g * KILN_QTILE_TOK + t] = 0.0f;
+            for (size_t g = 0; g < ng; g++) zs[g * KILN_QTILE_TOK + t] = 0;
             continue;
         }
         const int8_t *src = a->qs + tok * n_in;
         for (size_t s = 0; s < n_in / 4; s++) memcpy(qs + (s * KILN_QTILE_TOK + t) * 4, src + 4 * s, 4);
         for (size_t k = 0; k < nb; k++) d[k * KILN_QTILE_TOK + t] = a->d[tok * nb + k];
         const float *sums = at->group == 16 ? a->ds16 + tok * ng : a->ds32 + tok * ng;
-        for (size_t g = 0; g < ng; g++) ds[g * KILN_QTILE_TOK + t] = sums[g];
+        for (size_t g = 0; g < ng; g++) {
+            ds[g * KILN_QTILE_TOK + t] = sums[g];
+            int32_t sum = 0;
+            for (size_t k = 0; k < at->group; k++) sum += src[g * at->group + k];
+            zs[g * KILN_QTILE_TOK + t] = at->zero * sum;
+        }
     }
 }
 
@@ -554,11 +578,12 @@ static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat
             nib_unit = kiln__qnibble_unit(mats[m].wtype);
     size_t off_nib = off_ds16 + align64(2 * nblk * sizeof(float));
     size_t off_tiles = off_nib + (nib_unit ? align64(qs_bytes) : 0), off_panels = off_tiles;
-    size_t off_tile_d = 0, off_tile_ds = 0;
+    size_t off_tile_d = 0, off_tile_ds = 0, off_tile_zs = 0;
     if (gemm) {
         off_tile_d = off_tiles + align64(qs_bytes);
         off_tile_ds = off_tile_d + align64(nblk * sizeof(float));
-        off_panels = off_tile_ds + align64(2 * nblk * sizeof(float));
+        off_tile_zs = off_tile_ds + align64(2 * nblk * sizeof(float));
+        off_panels = off_tile_zs + align64(2 * nblk * sizeof(int32_t));
     }
     if (__builtin_add_overflow(off_panels, panels_bytes, &total))
         return kiln__fail(KILN_ERR_TOO_LARGE, "qmatmul: %zu x %zu activations are too many", n_tok, n_in);
@@ -576,7 +601,8 @@ static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat
         .gemm = gemm,
         .nib_unit = nib_unit,
         .tiles = {(int8_t *)(mem + off_tiles), (float *)(void *)(mem + off_tile_d),
-                  (float *)(void *)(mem + off_tile_ds), n_in, group},
+                  (float *)(void *)(mem + off_tile_ds), (int32_t *)(void *)(mem + off_tile_zs), n_in, group,
+                  kiln__qgroup_zero(mats[0].wtype), kiln__qmatmul_k_rule(mats[0].wtype)},
         .panels = mem + off_panels, .panel_bytes = panel_bytes,
         .chunk = chunk, .n_chunks = n_chunks,
     };
