@@ -410,7 +410,7 @@ struct qjob {
     size_t panel_bytes;  /* bytes of each panel */
     size_t chunk;        /* row kernels: weight rows per chunk of work */
     size_t n_chunks;     /* row kernels: chunks of all matrices (of gate alone with swiglu) */
-    atomic_size_t next_chunk; /* row kernels: the next chunk no thread has taken */
+    atomic_size_t next_chunk; /* the next chunk (row kernels) or panel (GEMM) no thread has taken */
 };
 
 /* [begin, end) of n items for thread ith of nth, in whole units of `unit`. */
@@ -527,28 +527,29 @@ static size_t row_chunk(size_t n_out, size_t nth) {
 
 static void matmul_part(void *ctx, int ith, int nth) {
     const struct qjob *job = ctx;
+    /* Thread ith starts with work item ith, then takes the next free one
+     * from the shared counter, so a thread that runs faster (or started
+     * earlier, or shares its core with less) does more and all finish
+     * within an item of each other. */
+    struct qjob *shared = ctx;
     if (job->gemm) {
-        /* whole panels of 16 rows per thread, each unpacked from the
-         * file's rows or from its x16 group, then multiplied */
+        /* items: panels of 16 rows, each unpacked from the file's rows or
+         * from its x16 group, then multiplied */
         const kiln_qmat *mat = &job->mats[0];
         const struct kiln_x16_type *x16 = mat->layout == KILN_QLAYOUT_X16 ? kiln__x16_find(mat->wtype) : NULL;
-        size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in), j0, j1;
-        split(mat->n_out, KILN_QPANEL_ROWS, ith, nth, &j0, &j1);
+        size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in);
+        size_t n_panels = (mat->n_out + KILN_QPANEL_ROWS - 1) / KILN_QPANEL_ROWS;
         struct kiln_qpanel p;
         kiln__qpanel_init(&p, job->panels + (size_t)ith * job->panel_bytes, job->act.n_in);
-        for (size_t j = j0; j < j1; j += KILN_QPANEL_ROWS) {
-            size_t rows = j1 - j < KILN_QPANEL_ROWS ? j1 - j : KILN_QPANEL_ROWS;
+        for (size_t c = (size_t)ith; c < n_panels; c = atomic_fetch_add(&shared->next_chunk, 1)) {
+            size_t j = c * KILN_QPANEL_ROWS;
+            size_t rows = mat->n_out - j < KILN_QPANEL_ROWS ? mat->n_out - j : KILN_QPANEL_ROWS;
             if (x16) x16->panel((const char *)mat->w + j * row_bytes, job->n_in, &p); /* j: a whole group */
             else kiln__qpanel_unpack_avx512(mat->wtype, mat->w, row_bytes, j, rows, job->n_in, &p);
             kiln__qgemm_panel_avx512(&p, &job->tiles, job->n_tok, mat->y, mat->n_out, j, rows);
         }
         return;
     }
-    /* Chunks of rows: thread ith starts with chunk ith, then takes the
-     * next free one from the shared counter, so a thread that runs faster
-     * (or started earlier) does more and all finish within a chunk of each
-     * other. */
-    struct qjob *shared = ctx;
     for (size_t c = (size_t)ith; c < job->n_chunks; c = atomic_fetch_add(&shared->next_chunk, 1)) chunk_part(job, c);
     (void)nth;
 }
