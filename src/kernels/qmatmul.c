@@ -533,16 +533,22 @@ static void matmul_part(void *ctx, int ith, int nth) {
      * within an item of each other. */
     struct qjob *shared = ctx;
     if (job->gemm) {
-        /* items: panels of 16 rows, each unpacked from the file's rows or
-         * from its x16 group, then multiplied */
-        const kiln_qmat *mat = &job->mats[0];
-        const struct kiln_x16_type *x16 = mat->layout == KILN_QLAYOUT_X16 ? kiln__x16_find(mat->wtype) : NULL;
-        size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in);
-        size_t n_panels = (mat->n_out + KILN_QPANEL_ROWS - 1) / KILN_QPANEL_ROWS;
+        /* items: panels of 16 rows of the matrices, one after another,
+         * each unpacked from the file's rows or from its x16 group, then
+         * multiplied */
+        size_t n_panels = 0;
+        for (int m = 0; m < job->n_mats; m++) n_panels += (job->mats[m].n_out + KILN_QPANEL_ROWS - 1) / KILN_QPANEL_ROWS;
         struct kiln_qpanel p;
         kiln__qpanel_init(&p, job->panels + (size_t)ith * job->panel_bytes, job->act.n_in);
         for (size_t c = (size_t)ith; c < n_panels; c = atomic_fetch_add(&shared->next_chunk, 1)) {
-            size_t j = c * KILN_QPANEL_ROWS;
+            const kiln_qmat *mat = job->mats;
+            size_t j = c * KILN_QPANEL_ROWS; /* row j of the matrices' rows stacked */
+            while (j >= mat->n_out) {
+                j -= (mat->n_out + KILN_QPANEL_ROWS - 1) / KILN_QPANEL_ROWS * KILN_QPANEL_ROWS;
+                mat++;
+            }
+            const struct kiln_x16_type *x16 = mat->layout == KILN_QLAYOUT_X16 ? kiln__x16_find(mat->wtype) : NULL;
+            size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in);
             size_t rows = mat->n_out - j < KILN_QPANEL_ROWS ? mat->n_out - j : KILN_QPANEL_ROWS;
             if (x16) x16->panel((const char *)mat->w + j * row_bytes, job->n_in, &p); /* j: a whole group */
             else kiln__qpanel_unpack_avx512(mat->wtype, mat->w, row_bytes, j, rows, job->n_in, &p);
@@ -554,13 +560,42 @@ static void matmul_part(void *ctx, int ith, int nth) {
     (void)nth;
 }
 
+/* What swiglu_part's threads share. */
+struct swiglu_job {
+    float *gate;       /* [n_tok][n] gate, then the result */
+    const float *up;   /* [n_tok][n] */
+    size_t n, n_tok;   /* values per token, tokens */
+};
+
+/* kiln__swiglu on this thread's share of the tokens. */
+static void swiglu_part(void *ctx, int ith, int nth) {
+    const struct swiglu_job *job = ctx;
+    size_t t0, t1;
+    split(job->n_tok, 1, ith, nth, &t0, &t1);
+    if (t1 > t0) kiln__swiglu(job->gate + t0 * job->n, job->up + t0 * job->n, (t1 - t0) * job->n);
+}
+
+/* gate = kiln__swiglu(gate, up), [n_tok][n] each, over the pool. */
+static void swiglu_pool(kiln_pool *pool, float *gate, const float *up, size_t n, size_t n_tok) {
+    struct swiglu_job job = {gate, up, n, n_tok};
+    kiln__pool_run(pool, swiglu_part, &job);
+}
+
+/* Whether the AVX-512 GEMM takes these matrices on `level`: a batch of
+ * tokens and one weight type (the activation tiles depend on it). */
+static int gemm_takes(kiln_qlevel level, const kiln_qmat *mats, int n_mats, size_t n_tok) {
+    int same = 1;
+    for (int m = 1; m < n_mats; m++) same &= mats[m].wtype == mats[0].wtype;
+    return level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK && same;
+}
+
 /* The matrices (checked by the callers) times x on `level`: activations
- * quantized once, one pool run for all the rows (the GEMM takes a single
- * matrix). */
+ * quantized once, one pool run for all the rows (then, with swiglu under
+ * the GEMM, one for the silu products). */
 static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat *mats, int n_mats, int swiglu,
                              size_t n_in, const float *x, size_t n_tok) {
     size_t nb = n_in / KILN_QA_BLOCK, nth = (size_t)kiln__pool_size(pool);
-    int gemm = level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK && n_mats == 1;
+    int gemm = gemm_takes(level, mats, n_mats, n_tok);
     size_t group = (size_t)kiln__qgroup_size(mats[0].wtype);
     /* layout: qs, d, ds32, ds16, [qs_nib], [tiles: qs, d, ds], [panels]; sizes checked for overflow */
     size_t qs_bytes, nblk, panel_bytes = kiln__qpanel_bytes(n_in), panels_bytes = 0, total;
@@ -612,6 +647,7 @@ static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat
     if (n_tok == 1) quantize_part(&job, 0, 1);
     else kiln__pool_run(pool, quantize_part, &job);
     kiln__pool_run(pool, matmul_part, &job);
+    if (gemm && swiglu) swiglu_pool(pool, mats[0].y, mats[1].y, mats[0].n_out, n_tok);
     return KILN_OK;
 }
 
@@ -668,15 +704,15 @@ kiln_status kiln__qmatmul_multi(kiln_pool *pool, const kiln_qmat *mats, int n_ma
         return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: these %d matrices cannot share one pass", n_mats);
     if (n_tok == 0) return KILN_OK;
     kiln_qlevel level = kiln__qmatmul_best_level();
-    if (level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK) {
-        /* a batch: the GEMM, one matrix at a time (as kiln__qmatmul, in
-         * each matrix's layout) */
+    if (level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK && !gemm_takes(level, mats, n_mats, n_tok)) {
+        /* a batch of matrices of several types: the GEMM, one matrix at a
+         * time (as kiln__qmatmul, in each matrix's layout) */
         for (int m = 0; m < n_mats; m++) {
             if (mats[m].n_out == 0) continue;
             kiln_status st = run_level(pool, level, &mats[m], 1, 0, n_in, x, n_tok);
             if (st != KILN_OK) return st;
         }
-        if (swiglu) kiln__swiglu(mats[0].y, mats[1].y, n_tok * mats[0].n_out);
+        if (swiglu) swiglu_pool(pool, mats[0].y, mats[1].y, mats[0].n_out, n_tok);
         return KILN_OK;
     }
     return run_level(pool, level, mats, n_mats, swiglu, n_in, x, n_tok);
