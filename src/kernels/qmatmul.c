@@ -597,7 +597,7 @@ static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat
     size_t nb = n_in / KILN_QA_BLOCK, nth = (size_t)kiln__pool_size(pool);
     int gemm = gemm_takes(level, mats, n_mats, n_tok);
     size_t group = (size_t)kiln__qgroup_size(mats[0].wtype);
-    /* layout: qs, d, ds32, ds16, [qs_nib], [tiles: qs, d, ds], [panels]; sizes checked for overflow */
+    /* layout: qs, d, ds32, ds16, [qs_nib], [tiles: qs, d, ds, zs], [panels]; sizes checked for overflow */
     size_t qs_bytes, nblk, panel_bytes = kiln__qpanel_bytes(n_in), panels_bytes = 0, total;
     if (kiln__mul_overflows(n_tok + KILN_QTILE_TOK, n_in, &qs_bytes) ||
         kiln__mul_overflows(n_tok + KILN_QTILE_TOK, nb, &nblk) || nblk > SIZE_MAX / 64 ||

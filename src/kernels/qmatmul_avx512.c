@@ -7,10 +7,16 @@
  * 16 rows x T tokens (T <= 8) of int32 dot products in registers: per step
  * of four values one panel load and, per token, one vpdpbusd with the
  * token's four signed activation bytes broadcast to every lane. After each
- * group the integer sums become floats, scaled per row by s * da and
- * shifted by b * (da * sum(qa)), so each weight integer loaded serves T
- * tokens and the panel (16 * n_in bytes) stays in L1/L2 while every token
- * passes over it. The panel comes from the file's rows
+ * group the integer sums become floats, so each weight integer loaded
+ * serves T tokens and the panel (16 * n_in bytes) stays in L1/L2 while
+ * every token passes over it. On Zen 4 a float multiply or FMA costs a
+ * vpdpbusd slot (a conversion or an integer add does not), so the
+ * per-group float work is kept small: types whose bias is a zero point
+ * times the scale (Q8_0, Q4_0, Q5_0, Q6_K) start the group's int32 sums at
+ * the zero point's dot product (the tile's zs) instead of adding
+ * b * (da * sum(qa)) in floats, and the K-quants, whose activations have
+ * one scale per 256 values, sum s * isum over a super-block's groups and
+ * multiply by da once. The panel comes from the file's rows
  * (kiln__qpanel_unpack_avx512) or from a group of the x16 layout (its
  * type's panel function); the multiply is the same.
  */
