@@ -103,6 +103,23 @@ void kiln__qact_nibble_order(const kiln_qact *q, size_t t, size_t unit) {
 
 int kiln__qgroup_size(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q6_K ? 16 : 32; }
 
+int kiln__qgroup_zero(kiln_dtype wtype) {
+    switch (wtype) {
+    case KILN_DTYPE_Q8_0: return -128;
+    case KILN_DTYPE_Q4_0: return -8;
+    case KILN_DTYPE_Q5_0: return -16;
+    case KILN_DTYPE_Q6_K: return -32;
+    case KILN_DTYPE_F32: case KILN_DTYPE_F16: case KILN_DTYPE_BF16: case KILN_DTYPE_Q4_1:
+    case KILN_DTYPE_Q5_1: case KILN_DTYPE_Q8_1: case KILN_DTYPE_Q2_K: case KILN_DTYPE_Q4_K:
+    case KILN_DTYPE_Q3_K: case KILN_DTYPE_Q5_K: case KILN_DTYPE_Q8_K: case KILN_DTYPE_I8:
+    case KILN_DTYPE_I16: case KILN_DTYPE_I32: case KILN_DTYPE_I64: case KILN_DTYPE_F64:
+    case KILN_DTYPE_U8: case KILN_DTYPE_BOOL: case KILN_DTYPE_F8_E4M3: case KILN_DTYPE_F8_E5M2:
+    case KILN_DTYPE_UNKNOWN:
+        break;
+    }
+    return 0;
+}
+
 int kiln__qmatmul_k_rule(kiln_dtype wtype) { return wtype == KILN_DTYPE_Q4_K || wtype == KILN_DTYPE_Q6_K; }
 
 int kiln__qmatmul_supports(kiln_dtype wtype, size_t n_in) {
@@ -350,6 +367,7 @@ void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const stru
     size_t n_in = a->n_in, nb = n_in / KILN_QA_BLOCK, ng = n_in / at->group;
     int8_t *qs = at->qs + tile * n_in * KILN_QTILE_TOK;
     float *d = at->d + tile * nb * KILN_QTILE_TOK, *ds = at->ds + tile * ng * KILN_QTILE_TOK;
+    int32_t *zs = at->zs + tile * ng * KILN_QTILE_TOK;
     for (size_t t = 0; t < KILN_QTILE_TOK; t++) {
         size_t tok = tile * KILN_QTILE_TOK + t;
         if (tok >= n_tok) {
@@ -357,13 +375,19 @@ void kiln__qtiles_pack(const kiln_qact *a, size_t n_tok, size_t tile, const stru
             for (size_t s = 0; s < n_in / 4; s++) memset(qs + (s * KILN_QTILE_TOK + t) * 4, 0, 4);
             for (size_t k = 0; k < nb; k++) d[k * KILN_QTILE_TOK + t] = 0.0f;
             for (size_t g = 0; g < ng; g++) ds[g * KILN_QTILE_TOK + t] = 0.0f;
+            for (size_t g = 0; g < ng; g++) zs[g * KILN_QTILE_TOK + t] = 0;
             continue;
         }
         const int8_t *src = a->qs + tok * n_in;
         for (size_t s = 0; s < n_in / 4; s++) memcpy(qs + (s * KILN_QTILE_TOK + t) * 4, src + 4 * s, 4);
         for (size_t k = 0; k < nb; k++) d[k * KILN_QTILE_TOK + t] = a->d[tok * nb + k];
         const float *sums = at->group == 16 ? a->ds16 + tok * ng : a->ds32 + tok * ng;
-        for (size_t g = 0; g < ng; g++) ds[g * KILN_QTILE_TOK + t] = sums[g];
+        for (size_t g = 0; g < ng; g++) {
+            ds[g * KILN_QTILE_TOK + t] = sums[g];
+            int32_t sum = 0;
+            for (size_t k = 0; k < at->group; k++) sum += src[g * at->group + k];
+            zs[g * KILN_QTILE_TOK + t] = at->zero * sum;
+        }
     }
 }
 
@@ -386,7 +410,7 @@ struct qjob {
     size_t panel_bytes;  /* bytes of each panel */
     size_t chunk;        /* row kernels: weight rows per chunk of work */
     size_t n_chunks;     /* row kernels: chunks of all matrices (of gate alone with swiglu) */
-    atomic_size_t next_chunk; /* row kernels: the next chunk no thread has taken */
+    atomic_size_t next_chunk; /* the next chunk (row kernels) or panel (GEMM) no thread has taken */
 };
 
 /* [begin, end) of n items for thread ith of nth, in whole units of `unit`. */
@@ -503,41 +527,77 @@ static size_t row_chunk(size_t n_out, size_t nth) {
 
 static void matmul_part(void *ctx, int ith, int nth) {
     const struct qjob *job = ctx;
+    /* Thread ith starts with work item ith, then takes the next free one
+     * from the shared counter, so a thread that runs faster (or started
+     * earlier, or shares its core with less) does more and all finish
+     * within an item of each other. */
+    struct qjob *shared = ctx;
     if (job->gemm) {
-        /* whole panels of 16 rows per thread, each unpacked from the
-         * file's rows or from its x16 group, then multiplied */
-        const kiln_qmat *mat = &job->mats[0];
-        const struct kiln_x16_type *x16 = mat->layout == KILN_QLAYOUT_X16 ? kiln__x16_find(mat->wtype) : NULL;
-        size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in), j0, j1;
-        split(mat->n_out, KILN_QPANEL_ROWS, ith, nth, &j0, &j1);
+        /* items: panels of 16 rows of the matrices, one after another,
+         * each unpacked from the file's rows or from its x16 group, then
+         * multiplied */
+        size_t n_panels = 0;
+        for (int m = 0; m < job->n_mats; m++) n_panels += (job->mats[m].n_out + KILN_QPANEL_ROWS - 1) / KILN_QPANEL_ROWS;
         struct kiln_qpanel p;
         kiln__qpanel_init(&p, job->panels + (size_t)ith * job->panel_bytes, job->act.n_in);
-        for (size_t j = j0; j < j1; j += KILN_QPANEL_ROWS) {
-            size_t rows = j1 - j < KILN_QPANEL_ROWS ? j1 - j : KILN_QPANEL_ROWS;
+        for (size_t c = (size_t)ith; c < n_panels; c = atomic_fetch_add(&shared->next_chunk, 1)) {
+            const kiln_qmat *mat = job->mats;
+            size_t j = c * KILN_QPANEL_ROWS; /* row j of the matrices' rows stacked */
+            while (j >= mat->n_out) {
+                j -= (mat->n_out + KILN_QPANEL_ROWS - 1) / KILN_QPANEL_ROWS * KILN_QPANEL_ROWS;
+                mat++;
+            }
+            const struct kiln_x16_type *x16 = mat->layout == KILN_QLAYOUT_X16 ? kiln__x16_find(mat->wtype) : NULL;
+            size_t row_bytes = kiln__tensor_bytes(mat->wtype, job->n_in);
+            size_t rows = mat->n_out - j < KILN_QPANEL_ROWS ? mat->n_out - j : KILN_QPANEL_ROWS;
             if (x16) x16->panel((const char *)mat->w + j * row_bytes, job->n_in, &p); /* j: a whole group */
             else kiln__qpanel_unpack_avx512(mat->wtype, mat->w, row_bytes, j, rows, job->n_in, &p);
             kiln__qgemm_panel_avx512(&p, &job->tiles, job->n_tok, mat->y, mat->n_out, j, rows);
         }
         return;
     }
-    /* Chunks of rows: thread ith starts with chunk ith, then takes the
-     * next free one from the shared counter, so a thread that runs faster
-     * (or started earlier) does more and all finish within a chunk of each
-     * other. */
-    struct qjob *shared = ctx;
     for (size_t c = (size_t)ith; c < job->n_chunks; c = atomic_fetch_add(&shared->next_chunk, 1)) chunk_part(job, c);
     (void)nth;
 }
 
+/* What swiglu_part's threads share. */
+struct swiglu_job {
+    float *gate;       /* [n_tok][n] gate, then the result */
+    const float *up;   /* [n_tok][n] */
+    size_t n, n_tok;   /* values per token, tokens */
+};
+
+/* kiln__swiglu on this thread's share of the tokens. */
+static void swiglu_part(void *ctx, int ith, int nth) {
+    const struct swiglu_job *job = ctx;
+    size_t t0, t1;
+    split(job->n_tok, 1, ith, nth, &t0, &t1);
+    if (t1 > t0) kiln__swiglu(job->gate + t0 * job->n, job->up + t0 * job->n, (t1 - t0) * job->n);
+}
+
+/* gate = kiln__swiglu(gate, up), [n_tok][n] each, over the pool. */
+static void swiglu_pool(kiln_pool *pool, float *gate, const float *up, size_t n, size_t n_tok) {
+    struct swiglu_job job = {gate, up, n, n_tok};
+    kiln__pool_run(pool, swiglu_part, &job);
+}
+
+/* Whether the AVX-512 GEMM takes these matrices on `level`: a batch of
+ * tokens and one weight type (the activation tiles depend on it). */
+static int gemm_takes(kiln_qlevel level, const kiln_qmat *mats, int n_mats, size_t n_tok) {
+    int same = 1;
+    for (int m = 1; m < n_mats; m++) same &= mats[m].wtype == mats[0].wtype;
+    return level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK && same;
+}
+
 /* The matrices (checked by the callers) times x on `level`: activations
- * quantized once, one pool run for all the rows (the GEMM takes a single
- * matrix). */
+ * quantized once, one pool run for all the rows (then, with swiglu under
+ * the GEMM, one for the silu products). */
 static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat *mats, int n_mats, int swiglu,
                              size_t n_in, const float *x, size_t n_tok) {
     size_t nb = n_in / KILN_QA_BLOCK, nth = (size_t)kiln__pool_size(pool);
-    int gemm = level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK && n_mats == 1;
+    int gemm = gemm_takes(level, mats, n_mats, n_tok);
     size_t group = (size_t)kiln__qgroup_size(mats[0].wtype);
-    /* layout: qs, d, ds32, ds16, [qs_nib], [tiles: qs, d, ds], [panels]; sizes checked for overflow */
+    /* layout: qs, d, ds32, ds16, [qs_nib], [tiles: qs, d, ds, zs], [panels]; sizes checked for overflow */
     size_t qs_bytes, nblk, panel_bytes = kiln__qpanel_bytes(n_in), panels_bytes = 0, total;
     if (kiln__mul_overflows(n_tok + KILN_QTILE_TOK, n_in, &qs_bytes) ||
         kiln__mul_overflows(n_tok + KILN_QTILE_TOK, nb, &nblk) || nblk > SIZE_MAX / 64 ||
@@ -554,11 +614,12 @@ static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat
             nib_unit = kiln__qnibble_unit(mats[m].wtype);
     size_t off_nib = off_ds16 + align64(2 * nblk * sizeof(float));
     size_t off_tiles = off_nib + (nib_unit ? align64(qs_bytes) : 0), off_panels = off_tiles;
-    size_t off_tile_d = 0, off_tile_ds = 0;
+    size_t off_tile_d = 0, off_tile_ds = 0, off_tile_zs = 0;
     if (gemm) {
         off_tile_d = off_tiles + align64(qs_bytes);
         off_tile_ds = off_tile_d + align64(nblk * sizeof(float));
-        off_panels = off_tile_ds + align64(2 * nblk * sizeof(float));
+        off_tile_zs = off_tile_ds + align64(2 * nblk * sizeof(float));
+        off_panels = off_tile_zs + align64(2 * nblk * sizeof(int32_t));
     }
     if (__builtin_add_overflow(off_panels, panels_bytes, &total))
         return kiln__fail(KILN_ERR_TOO_LARGE, "qmatmul: %zu x %zu activations are too many", n_tok, n_in);
@@ -576,7 +637,8 @@ static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat
         .gemm = gemm,
         .nib_unit = nib_unit,
         .tiles = {(int8_t *)(mem + off_tiles), (float *)(void *)(mem + off_tile_d),
-                  (float *)(void *)(mem + off_tile_ds), n_in, group},
+                  (float *)(void *)(mem + off_tile_ds), (int32_t *)(void *)(mem + off_tile_zs), n_in, group,
+                  kiln__qgroup_zero(mats[0].wtype), kiln__qmatmul_k_rule(mats[0].wtype)},
         .panels = mem + off_panels, .panel_bytes = panel_bytes,
         .chunk = chunk, .n_chunks = n_chunks,
     };
@@ -585,6 +647,7 @@ static kiln_status run_level(kiln_pool *pool, kiln_qlevel level, const kiln_qmat
     if (n_tok == 1) quantize_part(&job, 0, 1);
     else kiln__pool_run(pool, quantize_part, &job);
     kiln__pool_run(pool, matmul_part, &job);
+    if (gemm && swiglu) swiglu_pool(pool, mats[0].y, mats[1].y, mats[0].n_out, n_tok);
     return KILN_OK;
 }
 
@@ -641,15 +704,15 @@ kiln_status kiln__qmatmul_multi(kiln_pool *pool, const kiln_qmat *mats, int n_ma
         return kiln__fail(KILN_ERR_UNSUPPORTED, "qmatmul: these %d matrices cannot share one pass", n_mats);
     if (n_tok == 0) return KILN_OK;
     kiln_qlevel level = kiln__qmatmul_best_level();
-    if (level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK) {
-        /* a batch: the GEMM, one matrix at a time (as kiln__qmatmul, in
-         * each matrix's layout) */
+    if (level == KILN_QLEVEL_AVX512 && n_tok >= GEMM_MIN_TOK && !gemm_takes(level, mats, n_mats, n_tok)) {
+        /* a batch of matrices of several types: the GEMM, one matrix at a
+         * time (as kiln__qmatmul, in each matrix's layout) */
         for (int m = 0; m < n_mats; m++) {
             if (mats[m].n_out == 0) continue;
             kiln_status st = run_level(pool, level, &mats[m], 1, 0, n_in, x, n_tok);
             if (st != KILN_OK) return st;
         }
-        if (swiglu) kiln__swiglu(mats[0].y, mats[1].y, n_tok * mats[0].n_out);
+        if (swiglu) swiglu_pool(pool, mats[0].y, mats[1].y, mats[0].n_out, n_tok);
         return KILN_OK;
     }
     return run_level(pool, level, mats, n_mats, swiglu, n_in, x, n_tok);

@@ -166,10 +166,12 @@ kiln_status kiln__qmatmul_x16_pack(kiln_pool *pool, kiln_dtype wtype, void *w, s
 int kiln__qmatmul_multi_ok(const kiln_qmat *mats, int n_mats, size_t n_in);
 /* Several matrices with the same input x ([n_tok][n_in]): mats[m].y =
  * x W_m^T for each, the same bits as one kiln__qmatmul per matrix, with the
- * activations quantized once and (below 16 tokens) one pool run for all
- * their rows, shared out in chunks. With swiglu set, mats are gate and up
- * (two, with equal n_out) and gate's y ends as kiln__swiglu(gate, up),
- * applied chunk by chunk by the thread that made it. KILN_ERR_UNSUPPORTED
+ * activations quantized once and one pool run for all their rows: below 16
+ * tokens shared out in chunks of rows, from 16 tokens (the GEMM) in panels
+ * of 16 rows when all have one type (else one GEMM per matrix). With
+ * swiglu set, mats are gate and up (two, with equal n_out) and gate's y
+ * ends as kiln__swiglu(gate, up), applied chunk by chunk by the thread
+ * that made it (after the GEMM: over the pool, by tokens). KILN_ERR_UNSUPPORTED
  * unless kiln__qmatmul_multi_ok (and the swiglu shape); else as
  * kiln__qmatmul. */
 kiln_status kiln__qmatmul_multi(kiln_pool *pool, const kiln_qmat *mats, int n_mats, int swiglu, size_t n_in,

@@ -7,10 +7,16 @@
  * 16 rows x T tokens (T <= 8) of int32 dot products in registers: per step
  * of four values one panel load and, per token, one vpdpbusd with the
  * token's four signed activation bytes broadcast to every lane. After each
- * group the integer sums become floats, scaled per row by s * da and
- * shifted by b * (da * sum(qa)), so each weight integer loaded serves T
- * tokens and the panel (16 * n_in bytes) stays in L1/L2 while every token
- * passes over it. The panel comes from the file's rows
+ * group the integer sums become floats, so each weight integer loaded
+ * serves T tokens and the panel (16 * n_in bytes) stays in L1/L2 while
+ * every token passes over it. On Zen 4 a float multiply or FMA costs a
+ * vpdpbusd slot (a conversion or an integer add does not), so the
+ * per-group float work is kept small: types whose bias is a zero point
+ * times the scale (Q8_0, Q4_0, Q5_0, Q6_K) start the group's int32 sums at
+ * the zero point's dot product (the tile's zs) instead of adding
+ * b * (da * sum(qa)) in floats, and the K-quants, whose activations have
+ * one scale per 256 values, sum s * isum over a super-block's groups and
+ * multiply by da once. The panel comes from the file's rows
  * (kiln__qpanel_unpack_avx512) or from a group of the x16 layout (its
  * type's panel function); the multiply is the same.
  */
@@ -151,32 +157,56 @@ static inline int32_t load4(const int8_t *q) {
 }
 
 /* The 16 x 8 tile of tile `tile` of the activations, groups of G values;
- * the results of tokens t < n_valid are stored. */
+ * the results of tokens t < n_valid are stored. ZERO: each group's integer
+ * sums start at the tile's zs (the zero point's dot product), so the
+ * panel's biases are not read; else (Q4_K) they are added in floats. KQ:
+ * one activation scale per 256 values (K-quants), applied once per
+ * super-block to the sums of its groups; else one per group of 32. */
 TARGET __attribute__((always_inline)) static inline void tile8(const struct kiln_qpanel *p,
                                                                const struct kiln_qtiles *at, size_t tile,
-                                                               const int G, float *y, size_t n_out, size_t row0,
-                                                               __mmask16 mask, size_t n_valid) {
+                                                               const int G, const int ZERO, const int KQ, float *y,
+                                                               size_t n_out, size_t row0, __mmask16 mask,
+                                                               size_t n_valid) {
     enum { T = KILN_QTILE_TOK };
     size_t n_in = at->n_in, nb = n_in / KILN_QA_BLOCK, ng = n_in / (size_t)G;
     const int8_t *q = at->qs + tile * n_in * T;
     const float *dd = at->d + tile * nb * T, *ds = at->ds + tile * ng * T;
+    const int32_t *zs = at->zs + tile * ng * T;
+    /* groups per activation scale */
+    const size_t per = KQ ? (size_t)KILN_QK_K / (size_t)G : 1;
     __m512 f[T];
     for (int t = 0; t < T; t++) f[t] = _mm512_setzero_ps();
-    for (size_t g = 0; g < ng; g++) {
-        const uint8_t *u = p->u + g * (size_t)G * KILN_QPANEL_ROWS;
-        const int8_t *qg = q + g * (size_t)G * T;
-        __m512i acc[T];
-        for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_si512();
-        for (int s = 0; s < G / 4; s++) {
-            __m512i wv = _mm512_load_si512((const void *)(u + (size_t)s * 64));
+    for (size_t g0 = 0; g0 < ng; g0 += per) {
+        /* sf: the super-block's sums times the weight scales (KQ) */
+        __m512 sf[T];
+        for (int t = 0; t < T; t++) sf[t] = _mm512_setzero_ps();
+        for (size_t g = g0; g < g0 + per; g++) {
+            const uint8_t *u = p->u + g * (size_t)G * KILN_QPANEL_ROWS;
+            const int8_t *qg = q + g * (size_t)G * T;
+            __m512i acc[T];
             for (int t = 0; t < T; t++)
-                acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(load4(qg + (s * T + t) * 4)));
+                acc[t] = ZERO ? _mm512_set1_epi32(zs[g * T + (size_t)t]) : _mm512_setzero_si512();
+            for (int s = 0; s < G / 4; s++) {
+                __m512i wv = _mm512_load_si512((const void *)(u + (size_t)s * 64));
+                for (int t = 0; t < T; t++)
+                    acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(load4(qg + (s * T + t) * 4)));
+            }
+            __m512 sv = _mm512_load_ps(p->s + g * KILN_QPANEL_ROWS);
+            if (KQ) {
+                for (int t = 0; t < T; t++) sf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), sv, sf[t]);
+            } else {
+                const float *dg = dd + g * (size_t)G / KILN_QA_BLOCK * T;
+                for (int t = 0; t < T; t++)
+                    f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(sv, _mm512_set1_ps(dg[t])), f[t]);
+            }
+            if (!ZERO) {
+                __m512 bv = _mm512_load_ps(p->b + g * KILN_QPANEL_ROWS);
+                for (int t = 0; t < T; t++) f[t] = _mm512_fmadd_ps(bv, _mm512_set1_ps(ds[g * T + (size_t)t]), f[t]);
+            }
         }
-        __m512 sv = _mm512_load_ps(p->s + g * KILN_QPANEL_ROWS), bv = _mm512_load_ps(p->b + g * KILN_QPANEL_ROWS);
-        const float *dg = dd + g * (size_t)G / KILN_QA_BLOCK * T, *sg = ds + g * T;
-        for (int t = 0; t < T; t++) {
-            f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(sv, _mm512_set1_ps(dg[t])), f[t]);
-            f[t] = _mm512_fmadd_ps(bv, _mm512_set1_ps(sg[t]), f[t]);
+        if (KQ) {
+            const float *dg = dd + g0 * (size_t)G / KILN_QA_BLOCK * T;
+            for (int t = 0; t < T; t++) f[t] = _mm512_fmadd_ps(sf[t], _mm512_set1_ps(dg[t]), f[t]);
         }
     }
     size_t t0 = tile * T;
@@ -189,7 +219,8 @@ TARGET void kiln__qgemm_panel_avx512(const struct kiln_qpanel *p, const struct k
     __mmask16 mask = (__mmask16)((1u << n_rows) - 1u);
     for (size_t tile = 0; tile * KILN_QTILE_TOK < n_tok; tile++) {
         size_t n_valid = n_tok - tile * KILN_QTILE_TOK;
-        if (at->group == 16) tile8(p, at, tile, 16, y, n_out, row0, mask, n_valid);
-        else tile8(p, at, tile, 32, y, n_out, row0, mask, n_valid);
+        if (at->group == 16) tile8(p, at, tile, 16, 1, 1, y, n_out, row0, mask, n_valid); /* Q6_K */
+        else if (at->k_rule) tile8(p, at, tile, 32, 0, 1, y, n_out, row0, mask, n_valid); /* Q4_K */
+        else tile8(p, at, tile, 32, 1, 0, y, n_out, row0, mask, n_valid); /* Q8_0, Q4_0, Q5_0 */
     }
 }

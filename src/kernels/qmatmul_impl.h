@@ -31,6 +31,10 @@ static inline void kiln__q4k_scale_words(const uint8_t scales[12], uint32_t sm[4
 
 /* Values per weight group of a supported type (32, or 16 for Q6_K). */
 int kiln__qgroup_size(kiln_dtype wtype);
+/* The zero point z of a supported type whose group bias is z times its
+ * scale (value = s * (u + z): -128 Q8_0, -8 Q4_0, -16 Q5_0, -32 Q6_K); 0
+ * for Q4_K, whose bias comes from its own mins. */
+int kiln__qgroup_zero(kiln_dtype wtype);
 
 /* Unpack one weight row of n_in values: u[i] the unsigned integer of value
  * i (skipped when u is NULL), s[g] and b[g] the scale and bias of group g
@@ -93,8 +97,13 @@ struct kiln_qtiles {
     int8_t *qs;     /* [n_tiles][n_in / 4][8 tokens][4] quants */
     float *d;       /* [n_tiles][n_in / 32][8] block scales */
     float *ds;      /* [n_tiles][n_groups][8] d * sum per weight group (ds32 or ds16) */
+    int32_t *zs;    /* [n_tiles][n_groups][8] zero * the sum of the group's quants: the
+                       integer dot product of the weights' zero point (the start of each
+                       group's sums, so that the bias needs no float step) */
     size_t n_in;    /* values per token */
     size_t group;   /* values per weight group: 32, or 16 (Q6_K) */
+    int zero;       /* kiln__qgroup_zero of the weight type (0: the panel's b is added) */
+    int k_rule;     /* kiln__qmatmul_k_rule of the weight type (one scale per 256 values) */
 };
 
 /* Pack tile `tile` (tokens 8 * tile .. n_tok - 1 at most) of a into at. */

@@ -246,7 +246,7 @@ static void test_levels(void) {
                 if (k == 1) {
                     for (size_t n_tok = 1; n_tok <= 37; n_tok++) check_level(level, t, 37, n_in, n_tok, pools);
                 } else {
-                    const size_t toks[] = {1, 3, 4, 9, 17};
+                    const size_t toks[] = {1, 3, 4, 9, 17, 40, 100};
                     for (size_t m = 0; m < sizeof toks / sizeof toks[0]; m++)
                         check_level(level, t, k == 0 ? 5 : 33, n_in, toks[m], pools);
                 }
@@ -376,6 +376,68 @@ static void test_unsupported(void) {
     kiln__pool_free(pool);
 }
 
+/* kiln__qmatmul_multi on matrices of one type (one shared GEMM pass over
+ * the panels of all, from 16 tokens) against one kiln__qmatmul per matrix,
+ * bit for bit: every type, matrices of 37, 5 and 64 rows (panels cut short
+ * inside a matrix), token counts that leave a partial tile (17, 31, 40,
+ * 100), 1 to 3 threads, and the swiglu of two matrices of 37 rows against
+ * kiln__swiglu of the separate results. */
+static void test_multi_one_type(void) {
+    const size_t rows[3] = {37, 5, 64}, toks[] = {17, 31, 40, 100};
+    const size_t n_in = 512, max_tok = 100;
+    kiln_pool *pools[3] = {kiln__pool_create(1), kiln__pool_create(2), kiln__pool_create(3)};
+    float *wf = malloc(64 * n_in * sizeof *wf), *x = malloc(max_tok * n_in * sizeof *x);
+    float *y[3], *ref[3];
+    void *wq[3];
+    for (int m = 0; m < 3; m++) {
+        y[m] = malloc(max_tok * 64 * sizeof(float));
+        ref[m] = malloc(max_tok * 64 * sizeof(float));
+        wq[m] = malloc(kiln__tensor_bytes(KILN_DTYPE_Q8_0, 64 * n_in));
+        REQUIRE(y[m] && ref[m] && wq[m]);
+    }
+    REQUIRE(pools[0] && pools[1] && pools[2] && wf && x);
+    unsigned seed = 123u;
+    for (size_t t = 0; t < max_tok; t++) fill(x + t * n_in, n_in, seed + (unsigned)t);
+    if (kiln__qmatmul_best_level() == KILN_QLEVEL_SCALAR)
+        fprintf(stderr, "  skipped: kiln__qmatmul_multi (the scalar level has no shared pass)\n");
+    for (size_t ti = 0; ti < N_TYPES && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR; ti++) {
+        kiln_dtype t = types[ti];
+        kiln_qmat mats[3];
+        for (int m = 0; m < 3; m++) {
+            lcg_fill(wf, rows[m] * n_in, &seed);
+            REQUIRE(make_weights(t, wf, wq[m], rows[m] * n_in, seed));
+            mats[m] = (kiln_qmat){t, wq[m], rows[m], y[m], KILN_QLAYOUT_ROWS};
+        }
+        CHECK(kiln__qmatmul_multi_ok(mats, 3, n_in));
+        for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
+            size_t n_tok = toks[k];
+            for (int m = 0; m < 3; m++)
+                REQUIRE(kiln__qmatmul(pools[1], t, wq[m], rows[m], n_in, x, n_tok, ref[m]) == KILN_OK);
+            for (int p = 0; p < 3; p++) {
+                for (int m = 0; m < 3; m++) memset(y[m], 0xff, max_tok * 64 * sizeof(float));
+                REQUIRE(kiln__qmatmul_multi(pools[p], mats, 3, 0, n_in, x, n_tok) == KILN_OK);
+                for (int m = 0; m < 3; m++) CHECK(memcmp(y[m], ref[m], n_tok * rows[m] * sizeof(float)) == 0);
+            }
+            /* gate = matrix 0, up = matrix 2 cut to its first 37 rows */
+            kiln_qmat gu[2] = {mats[0], {t, wq[2], rows[0], y[2], KILN_QLAYOUT_ROWS}};
+            REQUIRE(kiln__qmatmul(pools[1], t, wq[2], rows[0], n_in, x, n_tok, ref[2]) == KILN_OK);
+            kiln__swiglu(ref[0], ref[2], n_tok * rows[0]);
+            for (int p = 0; p < 3; p++) {
+                REQUIRE(kiln__qmatmul_multi(pools[p], gu, 2, 1, n_in, x, n_tok) == KILN_OK);
+                CHECK(memcmp(y[0], ref[0], n_tok * rows[0] * sizeof(float)) == 0);
+            }
+        }
+    }
+    for (int m = 0; m < 3; m++) {
+        free(y[m]);
+        free(ref[m]);
+        free(wq[m]);
+    }
+    free(wf);
+    free(x);
+    for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
+}
+
 int main(void) {
     char cpu[256];
     kiln__cpu_describe(cpu, sizeof cpu);
@@ -384,6 +446,7 @@ int main(void) {
     RUN(test_reference_vs_float);
     RUN(test_levels);
     RUN(test_multi);
+    RUN(test_multi_one_type);
     RUN(test_matmul_fast_hook);
     RUN(test_unsupported);
     return TEST_REPORT();
