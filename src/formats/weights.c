@@ -3,7 +3,6 @@
 #define _GNU_SOURCE /* madvise */
 #include "formats/weights.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,59 +179,15 @@ void kiln__weights_release(const struct kiln_weights *w, const void *p, size_t n
     if (!w->mem_) release_pages(p, n);
 }
 
-/* Bytes of one slice of the copy: progress is reported (and a cancel seen)
- * within big tensors, and the threads share the slices out. */
-#define COPY_SLICE ((size_t)64 << 20)
-
-/* One slice of a tensor's bytes to copy. */
-struct copy_slice {
-    const uint8_t *src; /* in the file mapping */
-    uint8_t *dst;       /* in the anonymous copy */
-    size_t n;           /* bytes */
-};
-
-/* What the threads of the copy share. */
-struct copy_job {
-    const struct copy_slice *slices; /* every slice, in file order */
-    size_t n_slices;                 /* how many */
-    atomic_size_t next;              /* the next slice no thread has taken */
-    atomic_size_t done;              /* bytes copied so far, all threads */
-    atomic_int cancelled;            /* the progress callback asked to stop */
-    size_t total;                    /* bytes to copy in all */
-    kiln_weights_progress_fn progress; /* called by thread 0 only; may be NULL */
-    void *user;                      /* its argument */
-};
-
-/* Take slices until none is left (or the load is cancelled); thread 0, the
- * caller of the load, reports the progress of all threads. */
-static void copy_part(void *ctx, int ith, int nth) {
-    struct copy_job *job = ctx;
-    size_t next_report = 0;
-    (void)nth;
-    for (size_t i; !atomic_load(&job->cancelled) && (i = atomic_fetch_add(&job->next, 1)) < job->n_slices;) {
-        const struct copy_slice *c = &job->slices[i];
-        memcpy(c->dst, c->src, c->n);
-        /* drop the file pages just read, so the peak is one copy, not two */
-        release_pages(c->src, c->n);
-        size_t done = atomic_fetch_add(&job->done, c->n) + c->n;
-        if (ith == 0 && job->progress && done >= next_report && done < job->total) {
-            if (job->progress(done, job->total, job->user)) atomic_store(&job->cancelled, 1);
-            next_report = done + job->total / 100;
-        }
-    }
-}
-
-kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_pool *pool, kiln_weights_progress_fn progress,
-                                    void *user) {
+kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progress_fn progress, void *user) {
     if (w->mem_) return KILN_OK;
-    size_t total = 0, data = 0, n_slices = 0;
+    size_t total = 0, data = 0;
     for (size_t i = 0; i < w->n_tensors; i++) {
         size_t n = (w->tensors[i].nbytes + KILN_ALIGN - 1) & ~(size_t)(KILN_ALIGN - 1);
         if (n < w->tensors[i].nbytes || total > SIZE_MAX - n)
             return kiln__fail(KILN_ERR_TOO_LARGE, "weights: tensors too large to copy");
         total += n;
         data += w->tensors[i].nbytes;
-        n_slices += (w->tensors[i].nbytes + COPY_SLICE - 1) / COPY_SLICE;
     }
     if (total == 0) return KILN_OK;
     /* A copy that would crowd out most of RAM is refused: the mapping can
@@ -242,35 +197,26 @@ kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_pool *pool, kil
         return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: a %zu MiB copy would not leave enough memory",
                           total >> 20);
     uint8_t *mem = kiln__huge_alloc(total);
-    struct copy_slice *slices = calloc(n_slices ? n_slices : 1, sizeof *slices);
-    if (!mem || !slices) {
-        kiln__huge_free(mem, total);
-        free(slices);
-        return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: no memory for a %zu MiB copy", total >> 20);
-    }
-    size_t off = 0, k = 0;
+    if (!mem) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "weights: no memory for a %zu MiB copy", total >> 20);
+    /* Copy everything first, then repoint: a cancel leaves the tensors as they were. */
+    size_t off = 0, done = 0, next_report = 0;
+    if (progress && progress(0, data, user)) goto cancelled;
     for (size_t i = 0; i < w->n_tensors; i++) {
         const struct kiln_tensor *t = &w->tensors[i];
-        for (size_t at = 0; at < t->nbytes; at += COPY_SLICE)
-            slices[k++] = (struct copy_slice){(const uint8_t *)t->data + at, mem + off + at,
-                                              t->nbytes - at < COPY_SLICE ? t->nbytes - at : COPY_SLICE};
+        /* in slices, so progress is reported (and a cancel seen) within big tensors */
+        for (size_t at = 0; at < t->nbytes;) {
+            size_t n = t->nbytes - at < ((size_t)64 << 20) ? t->nbytes - at : (size_t)64 << 20;
+            memcpy(mem + off + at, (const uint8_t *)t->data + at, n);
+            /* drop the file pages just read, so the peak is one copy, not two */
+            release_pages((const uint8_t *)t->data + at, n);
+            at += n;
+            done += n;
+            if (progress && (done >= next_report || done == data)) {
+                if (progress(done, data, user)) goto cancelled;
+                next_report = done + data / 100;
+            }
+        }
         off += (t->nbytes + KILN_ALIGN - 1) & ~(size_t)(KILN_ALIGN - 1);
-    }
-    struct copy_job job = {.slices = slices, .n_slices = n_slices, .total = data, .progress = progress, .user = user};
-    atomic_init(&job.next, 0);
-    atomic_init(&job.done, 0);
-    atomic_init(&job.cancelled, progress && progress(0, data, user) ? 1 : 0);
-    /* Copy everything first (the page faults of the new memory and the
-     * reads of the file spread over the threads), then repoint: a cancel
-     * leaves the tensors as they were. */
-    if (!atomic_load(&job.cancelled)) {
-        if (pool) kiln__pool_run(pool, copy_part, &job);
-        else copy_part(&job, 0, 1);
-    }
-    free(slices);
-    if (atomic_load(&job.cancelled) || (progress && progress(data, data, user))) {
-        kiln__huge_free(mem, total);
-        return kiln__fail(KILN_ERR_CANCELLED, "model load cancelled");
     }
     off = 0;
     for (size_t i = 0; i < w->n_tensors; i++) {
@@ -281,6 +227,9 @@ kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_pool *pool, kil
     w->mem_ = mem;
     w->mem_size_ = total;
     return KILN_OK;
+cancelled:
+    kiln__huge_free(mem, total);
+    return kiln__fail(KILN_ERR_CANCELLED, "model load cancelled");
 }
 
 const struct kiln_tensor *kiln__weights_find(const struct kiln_weights *w, const char *name) {

@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/threadpool.h"
 #include "formats/gguf.h"
 #include "formats/model_folder.h"
 #include "formats/safetensors.h"
@@ -79,13 +78,10 @@ typedef int (*kiln_weights_progress_fn)(uint64_t done, uint64_t total, void *use
  * metadata), so the peak is about one copy. Token generation streams every
  * weight per token, and on the development machine anonymous huge pages
  * read faster than the file mapping (see
- * docs/performance.md). The slices of the copy are shared out over the
- * pool's threads (NULL: the caller alone); progress is called from the
- * calling thread only and may be NULL. Errors: KILN_ERR_OUT_OF_MEMORY
+ * docs/performance.md). progress may be NULL. Errors: KILN_ERR_OUT_OF_MEMORY
  * (tensors untouched: they stay in the mapping), KILN_ERR_CANCELLED (the
  * same). Call before anything keeps tensor data pointers. */
-kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_pool *pool, kiln_weights_progress_fn progress,
-                                    void *user);
+kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progress_fn progress, void *user);
 
 /* Hint that this process no longer reads the tensor bytes [p, p + n) (a
  * packed copy replaced them): while the tensors are in the file mapping,

@@ -3,7 +3,7 @@
  * (use_mmap): the copy holds the same bytes (kiln__weights_to_memory), and
  * a model loaded either way gives bit-identical logits for a prompt and the
  * token after it; a cancel from the progress callback leaves the tensors in
- * the mapping, whether the copy runs on the caller alone or on a pool. Uses the bundled models/fortune-llama-f16.gguf. */
+ * the mapping. Uses the bundled models/fortune-llama-f16.gguf. */
 #include <stdlib.h>
 
 #include "formats/weights.h"
@@ -24,15 +24,9 @@ static void test_copy_bytes(void) {
     REQUIRE(a->n_tensors > 0 && a->n_tensors == b->n_tensors);
     /* a cancelled copy leaves every tensor where it was */
     const void *first = b->tensors[0].data;
-    kiln_pool *pool = kiln__pool_create(3);
-    REQUIRE(pool);
-    CHECK_EQ_INT(kiln__weights_to_memory(b, NULL, cancel_midway, NULL), KILN_ERR_CANCELLED);
+    CHECK_EQ_INT(kiln__weights_to_memory(b, cancel_midway, NULL), KILN_ERR_CANCELLED);
     CHECK(b->tensors[0].data == first);
-    CHECK_EQ_INT(kiln__weights_to_memory(b, pool, cancel_midway, NULL), KILN_ERR_CANCELLED);
-    CHECK(b->tensors[0].data == first);
-    /* the slices shared out over three threads */
-    REQUIRE(kiln__weights_to_memory(b, pool, NULL, NULL) == KILN_OK);
-    kiln__pool_free(pool);
+    REQUIRE(kiln__weights_to_memory(b, NULL, NULL) == KILN_OK);
     for (size_t i = 0; i < a->n_tensors; i++) {
         CHECK(a->tensors[i].data != b->tensors[i].data);
         CHECK((uintptr_t)b->tensors[i].data % 64 == 0);
