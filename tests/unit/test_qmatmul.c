@@ -257,6 +257,71 @@ static void test_levels(void) {
     for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
 }
 
+/* Buffers of the kiln__qmatmul_multi tests: three matrices of up to 64
+ * rows of n_in values, their results and references for up to max_tok
+ * tokens, the activations, and pools of 1, 2 and 3 threads. */
+struct multi_bufs {
+    kiln_pool *pools[3]; /* 1, 2 and 3 threads */
+    float *wf;           /* [64][n_in] float weights before quantization */
+    float *x;            /* [max_tok][n_in] activations */
+    float *y[3];         /* [max_tok][64] results of the shared pass */
+    float *ref[3];       /* [max_tok][64] results of one call per matrix */
+    void *wq[3];         /* quantized weights (room for Q8_0, the largest) */
+    size_t n_in;         /* values per row */
+    size_t max_tok;      /* most tokens */
+};
+
+static void multi_bufs_make(struct multi_bufs *b, size_t n_in, size_t max_tok, unsigned seed) {
+    b->n_in = n_in;
+    b->max_tok = max_tok;
+    for (int p = 0; p < 3; p++) b->pools[p] = kiln__pool_create(p + 1);
+    b->wf = malloc(64 * n_in * sizeof *b->wf);
+    b->x = malloc(max_tok * n_in * sizeof *b->x);
+    for (int m = 0; m < 3; m++) {
+        b->y[m] = malloc(max_tok * 64 * sizeof(float));
+        b->ref[m] = malloc(max_tok * 64 * sizeof(float));
+        b->wq[m] = malloc(kiln__tensor_bytes(KILN_DTYPE_Q8_0, 64 * n_in));
+        REQUIRE(b->y[m] && b->ref[m] && b->wq[m]);
+    }
+    REQUIRE(b->pools[0] && b->pools[1] && b->pools[2] && b->wf && b->x);
+    for (size_t t = 0; t < max_tok; t++) fill(b->x + t * n_in, n_in, seed + (unsigned)t);
+}
+
+static void multi_bufs_free(struct multi_bufs *b) {
+    for (int m = 0; m < 3; m++) {
+        free(b->y[m]);
+        free(b->ref[m]);
+        free(b->wq[m]);
+    }
+    free(b->wf);
+    free(b->x);
+    for (int p = 0; p < 3; p++) kiln__pool_free(b->pools[p]);
+}
+
+/* The three matrices mats (weights b->wq, results b->y) in one
+ * kiln__qmatmul_multi call on each pool against one kiln__qmatmul each,
+ * bit for bit, for n_tok tokens; then gate = matrix 0 and up = matrix 2 cut
+ * to matrix 0's rows, fused, against kiln__swiglu of the separate results. */
+static void check_multi(struct multi_bufs *b, const kiln_qmat mats[3], size_t n_tok) {
+    size_t n_in = b->n_in;
+    for (int m = 0; m < 3; m++)
+        REQUIRE(kiln__qmatmul(b->pools[1], mats[m].wtype, b->wq[m], mats[m].n_out, n_in, b->x, n_tok, b->ref[m]) ==
+                KILN_OK);
+    for (int p = 0; p < 3; p++) {
+        for (int m = 0; m < 3; m++) memset(b->y[m], 0xff, b->max_tok * 64 * sizeof(float));
+        REQUIRE(kiln__qmatmul_multi(b->pools[p], mats, 3, 0, n_in, b->x, n_tok) == KILN_OK);
+        for (int m = 0; m < 3; m++) CHECK(memcmp(b->y[m], b->ref[m], n_tok * mats[m].n_out * sizeof(float)) == 0);
+    }
+    size_t rows = mats[0].n_out;
+    kiln_qmat gu[2] = {mats[0], {mats[2].wtype, b->wq[2], rows, b->y[2], KILN_QLAYOUT_ROWS}};
+    REQUIRE(kiln__qmatmul(b->pools[1], gu[1].wtype, b->wq[2], rows, n_in, b->x, n_tok, b->ref[2]) == KILN_OK);
+    kiln__swiglu(b->ref[0], b->ref[2], n_tok * rows);
+    for (int p = 0; p < 3; p++) {
+        REQUIRE(kiln__qmatmul_multi(b->pools[p], gu, 2, 1, n_in, b->x, n_tok) == KILN_OK);
+        CHECK(memcmp(b->y[0], b->ref[0], n_tok * rows * sizeof(float)) == 0);
+    }
+}
+
 /* kiln__qmatmul_multi against one kiln__qmatmul per matrix, bit for bit:
  * mixed types of one activation rule (and so of different row kernels and
  * nibble orders), matrices of 37, 5 and 64 rows (chunks that end inside a
@@ -267,63 +332,30 @@ static void test_multi(void) {
     const kiln_dtype sets[2][3] = {{KILN_DTYPE_Q4_0, KILN_DTYPE_Q8_0, KILN_DTYPE_Q5_0},
                                    {KILN_DTYPE_Q4_K, KILN_DTYPE_Q6_K, KILN_DTYPE_Q4_K}};
     const size_t rows[3] = {37, 5, 64}, toks[] = {1, 2, 5, 17};
-    const size_t n_in = 512, max_tok = 17;
-    kiln_pool *pools[3] = {kiln__pool_create(1), kiln__pool_create(2), kiln__pool_create(3)};
-    float *wf = malloc(64 * n_in * sizeof *wf), *x = malloc(max_tok * n_in * sizeof *x);
-    float *y[3], *ref[3];
-    void *wq[3];
-    for (int m = 0; m < 3; m++) {
-        y[m] = malloc(max_tok * 64 * sizeof(float));
-        ref[m] = malloc(max_tok * 64 * sizeof(float));
-        wq[m] = malloc(kiln__tensor_bytes(KILN_DTYPE_Q8_0, 64 * n_in));
-        REQUIRE(y[m] && ref[m] && wq[m]);
-    }
-    REQUIRE(pools[0] && pools[1] && pools[2] && wf && x);
+    const size_t n_in = 512;
+    struct multi_bufs b;
     unsigned seed = 99u;
-    for (size_t t = 0; t < max_tok; t++) fill(x + t * n_in, n_in, seed + (unsigned)t);
+    multi_bufs_make(&b, n_in, 17, seed);
     if (kiln__qmatmul_best_level() == KILN_QLEVEL_SCALAR)
         fprintf(stderr, "  skipped: kiln__qmatmul_multi (the scalar level has no shared pass)\n");
     for (int set = 0; set < 2 && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR; set++) {
         kiln_qmat mats[3];
         for (int m = 0; m < 3; m++) {
-            for (size_t i = 0; i < rows[m] * n_in; i++) wf[i] = lcg_unit(&seed);
-            REQUIRE(make_weights(sets[set][m], wf, wq[m], rows[m] * n_in, seed));
-            mats[m] = (kiln_qmat){sets[set][m], wq[m], rows[m], y[m], KILN_QLAYOUT_ROWS};
+            for (size_t i = 0; i < rows[m] * n_in; i++) b.wf[i] = lcg_unit(&seed);
+            REQUIRE(make_weights(sets[set][m], b.wf, b.wq[m], rows[m] * n_in, seed));
+            mats[m] = (kiln_qmat){sets[set][m], b.wq[m], rows[m], b.y[m], KILN_QLAYOUT_ROWS};
         }
         CHECK(kiln__qmatmul_multi_ok(mats, 3, n_in));
-        for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
-            size_t n_tok = toks[k];
-            for (int m = 0; m < 3; m++)
-                REQUIRE(kiln__qmatmul(pools[1], mats[m].wtype, wq[m], rows[m], n_in, x, n_tok, ref[m]) == KILN_OK);
-            for (int p = 0; p < 3; p++) {
-                for (int m = 0; m < 3; m++) memset(y[m], 0xff, max_tok * 64 * sizeof(float));
-                REQUIRE(kiln__qmatmul_multi(pools[p], mats, 3, 0, n_in, x, n_tok) == KILN_OK);
-                for (int m = 0; m < 3; m++) CHECK(memcmp(y[m], ref[m], n_tok * rows[m] * sizeof(float)) == 0);
-            }
-            /* gate = matrix 0, up = matrix 2 cut to 37 rows (a different type
-             * in the K set, the same row count) */
-            kiln_qmat gu[2] = {mats[0], {mats[2].wtype, wq[2], rows[0], y[2], KILN_QLAYOUT_ROWS}};
-            REQUIRE(kiln__qmatmul(pools[1], gu[1].wtype, wq[2], rows[0], n_in, x, n_tok, ref[2]) == KILN_OK);
-            kiln__swiglu(ref[0], ref[2], n_tok * rows[0]);
-            for (int p = 0; p < 3; p++) {
-                REQUIRE(kiln__qmatmul_multi(pools[p], gu, 2, 1, n_in, x, n_tok) == KILN_OK);
-                CHECK(memcmp(y[0], ref[0], n_tok * rows[0] * sizeof(float)) == 0);
-            }
-        }
+        /* (in the K set, up is a different type from gate with the same rows) */
+        for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) check_multi(&b, mats, toks[k]);
         /* the swiglu shape: two matrices of equal rows */
-        CHECK_EQ_INT(kiln__qmatmul_multi(pools[1], mats, 2, 1, n_in, x, 1), KILN_ERR_UNSUPPORTED);
+        CHECK_EQ_INT(kiln__qmatmul_multi(b.pools[1], mats, 2, 1, n_in, b.x, 1), KILN_ERR_UNSUPPORTED);
     }
-    kiln_qmat mixed[2] = {{KILN_DTYPE_Q4_0, wq[0], 5, y[0], KILN_QLAYOUT_ROWS}, {KILN_DTYPE_Q4_K, wq[1], 5, y[1], KILN_QLAYOUT_ROWS}};
+    kiln_qmat mixed[2] = {{KILN_DTYPE_Q4_0, b.wq[0], 5, b.y[0], KILN_QLAYOUT_ROWS},
+                          {KILN_DTYPE_Q4_K, b.wq[1], 5, b.y[1], KILN_QLAYOUT_ROWS}};
     CHECK(!kiln__qmatmul_multi_ok(mixed, 2, n_in));
-    CHECK_EQ_INT(kiln__qmatmul_multi(pools[1], mixed, 2, 0, n_in, x, 1), KILN_ERR_UNSUPPORTED);
-    for (int m = 0; m < 3; m++) {
-        free(y[m]);
-        free(ref[m]);
-        free(wq[m]);
-    }
-    free(wf);
-    free(x);
-    for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
+    CHECK_EQ_INT(kiln__qmatmul_multi(b.pools[1], mixed, 2, 0, n_in, b.x, 1), KILN_ERR_UNSUPPORTED);
+    multi_bufs_free(&b);
 }
 
 /* kiln__matmul_fast hands the supported types to kiln__qmatmul (on CPUs
@@ -384,58 +416,24 @@ static void test_unsupported(void) {
  * kiln__swiglu of the separate results. */
 static void test_multi_one_type(void) {
     const size_t rows[3] = {37, 5, 64}, toks[] = {17, 31, 40, 100};
-    const size_t n_in = 512, max_tok = 100;
-    kiln_pool *pools[3] = {kiln__pool_create(1), kiln__pool_create(2), kiln__pool_create(3)};
-    float *wf = malloc(64 * n_in * sizeof *wf), *x = malloc(max_tok * n_in * sizeof *x);
-    float *y[3], *ref[3];
-    void *wq[3];
-    for (int m = 0; m < 3; m++) {
-        y[m] = malloc(max_tok * 64 * sizeof(float));
-        ref[m] = malloc(max_tok * 64 * sizeof(float));
-        wq[m] = malloc(kiln__tensor_bytes(KILN_DTYPE_Q8_0, 64 * n_in));
-        REQUIRE(y[m] && ref[m] && wq[m]);
-    }
-    REQUIRE(pools[0] && pools[1] && pools[2] && wf && x);
+    const size_t n_in = 512;
+    struct multi_bufs b;
     unsigned seed = 123u;
-    for (size_t t = 0; t < max_tok; t++) fill(x + t * n_in, n_in, seed + (unsigned)t);
+    multi_bufs_make(&b, n_in, 100, seed);
     if (kiln__qmatmul_best_level() == KILN_QLEVEL_SCALAR)
         fprintf(stderr, "  skipped: kiln__qmatmul_multi (the scalar level has no shared pass)\n");
     for (size_t ti = 0; ti < N_TYPES && kiln__qmatmul_best_level() != KILN_QLEVEL_SCALAR; ti++) {
         kiln_dtype t = types[ti];
         kiln_qmat mats[3];
         for (int m = 0; m < 3; m++) {
-            lcg_fill(wf, rows[m] * n_in, &seed);
-            REQUIRE(make_weights(t, wf, wq[m], rows[m] * n_in, seed));
-            mats[m] = (kiln_qmat){t, wq[m], rows[m], y[m], KILN_QLAYOUT_ROWS};
+            lcg_fill(b.wf, rows[m] * n_in, &seed);
+            REQUIRE(make_weights(t, b.wf, b.wq[m], rows[m] * n_in, seed));
+            mats[m] = (kiln_qmat){t, b.wq[m], rows[m], b.y[m], KILN_QLAYOUT_ROWS};
         }
         CHECK(kiln__qmatmul_multi_ok(mats, 3, n_in));
-        for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) {
-            size_t n_tok = toks[k];
-            for (int m = 0; m < 3; m++)
-                REQUIRE(kiln__qmatmul(pools[1], t, wq[m], rows[m], n_in, x, n_tok, ref[m]) == KILN_OK);
-            for (int p = 0; p < 3; p++) {
-                for (int m = 0; m < 3; m++) memset(y[m], 0xff, max_tok * 64 * sizeof(float));
-                REQUIRE(kiln__qmatmul_multi(pools[p], mats, 3, 0, n_in, x, n_tok) == KILN_OK);
-                for (int m = 0; m < 3; m++) CHECK(memcmp(y[m], ref[m], n_tok * rows[m] * sizeof(float)) == 0);
-            }
-            /* gate = matrix 0, up = matrix 2 cut to its first 37 rows */
-            kiln_qmat gu[2] = {mats[0], {t, wq[2], rows[0], y[2], KILN_QLAYOUT_ROWS}};
-            REQUIRE(kiln__qmatmul(pools[1], t, wq[2], rows[0], n_in, x, n_tok, ref[2]) == KILN_OK);
-            kiln__swiglu(ref[0], ref[2], n_tok * rows[0]);
-            for (int p = 0; p < 3; p++) {
-                REQUIRE(kiln__qmatmul_multi(pools[p], gu, 2, 1, n_in, x, n_tok) == KILN_OK);
-                CHECK(memcmp(y[0], ref[0], n_tok * rows[0] * sizeof(float)) == 0);
-            }
-        }
+        for (size_t k = 0; k < sizeof toks / sizeof toks[0]; k++) check_multi(&b, mats, toks[k]);
     }
-    for (int m = 0; m < 3; m++) {
-        free(y[m]);
-        free(ref[m]);
-        free(wq[m]);
-    }
-    free(wf);
-    free(x);
-    for (int p = 0; p < 3; p++) kiln__pool_free(pools[p]);
+    multi_bufs_free(&b);
 }
 
 int main(void) {
