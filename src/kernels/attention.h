@@ -19,7 +19,7 @@ void kiln__attention_head(float *out, const float *q, const void *k, const void 
 
 /* The same with AVX-512 where the CPU has it (attention_avx512.c), else
  * the reference above. Results differ from the reference by rounding only
- * (summation order, a vector exp within 2 ulp of expf). */
+ * (summation order, a vector exp within 2 ulp of expf, kiln__avx512_exp). */
 void kiln__attention_head_fast(float *out, const float *q, const void *k, const void *v,
                                kiln_dtype kv_type, size_t row_stride, int first, int last,
                                int head_dim, float scale, float *scores);

@@ -30,26 +30,6 @@ TARGET INLINE __m512 load_row(int f16, const void *row, int i, __mmask16 m) {
 /* Mask of the first n (<= 16) lanes. */
 INLINE __mmask16 first_lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 
-/* exp(x) for x <= 0 (softmax after subtracting the maximum): x = n ln2 + r
- * with |r| <= ln2 / 2, e^r by its degree-6 Taylor polynomial (relative
- * error below 2e-7), times 2^n by vscalefps (which flushes to 0 below the
- * float range). */
-TARGET INLINE __m512 exp_neg(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  /* ln2, high part */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);     /* ln2, low part */
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 /* The sums of a[0..15]'s lanes, lane k holding a[k]'s. */
 TARGET INLINE __m512 sums16(const __m512 a[16]) {
     __m512 s = kiln__avx512_reduce16(a);
@@ -109,7 +89,7 @@ TARGET static void head_avx512(float *out, const float *q, const void *k, const 
     __m512 vsum = _mm512_setzero_ps();
     for (int j = 0; j < n; j += 16) {
         __mmask16 m = first_lanes(n - j);
-        __m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + j), mx));
+        __m512 e = kiln__avx512_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + j), mx));
         e = _mm512_maskz_mov_ps(m, e);
         _mm512_mask_storeu_ps(scores + j, m, e);
         vsum = _mm512_add_ps(vsum, e);
@@ -142,7 +122,7 @@ TARGET static void softmax_avx512(float *x, size_t n, float scale) {
     __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax)), vsum = _mm512_setzero_ps();
     for (size_t i = 0; i < n; i += 16) {
         __mmask16 m = first_lanes((int)(n - i < 16 ? n - i : 16));
-        __m512 e = _mm512_maskz_mov_ps(m, exp_neg(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, x + i), vs, mx)));
+        __m512 e = _mm512_maskz_mov_ps(m, kiln__avx512_exp(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, x + i), vs, mx)));
         _mm512_mask_storeu_ps(x + i, m, e);
         vsum = _mm512_add_ps(vsum, e);
     }

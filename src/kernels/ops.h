@@ -34,6 +34,12 @@ void kiln__softmax(float *x, size_t n);
 /* In place: gate = silu(gate) * up. */
 void kiln__swiglu(float *gate, const float *up, size_t n);
 
+/* kiln__swiglu with AVX-512F where the CPU has it (ops_fast.c), else the
+ * reference. The vector exp differs from expf by rounding only (relative
+ * error of the result below about 1e-6); each value's result is the same
+ * wherever it sits in the row. */
+void kiln__swiglu_fast(float *gate, const float *up, size_t n);
+
 /* In place: x = gelu(x) with the tanh approximation (GPT-2, Phi-2's gelu_new). */
 void kiln__gelu_tanh(float *x, size_t n);
 

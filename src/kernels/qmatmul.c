@@ -492,7 +492,7 @@ static void chunk_part(const struct qjob *job, size_t c) {
         rows_part(job, gate, j0, j1);
         rows_part(job, up, j0, j1);
         for (size_t t = 0; t < job->n_tok; t++)
-            kiln__swiglu(gate->y + t * gate->n_out + j0, up->y + t * up->n_out + j0, j1 - j0);
+            kiln__swiglu_fast(gate->y + t * gate->n_out + j0, up->y + t * up->n_out + j0, j1 - j0);
         return;
     }
     for (int m = 0; m < job->n_mats; m++) {
@@ -567,15 +567,15 @@ struct swiglu_job {
     size_t n, n_tok;   /* values per token, tokens */
 };
 
-/* kiln__swiglu on this thread's share of the tokens. */
+/* kiln__swiglu_fast on this thread's share of the tokens. */
 static void swiglu_part(void *ctx, int ith, int nth) {
     const struct swiglu_job *job = ctx;
     size_t t0, t1;
     split(job->n_tok, 1, ith, nth, &t0, &t1);
-    if (t1 > t0) kiln__swiglu(job->gate + t0 * job->n, job->up + t0 * job->n, (t1 - t0) * job->n);
+    if (t1 > t0) kiln__swiglu_fast(job->gate + t0 * job->n, job->up + t0 * job->n, (t1 - t0) * job->n);
 }
 
-/* gate = kiln__swiglu(gate, up), [n_tok][n] each, over the pool. */
+/* gate = kiln__swiglu_fast(gate, up), [n_tok][n] each, over the pool. */
 static void swiglu_pool(kiln_pool *pool, float *gate, const float *up, size_t n, size_t n_tok) {
     struct swiglu_job job = {gate, up, n, n_tok};
     kiln__pool_run(pool, swiglu_part, &job);

@@ -170,7 +170,7 @@ int kiln__qmatmul_multi_ok(const kiln_qmat *mats, int n_mats, size_t n_in);
  * tokens shared out in chunks of rows, from 16 tokens (the GEMM) in panels
  * of 16 rows when all have one type (else one GEMM per matrix). With
  * swiglu set, mats are gate and up (two, with equal n_out) and gate's y
- * ends as kiln__swiglu(gate, up), applied chunk by chunk by the thread
+ * ends as kiln__swiglu_fast(gate, up), applied chunk by chunk by the thread
  * that made it (after the GEMM: over the pool, by tokens). KILN_ERR_UNSUPPORTED
  * unless kiln__qmatmul_multi_ok (and the swiglu shape); else as
  * kiln__qmatmul. */

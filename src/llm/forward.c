@@ -82,7 +82,7 @@ static kiln_status linear_multi(struct kiln_llm *m, const struct kiln_wmat *cons
         kiln_status st = linear(m, w[i], b[i], x, n, y[i]);
         if (st != KILN_OK) return st;
     }
-    if (swiglu) kiln__swiglu(y[0], y[1], (size_t)n * (size_t)w[0]->rows);
+    if (swiglu) kiln__swiglu_fast(y[0], y[1], (size_t)n * (size_t)w[0]->rows);
     return KILN_OK;
 }
 
@@ -180,7 +180,7 @@ static kiln_status ffn(struct kiln_llm *m, const struct kiln_llm_layer *L, const
             if ((st = linear(m, &L->w_up, NULL, in, n, s->ff)) != KILN_OK) return st;
             for (int t = 0; t < n; t++) {
                 float *row = s->ff + t * 2 * n_ff;
-                kiln__swiglu(row, row + n_ff, n_ff);
+                kiln__swiglu_fast(row, row + n_ff, n_ff);
                 memcpy(s->ff2 + t * n_ff, row, n_ff * sizeof(float));
             }
             hidden = s->ff2;

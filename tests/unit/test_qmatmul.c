@@ -301,7 +301,7 @@ static void multi_bufs_free(struct multi_bufs *b) {
 /* The three matrices mats (weights b->wq, results b->y) in one
  * kiln__qmatmul_multi call on each pool against one kiln__qmatmul each,
  * bit for bit, for n_tok tokens; then gate = matrix 0 and up = matrix 2 cut
- * to matrix 0's rows, fused, against kiln__swiglu of the separate results. */
+ * to matrix 0's rows, fused, against kiln__swiglu_fast of the separate results. */
 static void check_multi(struct multi_bufs *b, const kiln_qmat mats[3], size_t n_tok) {
     size_t n_in = b->n_in;
     for (int m = 0; m < 3; m++)
@@ -315,7 +315,7 @@ static void check_multi(struct multi_bufs *b, const kiln_qmat mats[3], size_t n_
     size_t rows = mats[0].n_out;
     kiln_qmat gu[2] = {mats[0], {mats[2].wtype, b->wq[2], rows, b->y[2], KILN_QLAYOUT_ROWS}};
     REQUIRE(kiln__qmatmul(b->pools[1], gu[1].wtype, b->wq[2], rows, n_in, b->x, n_tok, b->ref[2]) == KILN_OK);
-    kiln__swiglu(b->ref[0], b->ref[2], n_tok * rows);
+    kiln__swiglu_fast(b->ref[0], b->ref[2], n_tok * rows);
     for (int p = 0; p < 3; p++) {
         REQUIRE(kiln__qmatmul_multi(b->pools[p], gu, 2, 1, n_in, b->x, n_tok) == KILN_OK);
         CHECK(memcmp(b->y[0], b->ref[0], n_tok * rows * sizeof(float)) == 0);
@@ -326,7 +326,7 @@ static void check_multi(struct multi_bufs *b, const kiln_qmat mats[3], size_t n_
  * mixed types of one activation rule (and so of different row kernels and
  * nibble orders), matrices of 37, 5 and 64 rows (chunks that end inside a
  * matrix), 1 to 3 threads, token counts for the row kernels and for the
- * GEMM, and the fused swiglu against kiln__swiglu of the separate results.
+ * GEMM, and the fused swiglu against kiln__swiglu_fast of the separate results.
  * Matrices of two activation rules are refused. */
 static void test_multi(void) {
     const kiln_dtype sets[2][3] = {{KILN_DTYPE_Q4_0, KILN_DTYPE_Q8_0, KILN_DTYPE_Q5_0},
@@ -413,7 +413,7 @@ static void test_unsupported(void) {
  * bit for bit: every type, matrices of 37, 5 and 64 rows (panels cut short
  * inside a matrix), token counts that leave a partial tile (17, 31, 40,
  * 100), 1 to 3 threads, and the swiglu of two matrices of 37 rows against
- * kiln__swiglu of the separate results. */
+ * kiln__swiglu_fast of the separate results. */
 static void test_multi_one_type(void) {
     const size_t rows[3] = {37, 5, 64}, toks[] = {17, 31, 40, 100};
     const size_t n_in = 512;

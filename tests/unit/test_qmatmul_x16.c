@@ -168,7 +168,7 @@ static void test_types(void) {
 
 /* x16 and file-layout matrices in one call, bit for bit the results of
  * one call per matrix; and gate (x16) and up (file rows) with the fused
- * swiglu equal to kiln__swiglu of the two. */
+ * swiglu equal to kiln__swiglu_fast of the two. */
 static void test_mixed(void) {
     if (!x16_level()) SKIP_TEST("the x16 layout needs the avx512 level");
     const size_t n_in = 320, max_tok = 17, toks[] = {1, 3, 5, 17};
@@ -212,7 +212,7 @@ static void test_mixed(void) {
             REQUIRE(kiln__qmatmul_multi(pools[1], &gu[0], 1, 0, n_in, x, n_tok) == KILN_OK);
             REQUIRE(kiln__qmatmul_multi(pools[1], &gu[1], 1, 0, n_in, x, n_tok) == KILN_OK);
             memcpy(ref[2], gu[0].y, n_tok * 48 * sizeof(float));
-            kiln__swiglu(ref[2], gu[1].y, n_tok * 48);
+            kiln__swiglu_fast(ref[2], gu[1].y, n_tok * 48);
             for (int p = 0; p < 3; p++) {
                 memset(gu[0].y, 0xff, n_tok * 48 * sizeof(float));
                 REQUIRE(kiln__qmatmul_multi(pools[p], gu, 2, 1, n_in, x, n_tok) == KILN_OK);
