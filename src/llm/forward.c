@@ -86,18 +86,6 @@ static kiln_status linear_multi(struct kiln_llm *m, const struct kiln_wmat *cons
     return KILN_OK;
 }
 
-/* out = norm(x) row by row (RMSNorm or LayerNorm per the quirks). */
-static void norm_rows(const struct kiln_llm *m, float *out, const float *x, int n, const float *w,
-                      const float *b) {
-    size_t d = (size_t)m->hp.n_embd;
-    for (int t = 0; t < n; t++) {
-        switch (m->impl->quirks.norm) {
-        case KILN_NORM_RMS: kiln__rmsnorm(out + t * d, x + t * d, w, d, m->hp.norm_eps); break;
-        case KILN_NORM_LAYER: kiln__layernorm(out + t * d, x + t * d, w, b, d, m->hp.norm_eps); break;
-        }
-    }
-}
-
 /* What the attention threads share. */
 struct attn_job {
     const struct kiln_llm *m; /* the model (hyperparameters, cache, scratch) */
@@ -155,14 +143,7 @@ static kiln_status qkv(struct kiln_llm *m, const struct kiln_llm_layer *L, int n
         float *y[3] = {s->q, s->k, s->v};
         if ((st = linear_multi(m, w, b, y, 3, 0, s->h, n)) != KILN_OK) return st;
     }
-    kiln_rope_mode mode = hp->rope_pairing == KILN_ROPE_NEOX ? KILN_ROPE_MODE_NEOX
-                                                             : KILN_ROPE_MODE_INTERLEAVED;
-    for (int t = 0; t < n; t++) {
-        kiln__rope(s->q + t * n_q, hp->n_head, hp->head_dim, hp->n_rot, pos + t, hp->rope_theta,
-                   s->rope_ff, hp->rope_attn_factor, mode);
-        kiln__rope(s->k + t * n_kv, hp->n_head_kv, hp->head_dim, hp->n_rot, pos + t, hp->rope_theta,
-                   s->rope_ff, hp->rope_attn_factor, mode);
-    }
+    kiln__llm_rope_rows(m, s->q, s->k, n, pos);
     return KILN_OK;
 }
 
@@ -216,7 +197,7 @@ kiln_status kiln__llm_forward(struct kiln_llm *m, const int32_t *tok, int n, int
 
     for (int il = 0; il < hp->n_layer; il++) {
         const struct kiln_llm_layer *L = &m->layers[il];
-        norm_rows(m, s->h, s->x, n, L->attn_norm, L->attn_norm_b);
+        kiln__llm_norm_rows(m, s->h, s->x, NULL, n, L->attn_norm, L->attn_norm_b);
         if ((st = qkv(m, L, n, pos)) != KILN_OK) return st;
         kiln__kv_store(&m->kv, il, pos, n, s->k, s->v);
         struct attn_job job = {m, il, n, pos};
@@ -227,10 +208,9 @@ kiln_status kiln__llm_forward(struct kiln_llm *m, const int32_t *tok, int n, int
             if ((st = ffn(m, L, s->h, n, s->h)) != KILN_OK) return st;
             for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->o[i] + s->h[i];
         } else {
-            for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->o[i];
-            norm_rows(m, s->h, s->x, n, L->ffn_norm, L->ffn_norm_b);
+            kiln__llm_norm_rows(m, s->h, s->x, s->o, n, L->ffn_norm, L->ffn_norm_b);
             if ((st = ffn(m, L, s->h, n, s->o)) != KILN_OK) return st;
-            for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->o[i];
+            kiln__llm_norm_rows(m, NULL, s->x, s->o, n, NULL, NULL);
         }
     }
 
@@ -238,6 +218,6 @@ kiln_status kiln__llm_forward(struct kiln_llm *m, const int32_t *tok, int n, int
     /* LM head over every row, or only the last. */
     int first = m->logits_all ? 0 : n - 1;
     int rows = n - first;
-    norm_rows(m, s->h, s->x + (size_t)first * d, rows, m->out_norm, m->out_norm_b);
+    kiln__llm_norm_rows(m, s->h, s->x + (size_t)first * d, NULL, rows, m->out_norm, m->out_norm_b);
     return linear(m, &m->output, m->output_b, s->h, rows, logits);
 }

@@ -220,6 +220,19 @@ extern const struct kiln_llm_names kiln__llama_layout_hf_names;
 kiln_status kiln__llm_forward(struct kiln_llm *m, const int32_t *tok, int n, int pos,
                               float *logits);
 
+/* ---- forward_rows.c ---- */
+
+/* For each of n tokens' rows of n_embd values: x += add (add may be
+ * NULL), then out = norm(x) with scale w and shift b per the quirks (out
+ * NULL: the add alone). Shared out over the pool by tokens when n > 1. */
+void kiln__llm_norm_rows(struct kiln_llm *m, float *out, float *x, const float *add, int n, const float *w,
+                         const float *b);
+
+/* Rope on n tokens' query rows q ([n][n_head * head_dim]) and key rows k
+ * ([n][n_head_kv * head_dim]) at positions pos..pos+n-1, per the model's
+ * pairing, theta and factors; over the pool when n > 1. */
+void kiln__llm_rope_rows(struct kiln_llm *m, float *q, float *k, int n, int pos);
+
 /* ---- kv_cache.c ---- */
 
 /* Allocate the cache for m->hp and n_ctx positions. */
