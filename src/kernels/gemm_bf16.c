@@ -13,12 +13,12 @@
  *   prefetches the next group of rows into L2 as one linear stream (the
  *   hardware prefetchers alone leave the loads waiting on memory).
  * - Several tokens: tiles of 4 rows x TILE_TOK tokens (24 accumulators);
- *   per chunk of ROW_CHUNK rows and block of KILN_BF16_KC values the
+ *   per chunk of ROW_CHUNK rows and block of kc values the
  *   chunk's weights (128 KiB) stay in L2 and each token group's rounded
  *   activations (12 KiB) in L1 while the tiles pass.
  * F16 weights (the opt-in lossy mode) are rounded to bfloat16 on the way:
  * in registers for one token, and for several into a per-thread panel of
- * the chunk's block (ROW_CHUNK x KILN_BF16_KC values) that the tiles then
+ * the chunk's block (ROW_CHUNK x kc values) that the tiles then
  * read like BF16 weights, so each weight is rounded once per call.
  * Rows are handed out in chunks by an atomic counter, so the threads
  * finish together even when one gets less of the CPU.
@@ -62,7 +62,8 @@ struct bf16_job {
     size_t xb_stride;   /* n_in rounded up to a multiple of 32 */
     size_t n_tok;       /* activation rows */
     float *y;           /* [n_tok][n_out] results */
-    uint16_t *panels;   /* F16 weights, several tokens: per thread ROW_CHUNK * KILN_BF16_KC values; else NULL */
+    size_t kc;          /* values per partial sum, kiln__bf16_block(n_in) */
+    uint16_t *panels;   /* F16 weights, several tokens: per thread ROW_CHUNK * kc values; else NULL */
     atomic_size_t next; /* next chunk of rows to hand out */
 };
 
@@ -193,8 +194,8 @@ TARGET INLINE void gemv_rows(const struct bf16_job *job, size_t r0, size_t r1, s
         for (size_t r = 0; r < GEMV_ROWS; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->n_in;
         size_t next = j + GEMV_ROWS < r1 ? j + GEMV_ROWS : after;
         const uint16_t *pf = next < job->n_out && job->n_out - next >= GEMV_ROWS ? job->w + next * job->n_in : NULL;
-        for (size_t k0 = 0; k0 < job->n_in; k0 += KILN_BF16_KC) {
-            size_t k1 = job->n_in - k0 < KILN_BF16_KC ? job->n_in : k0 + KILN_BF16_KC;
+        for (size_t k0 = 0; k0 < job->n_in; k0 += job->kc) {
+            size_t k1 = job->n_in - k0 < job->kc ? job->n_in : k0 + job->kc;
             float s[16];
             _mm512_storeu_ps(s, tile_rows(job->wtype, w, job->xb, k0, k1, pf));
             for (size_t r = 0; r < nr; r++) put(job->y + j + r, s[4 * (r % 4) + r / 4], k0 == 0);
@@ -203,12 +204,12 @@ TARGET INLINE void gemv_rows(const struct bf16_job *job, size_t r0, size_t r1, s
 }
 
 /* F16 rows [r0, r1) (at most ROW_CHUNK), values [k0, k0 + n), rounded to
- * bfloat16 into panel (row stride KILN_BF16_KC). */
+ * bfloat16 into panel (row stride kc). */
 TARGET INLINE void round_panel(const struct bf16_job *job, size_t r0, size_t r1, size_t k0, size_t n,
                                uint16_t *panel) {
     for (size_t j = r0; j < r1; j++)
         for (size_t i = 0; i < n; i += 32)
-            _mm512_storeu_si512(panel + (j - r0) * KILN_BF16_KC + i,
+            _mm512_storeu_si512(panel + (j - r0) * job->kc + i,
                                 (__m512i)load_w_f16(job->w + j * job->n_in + k0, i, n - i));
 }
 
@@ -218,8 +219,8 @@ TARGET INLINE void round_panel(const struct bf16_job *job, size_t r0, size_t r1,
  * or token and drop the copies). */
 TARGET INLINE void gemm_rows(const struct bf16_job *job, size_t r0, size_t r1, uint16_t *panel) {
     size_t n_in = job->n_in, n_out = job->n_out, n_tok = job->n_tok;
-    for (size_t k0 = 0; k0 < n_in; k0 += KILN_BF16_KC) {
-        size_t n = n_in - k0 < KILN_BF16_KC ? n_in - k0 : KILN_BF16_KC;
+    for (size_t k0 = 0; k0 < n_in; k0 += job->kc) {
+        size_t n = n_in - k0 < job->kc ? n_in - k0 : job->kc;
         if (panel) round_panel(job, r0, r1, k0, n, panel);
         for (size_t t = 0; t < n_tok; t += TILE_TOK) {
             size_t nt = n_tok - t < TILE_TOK ? n_tok - t : TILE_TOK;
@@ -230,7 +231,7 @@ TARGET INLINE void gemm_rows(const struct bf16_job *job, size_t r0, size_t r1, u
                 const uint16_t *w[4];
                 for (size_t r = 0; r < 4; r++) {
                     size_t row = j + (r < nr ? r : 0);
-                    w[r] = panel ? panel + (row - r0) * KILN_BF16_KC : job->w + row * n_in + k0;
+                    w[r] = panel ? panel + (row - r0) * job->kc : job->w + row * n_in + k0;
                 }
                 __m512 v[2];
                 tile_tok(w, xb, n, v);
@@ -260,7 +261,7 @@ static inline size_t take(struct bf16_job *job, size_t chunk) {
 TARGET static void gemm_part(void *ctx, int ith, int nth) {
     (void)nth;
     struct bf16_job *job = ctx;
-    uint16_t *panel = job->panels ? job->panels + (size_t)ith * ROW_CHUNK * KILN_BF16_KC : NULL;
+    uint16_t *panel = job->panels ? job->panels + (size_t)ith * ROW_CHUNK * job->kc : NULL;
     size_t chunk = job->n_tok == 1 ? GEMV_CHUNK : ROW_CHUNK, n_out = job->n_out;
     if (job->n_tok == 1) {
         for (size_t r0 = take(job, chunk); r0 < n_out;) {
@@ -286,10 +287,11 @@ kiln_status kiln__gemm_bf16(kiln_pool *pool, kiln_dtype wtype, const void *w, si
     /* one work area: the rounded activations, then the F16 panels */
     size_t xb_vals = n_tok * stride;
     size_t panel_vals = wtype == KILN_DTYPE_F16 && n_tok > 1
-                            ? (size_t)kiln__pool_size(pool) * ROW_CHUNK * KILN_BF16_KC : 0;
+                            ? (size_t)kiln__pool_size(pool) * ROW_CHUNK * kiln__bf16_block(n_in) : 0;
     uint16_t *work = kiln__aligned_alloc((xb_vals + panel_vals) * sizeof *work, 64);
     if (!work) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "gemm_bf16: %zu x %zu rounded activations", n_tok, n_in);
-    struct bf16_job job = {wtype, w, n_out, n_in, x, work, stride, n_tok, y, panel_vals ? work + xb_vals : NULL, 0};
+    struct bf16_job job = {wtype, w, n_out, n_in, x, work, stride, n_tok, y, kiln__bf16_block(n_in),
+                           panel_vals ? work + xb_vals : NULL, 0};
     atomic_init(&job.next, 0);
     /* a few rows (generation) are rounded here: a pool pass would cost more */
     if (n_tok < ROUND_IN_POOL) round_rows(&job, 0, n_tok);

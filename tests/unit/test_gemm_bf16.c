@@ -1,8 +1,8 @@
 /* tests/unit/test_gemm_bf16.c - the vdpbf16ps kernels (kiln__gemm_bf16),
  * for BF16 weights and for F16 weights rounded to BF16 (the opt-in lossy
  * mode), against two references on random data of awkward sizes (odd row
- * counts, 1..37 tokens, rows of odd lengths and across the KILN_BF16_KC
- * block, 1..3 threads):
+ * counts, 1..37 tokens, rows of odd lengths and across the partial-sum
+ * blocks (kiln__bf16_block), 1..3 threads):
  * - kiln__gemm_bf16_ref, which rounds the activations (and F16 weights) to
  *   bfloat16 the same way and sums in double: float32 summation error only;
  * - kiln__matmul, the float32 product of the stored weights with unrounded
@@ -98,6 +98,19 @@ static void free_pools(kiln_pool *pools[3]) {
 #define NEED_BF16() \
     if (!kiln__gemm_bf16_usable()) SKIP_TEST("this CPU (or KILN_CPU_DISABLE) lacks AVX-512 F/BW/VL/BF16")
 
+/* kiln__bf16_block: multiples of 32 of at most KILN_BF16_KC_MAX, the
+ * fewest blocks that cover the row, and no empty last block. */
+static void test_block_split(void) {
+    for (size_t n = 1; n <= 4 * KILN_BF16_KC_MAX + 100; n += 7) {
+        size_t kc = kiln__bf16_block(n), blocks = (n + kc - 1) / kc;
+        CHECK(kc % 32 == 0 && kc <= KILN_BF16_KC_MAX);
+        CHECK(blocks == (n + KILN_BF16_KC_MAX - 1) / KILN_BF16_KC_MAX);
+        CHECK((blocks - 1) * kc < n);
+    }
+    CHECK(kiln__bf16_block(2048) == 2048);
+    CHECK(kiln__bf16_block(5632) == 2816);
+}
+
 /* Every batch size 1..37 on short odd rows. */
 static void test_batch_sizes(void) {
     NEED_BF16();
@@ -111,14 +124,14 @@ static void test_batch_sizes(void) {
     free_pools(pools);
 }
 
-/* Row lengths around 32 and KILN_BF16_KC, row counts around 4, 8 and the
+/* Row lengths around 32 and KILN_BF16_KC_MAX (one, two and three blocks), row counts around 4, 8 and the
  * chunks. */
 static void test_shapes(void) {
     NEED_BF16();
     kiln_pool *pools[3];
     make_pools(pools);
     REQUIRE(pools[0] && pools[1] && pools[2]);
-    const size_t n_ins[] = {1, 31, 32, 33, 101, KILN_BF16_KC, KILN_BF16_KC + 3, 2 * KILN_BF16_KC + 31};
+    const size_t n_ins[] = {1, 31, 32, 33, 101, KILN_BF16_KC_MAX, KILN_BF16_KC_MAX + 3, 2 * KILN_BF16_KC_MAX + 31};
     const size_t n_outs[] = {1, 3, 9, 67, 130};
     const size_t n_toks[] = {1, 2, 7, 17};
     for (size_t a = 0; a < sizeof n_ins / sizeof n_ins[0]; a++)
@@ -197,6 +210,7 @@ static void test_dispatch(void) {
 }
 
 int main(void) {
+    RUN(test_block_split);
     RUN(test_batch_sizes);
     RUN(test_shapes);
     RUN(test_rounding);
