@@ -10,10 +10,11 @@
  *   waiting on memory, ~23 against ~25.5 GB/s on one Zen 4 thread).
  * - Several tokens (prompts, image convolutions): a 4 rows x 4 tokens tile
  *   keeps 16 accumulators in registers; per row chunk of ROW_CHUNK rows and
- *   block of KILN_GEMM_KC columns, the weights (at most 256 KiB) stay in the
- *   L2 cache while every token group passes over them, and each group's
- *   activations (16 KiB) stay in L1 across the chunk's tiles. So each
- *   weight byte comes from memory once per call.
+ *   block of kc columns (kiln__gemm_block), the weights (at most 384 KiB
+ *   of F16, 768 KiB of F32) stay in the L2 cache while every token group
+ *   passes over them, and each group's activations (at most 48 KiB) stay
+ *   in L1 or L2 across the chunk's tiles. So each weight byte comes from
+ *   memory once per call.
  * Threads take chunks of rows from an atomic counter, so on a busy machine
  * the thread that gets more of the CPU does more of them.
  * A block's 16 accumulators are reduced together by one transposing tree
@@ -48,6 +49,7 @@ struct gemm_job {
     size_t row_bytes;  /* bytes of one weight row */
     size_t n_out;      /* weight rows */
     size_t n_in;       /* values per row */
+    size_t kc;         /* values per partial sum, kiln__gemm_block(n_in) */
     const float *x;    /* [n_tok][n_in] activations */
     size_t n_tok;      /* activation rows */
     float *y;          /* [n_tok][n_out] results */
@@ -147,8 +149,8 @@ TARGET INLINE void gemv_rows(kiln_dtype type, const struct gemm_job *job, size_t
         for (size_t r = 0; r < GEMV_ROWS; r++) w[r] = job->w + (j + (r < nr ? r : 0)) * job->row_bytes;
         size_t next = j + GEMV_ROWS < r1 ? j + GEMV_ROWS : after;
         const char *pf = next < job->n_out && job->n_out - next >= GEMV_ROWS ? job->w + next * job->row_bytes : NULL;
-        for (size_t k0 = 0; k0 < job->n_in; k0 += KILN_GEMM_KC) {
-            size_t k1 = job->n_in - k0 < KILN_GEMM_KC ? job->n_in : k0 + KILN_GEMM_KC;
+        for (size_t k0 = 0; k0 < job->n_in; k0 += job->kc) {
+            size_t k1 = job->n_in - k0 < job->kc ? job->n_in : k0 + job->kc;
             float s[16];
             _mm512_storeu_ps(s, tile8x1(type, w, job->x, k0, k1, pf));
             for (size_t r = 0; r < nr; r++) put(job->y + j + r, s[4 * (r % 4) + r / 4], k0 == 0);
@@ -161,8 +163,8 @@ TARGET INLINE void gemv_rows(kiln_dtype type, const struct gemm_job *job, size_t
  * (short groups repeat their first row or token and drop the copies). */
 TARGET INLINE void gemm_rows(kiln_dtype type, const struct gemm_job *job, size_t r0, size_t r1) {
     size_t n_in = job->n_in, n_out = job->n_out, n_tok = job->n_tok;
-    for (size_t k0 = 0; k0 < n_in; k0 += KILN_GEMM_KC) {
-        size_t k1 = n_in - k0 < KILN_GEMM_KC ? n_in : k0 + KILN_GEMM_KC;
+    for (size_t k0 = 0; k0 < n_in; k0 += job->kc) {
+        size_t k1 = n_in - k0 < job->kc ? n_in : k0 + job->kc;
         for (size_t t = 0; t < n_tok; t += 4) {
             size_t nt = n_tok - t < 4 ? n_tok - t : 4;
             const float *x[4];
@@ -232,7 +234,7 @@ void kiln__gemm_avx512(kiln_pool *pool, kiln_dtype wtype, const void *w, size_t 
                        const float *x, size_t n_tok, float *y) {
     if (n_out == 0 || n_tok == 0) return;
     size_t esize = wtype == KILN_DTYPE_F32 ? 4 : 2;
-    struct gemm_job job = {w, n_in * esize, n_out, n_in, x, n_tok, y, 0};
+    struct gemm_job job = {w, n_in * esize, n_out, n_in, kiln__gemm_block(n_in), x, n_tok, y, 0};
     atomic_init(&job.next, 0);
     kiln_pool_fn fn = wtype == KILN_DTYPE_F32 ? part_f32 : wtype == KILN_DTYPE_F16 ? part_f16 : part_bf16;
     kiln__pool_run(pool, fn, &job);

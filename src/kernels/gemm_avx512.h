@@ -2,7 +2,8 @@
  * F16, BF16) with float32 activations (internal; kiln__matmul_fast calls it).
  *
  * Summation contract, the same for one token and for a prompt of any size,
- * on any thread count: n_in is cut into blocks of KILN_GEMM_KC values; in a
+ * on any thread count: n_in is cut into blocks of kiln__gemm_block(n_in)
+ * values (the last may be shorter); in a
  * block, lane l of a 16-lane accumulator sums w[i] * x[i] for i = l mod 16
  * in increasing i with fused multiply-adds; the block's 16 lanes are then
  * added by a fixed tree, and the blocks' sums are added to the result in
@@ -16,9 +17,16 @@
 
 #include "core/threadpool.h"
 #include "kiln/dtype.h"
+#include "kernels/sum_blocks.h"
 
-/* Values of n_in per partial sum (a multiple of 16). */
-#define KILN_GEMM_KC 1024
+/* Most values of n_in per partial sum (a multiple of 16). */
+#define KILN_GEMM_KC_MAX 3072
+
+/* Values per partial sum for rows of n_in (kiln__sum_block with steps of
+ * 16). On the Zen 4 development machine `bench/fmatmul_bench F16 -t 1 -n
+ * 512` gave 101 GFLOP/s (best 106-108) against 95-99 (best 100) with fixed
+ * blocks of 1024 (runs alternated). */
+static inline size_t kiln__gemm_block(size_t n_in) { return kiln__sum_block(n_in, KILN_GEMM_KC_MAX, 16); }
 
 /* True when this CPU runs the kernel (AVX-512 F, BW and VL) and it has
  * code for weights of type wtype (F32, F16, BF16). */

@@ -28,21 +28,16 @@
 #include "core/threadpool.h"
 #include "kiln/dtype.h"
 #include "kiln/status.h"
+#include "kernels/sum_blocks.h"
 
 /* Most values of n_in per partial sum (a multiple of 32). */
 #define KILN_BF16_KC_MAX 3072
 
-/* Values per partial sum for rows of n_in: n_in cut into the fewest
- * blocks of at most KILN_BF16_KC_MAX, as even as multiples of 32 allow
- * (TinyLlama: 2048 in one block, 5632 in two of 2816). Fewer blocks mean
- * fewer lane reductions and partial-sum stores per tile: on the Zen 4
- * development machine `bench/fmatmul_bench BF16 -t 1 -n 512` gave 201-206
- * GFLOP/s against 184-188 with fixed blocks of 1024 (runs alternated). */
-static inline size_t kiln__bf16_block(size_t n_in) {
-    size_t blocks = (n_in + KILN_BF16_KC_MAX - 1) / KILN_BF16_KC_MAX;
-    if (blocks == 0) return 32;
-    return ((n_in + blocks - 1) / blocks + 31) / 32 * 32;
-}
+/* Values per partial sum for rows of n_in (kiln__sum_block with steps of
+ * 32). On the Zen 4 development machine `bench/fmatmul_bench BF16 -t 1
+ * -n 512` gave 201-206 GFLOP/s against 184-188 with fixed blocks of 1024
+ * (runs alternated). */
+static inline size_t kiln__bf16_block(size_t n_in) { return kiln__sum_block(n_in, KILN_BF16_KC_MAX, 32); }
 
 /* True when this CPU has AVX-512 F, BW, VL and BF16. */
 int kiln__gemm_bf16_usable(void);

@@ -1,7 +1,7 @@
 /* tests/unit/test_gemm_avx512.c - the AVX-512 float-weight kernels
  * (kiln__gemm_avx512) against the scalar reference kiln__matmul on random
  * data of awkward sizes: odd row counts, 1..37 tokens, rows of lengths that
- * are no multiple of 16 and that cross the KILN_GEMM_KC block, 1..3
+ * are no multiple of 16 and that cross the partial-sum blocks (kiln__gemm_block), 1..3
  * threads, F32/F16/BF16. Also the summation contract of gemm_avx512.h:
  * every token's results are bit-identical whether it comes alone on one
  * thread or inside any batch on any threads. Skipped (with a message) on a
@@ -91,7 +91,7 @@ static void test_batch_sizes(void) {
     free_pools(pools);
 }
 
-/* Row lengths around 16 and KILN_GEMM_KC, row counts around 4, 8 and the
+/* Row lengths around 16 and KILN_GEMM_KC_MAX (one, two, three blocks), row counts around 4, 8 and the
  * 64-row chunk. */
 static void test_shapes(void) {
     if (!usable()) SKIP_TEST("this CPU (or KILN_CPU_DISABLE) lacks AVX-512 F/BW/VL");
@@ -99,7 +99,7 @@ static void test_shapes(void) {
     make_pools(pools);
     REQUIRE(pools[0] && pools[1] && pools[2]);
     const kiln_dtype types[] = {KILN_DTYPE_F32, KILN_DTYPE_F16, KILN_DTYPE_BF16};
-    const size_t n_ins[] = {1, 15, 16, 17, 100, KILN_GEMM_KC, KILN_GEMM_KC + 3, 2 * KILN_GEMM_KC + 31};
+    const size_t n_ins[] = {1, 15, 16, 17, 100, KILN_GEMM_KC_MAX, KILN_GEMM_KC_MAX + 3, 2 * KILN_GEMM_KC_MAX + 31};
     const size_t n_outs[] = {1, 3, 9, 67, 130};
     const size_t n_toks[] = {1, 2, 5, 9};
     for (size_t k = 0; k < 3; k++)
