@@ -41,15 +41,16 @@ void kiln__flash_kv_block(const struct kiln_flash_job *j, int g, int k0, int nb,
                           const float **v, size_t *stride) {
     const struct kiln_flash_args *a = j->a;
     size_t hd = (size_t)a->head_dim, at = (size_t)k0 * a->kv_stride + (size_t)g * hd;
-    if (a->kv_type != KILN_DTYPE_F16) {
-        *k = (const float *)a->k + at, *v = (const float *)a->v + at, *stride = a->kv_stride;
-        return;
-    }
     float *wk = wide, *wv = wide + (size_t)KB * hd;
     for (int c = 0; c < nb; c++) {
         size_t row = at + (size_t)c * a->kv_stride;
-        kiln__f16_to_f32_row((const uint16_t *)a->k + row, wk + (size_t)c * hd, hd);
-        kiln__f16_to_f32_row((const uint16_t *)a->v + row, wv + (size_t)c * hd, hd);
+        if (a->kv_type == KILN_DTYPE_F16) {
+            kiln__f16_to_f32_row((const uint16_t *)a->k + row, wk + (size_t)c * hd, hd);
+            kiln__f16_to_f32_row((const uint16_t *)a->v + row, wv + (size_t)c * hd, hd);
+        } else {
+            memcpy(wk + (size_t)c * hd, (const float *)a->k + row, hd * sizeof *wk);
+            memcpy(wv + (size_t)c * hd, (const float *)a->v + row, hd * sizeof *wv);
+        }
     }
     *k = wk, *v = wv, *stride = hd;
 }

@@ -12,8 +12,9 @@
  * positions p..p+31 reads keys 0..p+31 (with a window, from the first
  * query's first key p-window+1) and masks, lane by lane, the scores of the
  * keys one query must not see; key blocks past the last query are never
- * read. F16 keys and values are widened once per item and key block into
- * the thread's scratch, then the F32 loops run.
+ * read. Each item packs a key block's keys and values of its KV head into
+ * the thread's scratch (F16 widened, F32 copied: rows head_dim apart read
+ * faster than cache rows), then the F32 loops run.
  *
  * The AVX-512 path puts 32 queries of one head in the lanes of two
  * vectors: scores of 8 keys at a time are 16 accumulators (key values

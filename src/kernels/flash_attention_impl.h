@@ -44,9 +44,11 @@ void kiln__flash_span(const struct kiln_flash_job *j, int q0, int q1, int *lo, i
  * + j->window - 1). */
 int kiln__flash_needs_mask(const struct kiln_flash_job *j, int q0, int q1, int k0, int nb);
 
-/* F32 keys and values k0..k0+nb-1 (nb <= KB) of KV head g: *k and *v point
- * at key k0's row, *stride floats between rows. F32 caches are read in
- * place; F16 rows are widened into wide ([2][KB][head_dim] floats). */
+/* F32 keys and values k0..k0+nb-1 (nb <= KB) of KV head g, packed into
+ * wide ([2][KB][head_dim] floats; F16 rows widened, F32 rows copied, so
+ * that the inner loops read head_dim-strided rows that stay in L1/L2
+ * rather than rows kv_stride apart): *k and *v point at key k0's row,
+ * *stride floats between rows. */
 void kiln__flash_kv_block(const struct kiln_flash_job *j, int g, int k0, int nb, float *wide, const float **k,
                           const float **v, size_t *stride);
 
