@@ -6,7 +6,12 @@
  * shared choice of code path, and the packed linear
  * layer; the blocked attention (reference, AVX-512, AVX2) against kiln__mha
  * (scores, softmax, sum: the plain reference) with partial key blocks,
- * partial query blocks and head sizes off the vector width; GroupNorm (+
+ * partial query blocks and head sizes off the vector width, and in its
+ * causal (LLM prompt) form against kiln__attention_head run per query and
+ * head and against its own reference: position offsets, sliding windows
+ * (shorter than a query block's keys, of 1, longer than the cache),
+ * grouped-query and single KV heads, F16 and F32 caches with padded rows,
+ * odd head sizes and query counts, the caller's scratch; bad arguments; GroupNorm (+
  * SiLU) and SiLU with AVX-512 and AVX2 against their scalar references; the
  * threaded LayerNorm rows and GEGLU (both paths) against kiln__layernorm
  * and a double-precision GEGLU. SIMD checks are skipped where the CPU lacks the feature. */
