@@ -14,7 +14,14 @@
  *                   x += att Wo + bo + down(gelu(up h + b_up)) + b_down
  *   logits = norm(x) Wout (+ bias)
  * Every matmul takes all n rows at once, so a prompt reads the weights once
- * per batch. Nothing is allocated here: all buffers come from m->s.
+ * per batch. Attention: batches of FLASH_MIN (24) tokens or more run the
+ * blocked causal kernel (kiln__flash_attention: items of one query head
+ * and 32 tokens, keys in blocks of 64 with an online softmax, later
+ * positions and those before a sliding window masked lane by lane, GQA by
+ * KV head index, F16/F32 cache); shorter batches, generation's single
+ * token included, run one (token, head) pair at a time
+ * (kiln__attention_head_fast). Nothing is allocated here: all buffers,
+ * the blocked kernel's per-thread scratch included, come from m->s.
  */
 #include <math.h>
 #include <string.h>
