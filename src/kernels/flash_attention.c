@@ -20,7 +20,8 @@
 #define QB KILN_FLASH_AVX512_QB
 #define NEG_BIG KILN_FLASH_NEG_BIG
 
-void kiln__flash_span(const struct kiln_flash_job *j, int q0, int q1, int *lo, int *hi) {
+/* The keys queries q0..q1-1 see between them: *lo..*hi (inclusive). */
+static void key_span(const struct kiln_flash_job *j, int q0, int q1, int *lo, int *hi) {
     const struct kiln_flash_args *a = j->a;
     if (!a->causal) {
         *lo = 0, *hi = a->n_kv - 1;
@@ -30,17 +31,17 @@ void kiln__flash_span(const struct kiln_flash_job *j, int q0, int q1, int *lo, i
     *lo = j->window > 0 && a->pos + q0 - j->window + 1 > 0 ? a->pos + q0 - j->window + 1 : 0;
 }
 
-int kiln__flash_needs_mask(const struct kiln_flash_job *j, int q0, int q1, int k0, int nb) {
+int kiln__flash_block(const struct kiln_flash_job *j, int h, int q0, int q1, int index, float *wide,
+                      struct kiln_flash_block *b) {
     const struct kiln_flash_args *a = j->a;
-    if (!a->causal) return 0;
+    int lo, hi;
+    key_span(j, q0, q1, &lo, &hi);
+    int k0 = lo + index * KB;
+    if (k0 > hi) return 0;
+    int nb = hi - k0 + 1 < KB ? hi - k0 + 1 : KB;
     /* a key past the first query's, or one before the last query's window */
-    return k0 + nb - 1 > a->pos + q0 || (j->window > 0 && k0 < a->pos + q1 - j->window);
-}
-
-void kiln__flash_kv_block(const struct kiln_flash_job *j, int g, int k0, int nb, float *wide, const float **k,
-                          const float **v, size_t *stride) {
-    const struct kiln_flash_args *a = j->a;
-    size_t hd = (size_t)a->head_dim, at = (size_t)k0 * a->kv_stride + (size_t)g * hd;
+    b->mask = a->causal && (k0 + nb - 1 > a->pos + q0 || (j->window > 0 && k0 < a->pos + q1 - j->window));
+    size_t hd = (size_t)a->head_dim, at = (size_t)k0 * a->kv_stride + (size_t)(h / j->group) * hd;
     float *wk = wide, *wv = wide + (size_t)KB * hd;
     for (int c = 0; c < nb; c++) {
         size_t row = at + (size_t)c * a->kv_stride;
@@ -52,7 +53,8 @@ void kiln__flash_kv_block(const struct kiln_flash_job *j, int g, int k0, int nb,
             memcpy(wv + (size_t)c * hd, (const float *)a->v + row, hd * sizeof *wv);
         }
     }
-    *k = wk, *v = wv, *stride = hd;
+    b->k0 = k0, b->nb = nb, b->k = wk, b->v = wv, b->stride = hd;
+    return 1;
 }
 
 /* Reference: queries q0 .. q1-1 of head h, one at a time over exactly the
@@ -66,14 +68,12 @@ static void flash_scalar(const struct kiln_flash_job *j, int h, int q0, int q1, 
     for (int i = q0; i < q1; i++) {
         const float *qi = a->q + (size_t)i * a->q_stride + off;
         float m = NEG_BIG, l = 0.0f;
-        int lo, hi;
-        kiln__flash_span(j, i, i + 1, &lo, &hi);
         memset(o, 0, hd * sizeof *o);
-        for (int k0 = lo; k0 <= hi; k0 += KB) {
-            int nb = hi - k0 + 1 < KB ? hi - k0 + 1 : KB;
-            const float *kb, *vb;
-            size_t stride;
-            kiln__flash_kv_block(j, h / j->group, k0, nb, wide, &kb, &vb, &stride);
+        struct kiln_flash_block b;
+        for (int bi = 0; kiln__flash_block(j, h, i, i + 1, bi, wide, &b); bi++) {
+            int nb = b.nb;
+            const float *kb = b.k, *vb = b.v;
+            size_t stride = b.stride;
             float mb = m;
             for (int c = 0; c < nb; c++) {
                 const float *kr = kb + (size_t)c * stride;
@@ -122,14 +122,11 @@ SIMD static void flash_avx512(const struct kiln_flash_job *j, int h, int q0, flo
     const __m512i lane0 = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i lane1 = _mm512_add_epi32(lane0, _mm512_set1_epi32(16));
     __m512 m0 = _mm512_set1_ps(NEG_BIG), m1 = m0, l0 = _mm512_setzero_ps(), l1 = l0;
-    int lo, hi;
-    kiln__flash_span(j, q0, q0 + nq, &lo, &hi);
-    for (int k0 = lo; k0 <= hi; k0 += KB) {
-        int nb = hi - k0 + 1 < KB ? hi - k0 + 1 : KB;
-        const float *kb, *vb;
-        size_t stride;
-        kiln__flash_kv_block(j, h / j->group, k0, nb, wide, &kb, &vb, &stride);
-        int mask = kiln__flash_needs_mask(j, q0, q0 + nq, k0, nb);
+    struct kiln_flash_block b;
+    for (int bi = 0; kiln__flash_block(j, h, q0, q0 + nq, bi, wide, &b); bi++) {
+        int k0 = b.k0, nb = b.nb, mask = b.mask;
+        const float *kb = b.k, *vb = b.v;
+        size_t stride = b.stride;
         /* Scores, 8 keys at a time (keys past nb repeat the last one; their
          * rows of st are never read). */
         for (int c0 = 0; c0 < nb; c0 += 8) {

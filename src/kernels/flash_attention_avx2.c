@@ -31,14 +31,11 @@ SIMD void kiln__flash_avx2(const struct kiln_flash_job *j, int h, int q0, float 
     const __m256i lane0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i lane1 = _mm256_add_epi32(lane0, _mm256_set1_epi32(8));
     __m256 m0 = _mm256_set1_ps(KILN_FLASH_NEG_BIG), m1 = m0, l0 = _mm256_setzero_ps(), l1 = l0;
-    int lo, hi;
-    kiln__flash_span(j, q0, q0 + nq, &lo, &hi);
-    for (int k0 = lo; k0 <= hi; k0 += KB) {
-        int nb = hi - k0 + 1 < KB ? hi - k0 + 1 : KB;
-        const float *kb, *vb;
-        size_t stride;
-        kiln__flash_kv_block(j, h / j->group, k0, nb, wide, &kb, &vb, &stride);
-        int mask = kiln__flash_needs_mask(j, q0, q0 + nq, k0, nb);
+    struct kiln_flash_block b;
+    for (int bi = 0; kiln__flash_block(j, h, q0, q0 + nq, bi, wide, &b); bi++) {
+        int k0 = b.k0, nb = b.nb, mask = b.mask;
+        const float *kb = b.k, *vb = b.v;
+        size_t stride = b.stride;
         /* Scores, 4 keys at a time (keys past nb repeat the last one; their
          * rows of st are never read). */
         for (int c0 = 0; c0 < nb; c0 += 4) {

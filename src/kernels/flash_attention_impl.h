@@ -1,7 +1,7 @@
 /* src/kernels/flash_attention_impl.h - what the paths of the blocked
  * attention share (internal to flash_attention*.c): the job one call's
- * threads read, the block sizes, the key ranges and masks of causal items,
- * the F32 view of a key block, and the AVX2 path's entry. */
+ * threads read, the block sizes, an item's packed key blocks (with whether
+ * a causal mask applies), and the AVX2 path's entry. */
 #ifndef KILN_KERNELS_FLASH_ATTENTION_IMPL_H
 #define KILN_KERNELS_FLASH_ATTENTION_IMPL_H
 
@@ -35,22 +35,26 @@ struct kiln_flash_job {
     size_t buf_floats;       /* floats of one thread's scratch */
 };
 
-/* The keys queries q0..q1-1 see between them: *lo..*hi (inclusive). */
-void kiln__flash_span(const struct kiln_flash_job *j, int q0, int q1, int *lo, int *hi);
+/* One key block of a work item, packed for the inner loops. */
+struct kiln_flash_block {
+    int k0, nb;         /* first key and key count (1..KB) */
+    int mask;           /* some query of the item must not see one of these keys: the SIMD paths
+                           then mask the block's scores lane by lane (lane i, query q0 + i, sees
+                           key c when i >= c - pos - q0 and, with a window, i < c - pos - q0 +
+                           j->window) */
+    const float *k, *v; /* F32 rows of key k0 and its value */
+    size_t stride;      /* floats between rows */
+};
 
-/* Whether keys k0..k0+nb-1 hold one that some query of q0..q1-1 must not
- * see (then the SIMD paths mask that block's scores lane by lane: lane i
- * sees key c when i >= c - pos - q0 and, with a window, i <= c - pos - q0
- * + j->window - 1). */
-int kiln__flash_needs_mask(const struct kiln_flash_job *j, int q0, int q1, int k0, int nb);
-
-/* F32 keys and values k0..k0+nb-1 (nb <= KB) of KV head g, packed into
- * wide ([2][KB][head_dim] floats; F16 rows widened, F32 rows copied, so
- * that the inner loops read head_dim-strided rows that stay in L1/L2
- * rather than rows kv_stride apart): *k and *v point at key k0's row,
- * *stride floats between rows. */
-void kiln__flash_kv_block(const struct kiln_flash_job *j, int g, int k0, int nb, float *wide, const float **k,
-                          const float **v, size_t *stride);
+/* Key block `index` (0, 1, ...) of queries q0..q1-1 of query head h: the
+ * keys the queries see between them (causal: up to the last query's
+ * position, from the first query's first key), KB at a time, rows of the
+ * KV head packed into wide ([2][KB][head_dim] floats: F16 widened, F32
+ * copied, so that the inner loops read rows head_dim apart that stay in
+ * L1/L2 rather than rows kv_stride apart). Returns 0 (b untouched) past
+ * the last block. */
+int kiln__flash_block(const struct kiln_flash_job *j, int h, int q0, int q1, int index, float *wide,
+                      struct kiln_flash_block *b);
 
 /* AVX2+FMA: queries q0 .. q0+15 of head h (those past n_q are zeros and
  * dropped); scratch: qt and ot [hd][16], st [KB][16], then the widened
