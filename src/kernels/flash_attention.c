@@ -1,6 +1,6 @@
 /* src/kernels/flash_attention.c - blocked attention with an online
  * softmax: the plain-C reference, the AVX-512 path, what the paths share
- * (key spans, masks, F32 key blocks) and the threaded driver (see
+ * (packed key blocks with their causal-mask flag) and the threaded driver (see
  * flash_attention.h; the AVX2 path is in flash_attention_avx2.c). */
 #include "kernels/flash_attention.h"
 
@@ -59,7 +59,7 @@ int kiln__flash_block(const struct kiln_flash_job *j, int h, int q0, int q1, int
 
 /* Reference: queries q0 .. q1-1 of head h, one at a time over exactly the
  * keys each sees, in blocks of KB from its first; scratch holds KB scores,
- * hd output values and a widened key block. */
+ * hd output values and a packed key block. */
 static void flash_scalar(const struct kiln_flash_job *j, int h, int q0, int q1, float *scratch) {
     const struct kiln_flash_args *a = j->a;
     size_t hd = (size_t)a->head_dim, off = (size_t)h * hd;
@@ -104,7 +104,7 @@ static void flash_scalar(const struct kiln_flash_job *j, int h, int q0, int q1, 
 /* AVX-512: queries q0 .. q0+QB-1 of head h (those past n_q are zeros and
  * dropped). scratch: qt [hd][QB] (queries transposed, scaled by
  * log2(e)/sqrt(hd) so that exp2 gives the softmax), ot [hd][QB] (output
- * transposed), st [KB][QB] (scores, then probabilities), then the widened
+ * transposed), st [KB][QB] (scores, then probabilities), then the packed
  * key block. */
 SIMD static void flash_avx512(const struct kiln_flash_job *j, int h, int q0, float *scratch) {
     const struct kiln_flash_args *a = j->a;
@@ -247,7 +247,7 @@ static void flash_run(void *ctx, int ith, int nth) {
 }
 
 /* Scratch floats of one thread: per queries per item (0: the scalar
- * path's KB scores and hd outputs), plus a widened key and value block;
+ * path's KB scores and hd outputs), plus a packed key and value block;
  * rounded up to whole cache lines. */
 static size_t path_floats(size_t hd, int per) {
     size_t own = per ? (2 * hd + (size_t)KB) * (size_t)per : (size_t)KB + hd;

@@ -2,7 +2,8 @@
  * attention (see flash_attention.h), for CPUs without AVX-512F: the
  * AVX-512 path's scheme with 16 queries (two ymm vectors of lanes) per
  * item, scores 4 keys at a time and the value sum 4 head channels at a
- * time, so that the accumulators fit in the 16 ymm registers. */
+ * time, so that the accumulators fit in the 16 ymm registers; causal
+ * masks by an integer compare of lane numbers and a blend. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>

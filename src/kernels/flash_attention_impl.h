@@ -57,7 +57,7 @@ int kiln__flash_block(const struct kiln_flash_job *j, int h, int q0, int q1, int
                       struct kiln_flash_block *b);
 
 /* AVX2+FMA: queries q0 .. q0+15 of head h (those past n_q are zeros and
- * dropped); scratch: qt and ot [hd][16], st [KB][16], then the widened
+ * dropped); scratch: qt and ot [hd][16], st [KB][16], then the packed
  * key block. */
 void kiln__flash_avx2(const struct kiln_flash_job *j, int h, int q0, float *scratch);
 
