@@ -395,8 +395,10 @@ static kiln_status attn_run(kiln_pool *pool, const struct unet_attn *at, const s
     }
     for (int b = 0; st == KILN_OK && b < nb; b++) {
         size_t qo = (size_t)b * (size_t)n * dd, ko = (size_t)b * (size_t)ns * dd;
-        st = kiln__flash_attention(pool, a + qo, dd, q + qo, dd, k + ko, v + ko, dd, n, ns, heads, d / heads,
-                                   KILN_CONV_ISA_BEST);
+        struct kiln_flash_args fa = {.out = a + qo, .out_stride = dd, .q = q + qo, .q_stride = dd, .k = k + ko,
+                                     .v = v + ko, .kv_stride = dd, .kv_type = KILN_DTYPE_F32, .n_q = n,
+                                     .n_kv = ns, .n_heads = heads, .n_heads_kv = heads, .head_dim = d / heads};
+        st = kiln__flash_attention(pool, &fa, KILN_CONV_ISA_BEST);
     }
     if (st == KILN_OK) st = lin(pool, &at->out, a, rows, nrm);
     if (st == KILN_OK)

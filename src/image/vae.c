@@ -246,9 +246,12 @@ static kiln_status attn_run(kiln_pool *pool, const struct kiln_vae *v, const str
     }
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->k, n, hw, k, scratch);
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->v, n, hw, val, scratch);
-    if (st == KILN_OK)
-        st = kiln__flash_attention(pool, n, (size_t)c, q, (size_t)c, k, val, (size_t)c, (int)hw, (int)hw, 1, c,
-                                   KILN_CONV_ISA_BEST);
+    if (st == KILN_OK) {
+        struct kiln_flash_args fa = {.out = n, .out_stride = (size_t)c, .q = q, .q_stride = (size_t)c, .k = k,
+                                     .v = val, .kv_stride = (size_t)c, .kv_type = KILN_DTYPE_F32, .n_q = (int)hw,
+                                     .n_kv = (int)hw, .n_heads = 1, .n_heads_kv = 1, .head_dim = c};
+        st = kiln__flash_attention(pool, &fa, KILN_CONV_ISA_BEST);
+    }
     if (st == KILN_OK) st = kiln__sd_linear_apply(pool, &a->out, n, hw, q, scratch);
     if (st == KILN_OK)
         for (size_t i = 0; i < hw * (size_t)c; i++) x[i] += q[i];

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "formats/json_util.h"
 #include "formats/weights.h"
+#include "kernels/flash_attention.h"
 #include "llm/llm_internal.h"
 #include "llm/llm_text.h"
 #include "text/chat_template.h"
@@ -186,6 +187,7 @@ static kiln_status alloc_scratch(struct kiln_llm *m) {
         (st = alloc_floats(&s->ff, nb, 2 * n_ff)) != KILN_OK || (st = alloc_floats(&s->ff2, nb, n_ff)) != KILN_OK ||
         (st = alloc_floats(&s->scores, nt, (size_t)m->params.n_ctx)) != KILN_OK ||
         (st = alloc_floats(&s->mm, nt, widest)) != KILN_OK ||
+        (st = alloc_floats(&s->flash, nt, kiln__flash_scratch_floats(hp->head_dim))) != KILN_OK ||
         (st = alloc_floats(&m->logits, 1, (size_t)hp->n_vocab)) != KILN_OK)
         return st;
     m->cache_tokens = calloc((size_t)m->params.n_ctx, sizeof *m->cache_tokens);
@@ -309,7 +311,8 @@ void kiln_llm_free(kiln_llm *m) {
     kiln__pool_free(m->pool);
     kiln__kv_free(&m->kv);
     struct kiln_llm_scratch *s = &m->s;
-    float *bufs[] = {s->x, s->h, s->q, s->k, s->v, s->qkv, s->att, s->o, s->ff, s->ff2, s->scores, s->mm, m->logits};
+    float *bufs[] = {s->x, s->h, s->q, s->k, s->v, s->qkv, s->att, s->o, s->ff, s->ff2, s->scores, s->mm, s->flash,
+                    m->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) kiln__aligned_free(bufs[i]);
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);

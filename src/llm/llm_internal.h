@@ -114,6 +114,7 @@ struct kiln_llm_scratch {
     float *ff2;     /* [n_batch][n_ff] up (separate gate/up) */
     float *scores;  /* [n_threads][n_ctx] attention weights */
     float *mm;      /* matmul row scratch [n_threads][largest n_in] */
+    float *flash;   /* [n_threads][kiln__flash_scratch_floats(head_dim)] blocked prompt attention */
     const float *rope_ff;       /* [n_rot/2] rope frequency divisors in use, or NULL */
     const float *rope_ff_short; /* LONGROPE: [n_rot/2] factors for contexts up to rope_orig_ctx */
     const float *rope_ff_long;  /* LONGROPE: [n_rot/2] factors for longer contexts */

@@ -48,7 +48,9 @@ static float *eval_all(kiln_llm *m, const int32_t *tok, int n) {
     return out;
 }
 
-#define N_TOK 12
+/* Prompt tokens: more than forward.c's threshold for the blocked attention
+ * (24), so that prompts run through both attention paths. */
+#define N_TOK 40
 
 /* GGUF (F32 weights, F32 cache) and HF folder against the reference. */
 static void check_arch(struct tiny_cfg cfg, const char *tag) {
@@ -63,7 +65,8 @@ static void check_arch(struct tiny_cfg cfg, const char *tag) {
     prompt(tok, N_TOK, (uint32_t)cfg.seed);
     double *ref = tiny_ref_logits(&tm, tok, N_TOK);
 
-    kiln_llm *mg = load(gguf, 2, KILN_KV_F32, 5), *mh = load(hf, 2, KILN_KV_F32, 5);
+    /* batches of 30 (blocked attention) and 10 (per query and head) tokens */
+    kiln_llm *mg = load(gguf, 2, KILN_KV_F32, 30), *mh = load(hf, 2, KILN_KV_F32, 30);
     REQUIRE(mg && mh);
     CHECK_EQ_INT(kiln_llm_arch(mg), cfg.arch == KILN_ARCH_MISTRAL ? KILN_ARCH_LLAMA : cfg.arch);
     CHECK_EQ_INT(kiln_llm_n_vocab(mg), TINY_VOCAB);

@@ -6,7 +6,12 @@
  * shared choice of code path, and the packed linear
  * layer; the blocked attention (reference, AVX-512, AVX2) against kiln__mha
  * (scores, softmax, sum: the plain reference) with partial key blocks,
- * partial query blocks and head sizes off the vector width; GroupNorm (+
+ * partial query blocks and head sizes off the vector width, and in its
+ * causal (LLM prompt) form against kiln__attention_head run per query and
+ * head and against its own reference: position offsets, sliding windows
+ * (shorter than a query block's keys, of 1, longer than the cache),
+ * grouped-query and single KV heads, F16 and F32 caches with padded rows,
+ * odd head sizes and query counts, the caller's scratch; bad arguments; GroupNorm (+
  * SiLU) and SiLU with AVX-512 and AVX2 against their scalar references; the
  * threaded LayerNorm rows and GEGLU (both paths) against kiln__layernorm
  * and a double-precision GEGLU. SIMD checks are skipped where the CPU lacks the feature. */
@@ -15,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/cpu.h"
 #include "core/threadpool.h"
+#include "kernels/attention.h"
 #include "kernels/conv2d_packed.h"
 #include "kernels/flash_attention.h"
 #include "kernels/image_ops.h"
@@ -139,7 +146,15 @@ static void test_linear_packed(void) {
     free(ref);
 }
 
-/* One attention shape: both paths of kiln__flash_attention against kiln__mha. */
+/* Full (image) attention over F32 rows of n_q queries and n_kv keys. */
+static struct kiln_flash_args full_args(float *out, size_t d, const float *q, size_t stride, const float *k,
+                                        const float *v, int n_q, int n_kv, int heads, int hd) {
+    return (struct kiln_flash_args){.out = out, .out_stride = d, .q = q, .q_stride = stride, .k = k, .v = v,
+                                    .kv_stride = stride, .kv_type = KILN_DTYPE_F32, .n_q = n_q, .n_kv = n_kv,
+                                    .n_heads = heads, .n_heads_kv = heads, .head_dim = hd};
+}
+
+/* One attention shape: every path of kiln__flash_attention against kiln__mha. */
 static void check_flash(int n_q, int n_kv, int heads, int hd, int threads) {
     size_t d = (size_t)heads * (size_t)hd, stride = d + 3; /* rows padded: strides differ from d */
     float *q = frand_buf((size_t)n_q * stride), *k = frand_buf((size_t)n_kv * stride);
@@ -152,21 +167,19 @@ static void check_flash(int n_q, int n_kv, int heads, int hd, int threads) {
     for (size_t i = 0; i < (size_t)n_q * stride; i++) q[i] *= 3.0f;
     CHECK(kiln__mha(pool, ref, d, q, stride, k, v, stride, n_q, n_kv, heads, hd, 0) == KILN_OK);
     for (size_t i = 0; i < (size_t)n_q * d; i++) refd[i] = ref[i];
-    CHECK(kiln__flash_attention(pool, out, d, q, stride, k, v, stride, n_q, n_kv, heads, hd,
-                                KILN_CONV_ISA_SCALAR) == KILN_OK);
+    struct kiln_flash_args fa = full_args(out, d, q, stride, k, v, n_q, n_kv, heads, hd);
+    CHECK(kiln__flash_attention(pool, &fa, KILN_CONV_ISA_SCALAR) == KILN_OK);
     double ds = max_diff(out, refd, (size_t)n_q * d);
     CHECK(ds < 1e-5);
     double dv = 0.0;
     if (kiln__conv_avx512_available()) {
-        CHECK(kiln__flash_attention(pool, out, d, q, stride, k, v, stride, n_q, n_kv, heads, hd,
-                                    KILN_CONV_ISA_AVX512) == KILN_OK);
+        CHECK(kiln__flash_attention(pool, &fa, KILN_CONV_ISA_AVX512) == KILN_OK);
         dv = max_diff(out, refd, (size_t)n_q * d);
         CHECK(dv < 1e-5);
     }
     double d2 = 0.0;
     if (have_avx2()) {
-        CHECK(kiln__flash_attention(pool, out, d, q, stride, k, v, stride, n_q, n_kv, heads, hd,
-                                    KILN_CONV_ISA_AVX2) == KILN_OK);
+        CHECK(kiln__flash_attention(pool, &fa, KILN_CONV_ISA_AVX2) == KILN_OK);
         d2 = max_diff(out, refd, (size_t)n_q * d);
         CHECK(d2 < 1e-5);
     }
@@ -182,6 +195,81 @@ static void check_flash(int n_q, int n_kv, int heads, int hd, int threads) {
     free(refd);
 }
 
+/* One causal (LLM prompt) shape: n_q queries at positions pos.. over a
+ * cache of pos + n_q keys, heads query heads over heads_kv KV heads, an
+ * optional window, F32 or F16 keys and values (rows padded). Every path
+ * (scalar, AVX-512 and AVX2 where the CPU has them; the last with the
+ * caller's scratch) against kiln__attention_head run per query and head,
+ * and the SIMD paths against the scalar one. */
+static void check_causal(int n_q, int pos, int heads, int heads_kv, int hd, int window, int f16, int threads) {
+    int n_kv = pos + n_q;
+    size_t dq = (size_t)heads * (size_t)hd, q_stride = dq + 5, kv_stride = (size_t)heads_kv * (size_t)hd + 3;
+    size_t n_out = (size_t)n_q * dq, n_cache = (size_t)n_kv * kv_stride;
+    float *q = frand_buf((size_t)n_q * q_stride), *k = frand_buf(n_cache), *v = frand_buf(n_cache);
+    uint16_t *k16 = malloc(n_cache * sizeof *k16), *v16 = malloc(n_cache * sizeof *v16);
+    float *out = malloc(n_out * sizeof *out), *scalar = malloc(n_out * sizeof *scalar);
+    double *refd = malloc(n_out * sizeof *refd), *scald = malloc(n_out * sizeof *scald);
+    float *ref1 = malloc((size_t)hd * sizeof *ref1), *scores = malloc((size_t)n_kv * sizeof *scores);
+    float *scratch = kiln__aligned_alloc((size_t)threads * kiln__flash_scratch_floats(hd) * sizeof(float), 64);
+    kiln_pool *pool = kiln__pool_create(threads);
+    REQUIRE(q && k && v && k16 && v16 && out && scalar && refd && scald && ref1 && scores && scratch && pool);
+    for (size_t i = 0; i < (size_t)n_q * q_stride; i++) q[i] *= 3.0f;
+    kiln__f32_to_f16_row(k, k16, n_cache);
+    kiln__f32_to_f16_row(v, v16, n_cache);
+    const void *kc = f16 ? (const void *)k16 : k, *vc = f16 ? (const void *)v16 : v;
+    kiln_dtype type = f16 ? KILN_DTYPE_F16 : KILN_DTYPE_F32;
+    size_t esize = f16 ? 2 : 4;
+    /* The reference: one query head at a time over the keys it sees. */
+    for (int i = 0; i < n_q; i++)
+        for (int h = 0; h < heads; h++) {
+            int p = pos + i, first = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+            size_t g = (size_t)(h / (heads / heads_kv)) * (size_t)hd * esize;
+            kiln__attention_head(ref1, q + (size_t)i * q_stride + (size_t)h * (size_t)hd, (const char *)kc + g,
+                                 (const char *)vc + g, type, kv_stride, first, p, hd, 1.0f / sqrtf((float)hd),
+                                 scores);
+            for (int e = 0; e < hd; e++) refd[(size_t)i * dq + (size_t)(h * hd + e)] = ref1[e];
+        }
+    struct kiln_flash_args fa = {.out = scalar, .out_stride = dq, .q = q, .q_stride = q_stride, .k = kc,
+                                 .v = vc, .kv_stride = kv_stride, .kv_type = type, .n_q = n_q, .n_kv = n_kv,
+                                 .n_heads = heads, .n_heads_kv = heads_kv, .head_dim = hd, .causal = 1,
+                                 .pos = pos, .window = window};
+    CHECK(kiln__flash_attention(pool, &fa, KILN_CONV_ISA_SCALAR) == KILN_OK);
+    double ds = max_diff(scalar, refd, n_out), dv = 0.0, d2 = 0.0, dvs = 0.0, d2s = 0.0;
+    for (size_t i = 0; i < n_out; i++) scald[i] = scalar[i];
+    fa.out = out;
+    if (kiln__conv_avx512_available()) {
+        CHECK(kiln__flash_attention(pool, &fa, KILN_CONV_ISA_AVX512) == KILN_OK);
+        dv = max_diff(out, refd, n_out);
+        dvs = max_diff(out, scald, n_out);
+    }
+    if (have_avx2()) {
+        fa.scratch = scratch;
+        CHECK(kiln__flash_attention(pool, &fa, KILN_CONV_ISA_AVX2) == KILN_OK);
+        d2 = max_diff(out, refd, n_out);
+        d2s = max_diff(out, scald, n_out);
+    }
+    int ok = ds < 1e-5 && dv < 1e-5 && d2 < 1e-5 && dvs < 1e-5 && d2s < 1e-5;
+    CHECK(ok);
+    if (!ok)
+        fprintf(stderr,
+                "  causal %d queries from %d, %d/%d heads of %d, window %d, f16 %d: diff %g (scalar) %g (avx512) "
+                "%g (avx2), against scalar %g (avx512) %g (avx2)\n",
+                n_q, pos, heads, heads_kv, hd, window, f16, ds, dv, d2, dvs, d2s);
+    kiln__pool_free(pool);
+    kiln__aligned_free(scratch);
+    free(q);
+    free(k);
+    free(v);
+    free(k16);
+    free(v16);
+    free(out);
+    free(scalar);
+    free(refd);
+    free(scald);
+    free(ref1);
+    free(scores);
+}
+
 static void test_flash_attention(void) {
     check_flash(45, 130, 3, 13, 2);  /* partial query and key blocks, head size 8 + 5 */
     check_flash(70, 64, 2, 40, 1);   /* SD 1.5's head size, one full key block */
@@ -189,12 +277,33 @@ static void test_flash_attention(void) {
     check_flash(5, 200, 1, 24, 2);   /* one partial query block, one head */
     check_flash(40, 9, 1, 3, 1);     /* tiny heads, fewer keys than a chunk of 8 */
     float x = 0.0f;
+    struct kiln_flash_args one = full_args(&x, 1, &x, 1, &x, &x, 1, 1, 1, 1);
     if (!kiln__conv_avx512_available())
-        CHECK(kiln__flash_attention(NULL, &x, 1, &x, 1, &x, &x, 1, 1, 1, 1, 1, KILN_CONV_ISA_AVX512) ==
-              KILN_ERR_UNSUPPORTED);
-    if (!have_avx2())
-        CHECK(kiln__flash_attention(NULL, &x, 1, &x, 1, &x, &x, 1, 1, 1, 1, 1, KILN_CONV_ISA_AVX2) ==
-              KILN_ERR_UNSUPPORTED);
+        CHECK(kiln__flash_attention(NULL, &one, KILN_CONV_ISA_AVX512) == KILN_ERR_UNSUPPORTED);
+    if (!have_avx2()) CHECK(kiln__flash_attention(NULL, &one, KILN_CONV_ISA_AVX2) == KILN_ERR_UNSUPPORTED);
+}
+
+static void test_flash_causal(void) {
+    check_causal(45, 0, 4, 2, 13, 0, 0, 2);    /* prompt from position 0, GQA, head size 8 + 5 */
+    check_causal(37, 100, 3, 1, 64, 0, 1, 2);  /* after 100 cached positions, one KV head, F16 */
+    check_causal(70, 29, 2, 2, 40, 50, 1, 1);  /* window shorter than a query block's keys */
+    check_causal(33, 200, 4, 4, 24, 40, 0, 2); /* window: two key blocks, the last masked on both sides */
+    check_causal(19, 7, 2, 1, 20, 1, 1, 2);    /* window of 1: each query sees its own key */
+    check_causal(50, 90, 2, 1, 16, 1000, 0, 1); /* window longer than the cache: no limit */
+    check_causal(1, 300, 2, 2, 128, 0, 1, 1);  /* one query (generation's shape), 128-wide heads */
+    check_causal(5, 3, 6, 3, 3, 0, 0, 2);      /* tiny heads, odd n, keys fewer than a chunk of 8 */
+    check_causal(97, 64, 8, 2, 64, 0, 1, 2);   /* TinyLlama's heads, several query blocks, F16 */
+    /* Inconsistent arguments. */
+    float x = 0.0f;
+    struct kiln_flash_args a = full_args(&x, 1, &x, 1, &x, &x, 1, 1, 1, 1);
+    a.window = 4; /* a window needs the causal mask */
+    CHECK(kiln__flash_attention(NULL, &a, KILN_CONV_ISA_SCALAR) == KILN_ERR_INVALID_ARG);
+    a.causal = 1, a.window = 0, a.pos = 1; /* query 0 at position 1 needs 2 keys */
+    CHECK(kiln__flash_attention(NULL, &a, KILN_CONV_ISA_SCALAR) == KILN_ERR_INVALID_ARG);
+    a.pos = 0, a.n_heads = 3, a.n_heads_kv = 2; /* 3 query heads do not share 2 KV heads */
+    CHECK(kiln__flash_attention(NULL, &a, KILN_CONV_ISA_SCALAR) == KILN_ERR_INVALID_ARG);
+    a.n_heads = a.n_heads_kv = 1, a.kv_type = KILN_DTYPE_BF16;
+    CHECK(kiln__flash_attention(NULL, &a, KILN_CONV_ISA_SCALAR) == KILN_ERR_INVALID_ARG);
 }
 
 /* The shared choice of code path: BEST is the widest the CPU and the
@@ -361,6 +470,7 @@ int main(void) {
     RUN(test_conv_packed);
     RUN(test_linear_packed);
     RUN(test_flash_attention);
+    RUN(test_flash_causal);
     RUN(test_isa_choice);
     RUN(test_group_norm_simd);
     RUN(test_silu_simd);
