@@ -5,8 +5,10 @@
  * dequantized weights, the 32-token greedy continuation identical (through
  * kiln_llm_generate), the Hugging Face folder giving the same logits as the
  * F32 GGUF, and the GGUF and tokenizer.json tokenizers giving the
- * reference prompt ids. Also the default fast paths (quantized activations)
- * and the opt-in F16-as-BF16 mode within their own bounds. */
+ * reference prompt ids; the F32 GGUF's whole ~51-token sequence in one
+ * batch (the blocked causal attention: GQA, sliding windows) within the same
+ * 1e-4. Also the default fast paths (quantized activations) and the opt-in
+ * F16-as-BF16 mode within their own bounds. */
 #include <jansson.h>
 #include <stdlib.h>
 
@@ -44,11 +46,19 @@ static double rel_err(const float *a, const float *ref, size_t n) {
     return den > 0.0 ? num / den : num;
 }
 
-/* A model with the test settings and a context of n_ctx (0 = the model's).
- * exact: the f32 matmul path (the reference contract); else the default
- * quantized-activation path, with F16 weights rounded to bf16 when
- * f16_as_bf16. */
-static kiln_llm *load_how(const char *path, int32_t n_ctx, bool exact, bool f16_as_bf16, bool mapped) {
+/* Prompt batch of the tests: prompts of ~20 tokens run as two batches,
+ * each below the blocked attention's 24 tokens (forward.c). */
+#define TEST_BATCH 16
+/* A batch that holds a whole reference sequence (51 tokens), so that it runs
+ * the blocked causal attention. */
+#define WHOLE_BATCH 64
+
+/* A model with the test settings, a context of n_ctx (0 = the model's) and
+ * a prompt batch of n_batch tokens. exact: the f32 matmul path (the
+ * reference contract); else the default quantized-activation path, with F16
+ * weights rounded to bf16 when f16_as_bf16. */
+static kiln_llm *load_batch(const char *path, int32_t n_ctx, bool exact, bool f16_as_bf16, bool mapped,
+                            int32_t n_batch) {
     kiln_llm_params p = kiln_llm_default_params();
     p.exact_matmul = exact;
     p.f16_as_bf16 = f16_as_bf16;
@@ -56,10 +66,14 @@ static kiln_llm *load_how(const char *path, int32_t n_ctx, bool exact, bool f16_
     p.n_threads = 2;
     p.n_ctx = n_ctx;
     p.kv_type = KILN_KV_F32;
-    p.n_batch = 16; /* prompts of ~20 tokens: two batches */
+    p.n_batch = n_batch;
     kiln_llm *m = NULL;
     if (kiln_llm_load(path, p, &m) != KILN_OK) fprintf(stderr, "  load %s: %s\n", path, kiln_last_error());
     return m;
+}
+
+static kiln_llm *load_how(const char *path, int32_t n_ctx, bool exact, bool f16_as_bf16, bool mapped) {
+    return load_batch(path, n_ctx, exact, f16_as_bf16, mapped, TEST_BATCH);
 }
 
 static kiln_llm *load_mode(const char *path, int32_t n_ctx, bool exact, bool f16_as_bf16) {
@@ -381,6 +395,19 @@ static void check_model(const char *name) {
             CHECK(n == (size_t)n_prompt && memcmp(ids, prompt, n * sizeof *ids) == 0);
         }
         kiln_llm_free(m);
+
+        if (v == 0 && rows_seq) {
+            /* the whole sequence in one batch: the blocked causal attention
+             * (GQA, sliding window where the model has one) against the
+             * reference's logits of every row */
+            kiln_llm *w = load_batch(path, 0, true, false, false, WHOLE_BATCH);
+            REQUIRE(w);
+            CHECK(n_seq >= 24 && n_seq <= WHOLE_BATCH);
+            double ew = check_logits(w, seq, n_seq, ref, n_vocab);
+            fprintf(stderr, "  %s %s, %d tokens in one batch: logits rel err %.2e\n", name, variants[v], n_seq, ew);
+            CHECK(ew < REL_ERR);
+            kiln_llm_free(w);
+        }
 
         if (v == 0) {
             /* the same weights from the Hugging Face folder */
