@@ -179,7 +179,31 @@ void kiln__weights_release(const struct kiln_weights *w, const void *p, size_t n
     if (!w->mem_) release_pages(p, n);
 }
 
-kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progress_fn progress, void *user) {
+/* Bytes of the file copied per pool run: the file pages of one slice are
+ * mapped in at once before their release, so this bounds the extra peak. */
+#define COPY_SLICE ((size_t)8 << 20)
+
+/* One slice of the copy, shared by the pool's threads. */
+struct copy_job {
+    uint8_t *dst;      /* where the slice goes */
+    const uint8_t *src; /* the slice in the file mapping */
+    size_t n;          /* bytes */
+};
+
+/* Thread ith copies its part of the slice (cut at 4 KiB boundaries) and
+ * drops the file pages it read. */
+static void copy_part(void *ctx, int ith, int nth) {
+    const struct copy_job *j = ctx;
+    size_t pages = (j->n + 4095) / 4096;
+    size_t a = pages * (size_t)ith / (size_t)nth * 4096, b = pages * (size_t)(ith + 1) / (size_t)nth * 4096;
+    if (b > j->n) b = j->n;
+    if (a >= b) return;
+    memcpy(j->dst + a, j->src + a, b - a);
+    release_pages(j->src + a, b - a); /* so the peak is one copy, not two */
+}
+
+kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_pool *pool, kiln_weights_progress_fn progress,
+                                    void *user) {
     if (w->mem_) return KILN_OK;
     size_t total = 0, data = 0;
     for (size_t i = 0; i < w->n_tensors; i++) {
@@ -205,10 +229,10 @@ kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progres
         const struct kiln_tensor *t = &w->tensors[i];
         /* in slices, so progress is reported (and a cancel seen) within big tensors */
         for (size_t at = 0; at < t->nbytes;) {
-            size_t n = t->nbytes - at < ((size_t)64 << 20) ? t->nbytes - at : (size_t)64 << 20;
-            memcpy(mem + off + at, (const uint8_t *)t->data + at, n);
-            /* drop the file pages just read, so the peak is one copy, not two */
-            release_pages((const uint8_t *)t->data + at, n);
+            size_t n = t->nbytes - at < COPY_SLICE ? t->nbytes - at : COPY_SLICE;
+            struct copy_job job = {mem + off + at, (const uint8_t *)t->data + at, n};
+            if (pool) kiln__pool_run(pool, copy_part, &job);
+            else copy_part(&job, 0, 1);
             at += n;
             done += n;
             if (progress && (done >= next_report || done == data)) {

@@ -18,6 +18,7 @@
 #ifndef KILN_FORMATS_WEIGHTS_H
 #define KILN_FORMATS_WEIGHTS_H
 
+#include "core/threadpool.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,10 +79,15 @@ typedef int (*kiln_weights_progress_fn)(uint64_t done, uint64_t total, void *use
  * metadata), so the peak is about one copy. Token generation streams every
  * weight per token, and on the development machine anonymous huge pages
  * read faster than the file mapping (see
- * docs/performance.md). progress may be NULL. Errors: KILN_ERR_OUT_OF_MEMORY
- * (tensors untouched: they stay in the mapping), KILN_ERR_CANCELLED (the
- * same). Call before anything keeps tensor data pointers. */
-kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_weights_progress_fn progress, void *user);
+ * docs/performance.md). The copy runs on pool's threads (NULL: the calling
+ * thread alone), a slice of the file at a time, each thread copying and
+ * releasing its share of the slice: fresh memory is slow to fault in on
+ * some machines, and the threads fault it in side by side. progress may be
+ * NULL. Errors: KILN_ERR_OUT_OF_MEMORY (tensors untouched: they stay in the
+ * mapping), KILN_ERR_CANCELLED (the same). Call before anything keeps
+ * tensor data pointers. */
+kiln_status kiln__weights_to_memory(struct kiln_weights *w, kiln_pool *pool, kiln_weights_progress_fn progress,
+                                    void *user);
 
 /* Hint that this process no longer reads the tensor bytes [p, p + n) (a
  * packed copy replaced them): while the tensors are in the file mapping,

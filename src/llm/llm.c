@@ -264,8 +264,12 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
                           "tokenize)", path);
     if (!m->impl->load || !m->impl->forward)
         return kiln__fail(KILN_ERR_UNSUPPORTED, "architecture '%s' has no implementation", kiln_arch_name(arch));
+    /* the pool first: the weight copy runs on it (n_threads is checked by
+     * resolve_params below; 0, and a value it will refuse, start one thread per core) */
+    m->pool = kiln__pool_create(params.n_threads > 0 && params.n_threads <= MAX_THREADS ? params.n_threads : 0);
+    if (!m->pool) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "cannot start %d threads", (int)params.n_threads);
     if (!params.use_mmap &&
-        (st = kiln__weights_to_memory(m->w, params.progress, params.progress_user)) != KILN_OK) {
+        (st = kiln__weights_to_memory(m->w, m->pool, params.progress, params.progress_user)) != KILN_OK) {
         if (st != KILN_ERR_OUT_OF_MEMORY) return st;
         kiln__clear_error(); /* no room for a copy: stream from the mapping */
     }
@@ -280,8 +284,6 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
      * context fits the pretrained one). */
     if (m->hp.rope_scaling == KILN_ROPE_SCALING_LONGROPE)
         m->s.rope_ff = m->params.n_ctx > m->hp.rope_orig_ctx ? m->s.rope_ff_long : m->s.rope_ff_short;
-    m->pool = kiln__pool_create(m->params.n_threads);
-    if (!m->pool) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "cannot start %d threads", (int)m->params.n_threads);
     if ((st = kiln__llm_arrange_weights(m)) != KILN_OK) return st;
     if ((st = kiln__kv_init(&m->kv, m->params.kv_type, m->hp.n_layer, m->params.n_ctx,
                             m->hp.n_head_kv * m->hp.head_dim)) != KILN_OK ||

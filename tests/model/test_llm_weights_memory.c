@@ -1,6 +1,7 @@
 /* tests/model/test_llm_weights_memory.c - weights copied into anonymous
  * memory (the default) against weights read through the file mapping
- * (use_mmap): the copy holds the same bytes (kiln__weights_to_memory), and
+ * (use_mmap): the copy holds the same bytes (kiln__weights_to_memory, on
+ * one thread and on a pool), and
  * a model loaded either way gives bit-identical logits for a prompt and the
  * token after it; a cancel from the progress callback leaves the tensors in
  * the mapping. Uses the bundled models/fortune-llama-f16.gguf. */
@@ -17,24 +18,34 @@ static int cancel_midway(uint64_t done, uint64_t total, void *user) {
     return done > total / 2;
 }
 
+/* Copies on the calling thread and on pools of 2 and 3 threads (tensors of
+ * odd sizes, most shorter than a page per thread): the same bytes as the
+ * mapping, 64-byte aligned. */
 static void test_copy_bytes(void) {
-    struct kiln_weights *a = NULL, *b = NULL;
+    struct kiln_weights *a = NULL;
     REQUIRE(kiln__weights_open(MODEL, &a) == KILN_OK);
-    REQUIRE(kiln__weights_open(MODEL, &b) == KILN_OK);
-    REQUIRE(a->n_tensors > 0 && a->n_tensors == b->n_tensors);
-    /* a cancelled copy leaves every tensor where it was */
-    const void *first = b->tensors[0].data;
-    CHECK_EQ_INT(kiln__weights_to_memory(b, cancel_midway, NULL), KILN_ERR_CANCELLED);
-    CHECK(b->tensors[0].data == first);
-    REQUIRE(kiln__weights_to_memory(b, NULL, NULL) == KILN_OK);
-    for (size_t i = 0; i < a->n_tensors; i++) {
-        CHECK(a->tensors[i].data != b->tensors[i].data);
-        CHECK((uintptr_t)b->tensors[i].data % 64 == 0);
-        CHECK(a->tensors[i].nbytes == b->tensors[i].nbytes);
-        CHECK(memcmp(a->tensors[i].data, b->tensors[i].data, a->tensors[i].nbytes) == 0);
+    REQUIRE(a->n_tensors > 0);
+    for (int threads = 1; threads <= 3; threads++) {
+        struct kiln_weights *b = NULL;
+        kiln_pool *pool = threads > 1 ? kiln__pool_create(threads) : NULL;
+        REQUIRE(threads == 1 || pool);
+        REQUIRE(kiln__weights_open(MODEL, &b) == KILN_OK);
+        REQUIRE(a->n_tensors == b->n_tensors);
+        /* a cancelled copy leaves every tensor where it was */
+        const void *first = b->tensors[0].data;
+        CHECK_EQ_INT(kiln__weights_to_memory(b, pool, cancel_midway, NULL), KILN_ERR_CANCELLED);
+        CHECK(b->tensors[0].data == first);
+        REQUIRE(kiln__weights_to_memory(b, pool, NULL, NULL) == KILN_OK);
+        for (size_t i = 0; i < a->n_tensors; i++) {
+            CHECK(a->tensors[i].data != b->tensors[i].data);
+            CHECK((uintptr_t)b->tensors[i].data % 64 == 0);
+            CHECK(a->tensors[i].nbytes == b->tensors[i].nbytes);
+            CHECK(memcmp(a->tensors[i].data, b->tensors[i].data, a->tensors[i].nbytes) == 0);
+        }
+        kiln__weights_free(b);
+        kiln__pool_free(pool);
     }
     kiln__weights_free(a);
-    kiln__weights_free(b);
 }
 
 static void test_same_logits(void) {
