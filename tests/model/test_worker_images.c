@@ -259,6 +259,17 @@ static void test_cancel_and_queue(void) {
                          "\"steps\":1,\"seed\":2}";
     char a[48], b[48];
     REQUIRE(submit(slow, a));
+    /* Wait until the runner has taken the first (on a loaded machine that
+     * can lag the submit), so the second's place in the queue is known. */
+    int running = 0;
+    for (int i = 0; i < 1000 && !running; i++) {
+        json_t *sa = job_state(a);
+        const char *st = json_string_value(json_object_get(sa, "state"));
+        running = st && strcmp(st, "queued") != 0;
+        json_decref(sa);
+        if (!running) tc_sleep_ms(10);
+    }
+    REQUIRE(running);
     REQUIRE(submit(second, b));
     /* The second waits behind the first and says where it is. */
     json_t *sb = job_state(b);
