@@ -8,6 +8,8 @@
 #ifndef KILN_CORE_THREADPOOL_H
 #define KILN_CORE_THREADPOOL_H
 
+#include <stddef.h>
+
 typedef struct kiln_pool kiln_pool;
 
 /* Work function: this is thread `ith` of `nth`. */
@@ -20,6 +22,13 @@ kiln_pool *kiln__pool_create(int n_threads);
 void kiln__pool_free(kiln_pool *pool);
 /* Threads that kiln__pool_run() uses, the caller included. */
 int kiln__pool_size(const kiln_pool *pool);
+/* Thread ith's share [*begin, *end) of n items split into nth contiguous
+ * parts as even as they can be (for work functions that split by rows). */
+static inline void kiln__pool_share(size_t n, int ith, int nth, size_t *begin, size_t *end) {
+    *begin = n * (size_t)ith / (size_t)nth;
+    *end = n * (size_t)(ith + 1) / (size_t)nth;
+}
+
 /* Run fn on every thread and wait for all. Not reentrant: one run at a time
  * per pool (callers serialize, as the model does). */
 void kiln__pool_run(kiln_pool *pool, kiln_pool_fn fn, void *ctx);

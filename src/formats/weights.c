@@ -194,8 +194,9 @@ struct copy_job {
  * drops the file pages it read. */
 static void copy_part(void *ctx, int ith, int nth) {
     const struct copy_job *j = ctx;
-    size_t pages = (j->n + 4095) / 4096;
-    size_t a = pages * (size_t)ith / (size_t)nth * 4096, b = pages * (size_t)(ith + 1) / (size_t)nth * 4096;
+    size_t a, b;
+    kiln__pool_share((j->n + 4095) / 4096, ith, nth, &a, &b);
+    a *= 4096, b *= 4096;
     if (b > j->n) b = j->n;
     if (a >= b) return;
     memcpy(j->dst + a, j->src + a, b - a);

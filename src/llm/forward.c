@@ -232,9 +232,13 @@ kiln_status kiln__llm_forward(struct kiln_llm *m, const int32_t *tok, int n, int
                                    s->x + t * d, d)) != KILN_OK)
             return st;
 
+    /* the feed-forward output of the block before, added to x by the next
+     * norm pass (one pass over x instead of two) */
+    const float *pending = NULL;
     for (int il = 0; il < hp->n_layer; il++) {
         const struct kiln_llm_layer *L = &m->layers[il];
-        kiln__llm_norm_rows(m, s->h, s->x, NULL, n, L->attn_norm, L->attn_norm_b);
+        kiln__llm_norm_rows(m, s->h, s->x, pending, n, L->attn_norm, L->attn_norm_b);
+        pending = NULL;
         if ((st = qkv(m, L, n, pos)) != KILN_OK) return st;
         kiln__kv_store(&m->kv, il, pos, n, s->k, s->v);
         if ((st = attention(m, il, n, pos)) != KILN_OK) return st;
@@ -246,14 +250,16 @@ kiln_status kiln__llm_forward(struct kiln_llm *m, const int32_t *tok, int n, int
         } else {
             kiln__llm_norm_rows(m, s->h, s->x, s->o, n, L->ffn_norm, L->ffn_norm_b);
             if ((st = ffn(m, L, s->h, n, s->o)) != KILN_OK) return st;
-            kiln__llm_norm_rows(m, NULL, s->x, s->o, n, NULL, NULL);
+            pending = s->o;
         }
     }
 
+    /* without logits the residual stream is not read again */
     if (!logits) return KILN_OK;
     /* LM head over every row, or only the last. */
     int first = m->logits_all ? 0 : n - 1;
     int rows = n - first;
-    kiln__llm_norm_rows(m, s->h, s->x + (size_t)first * d, NULL, rows, m->out_norm, m->out_norm_b);
+    kiln__llm_norm_rows(m, s->h, s->x + (size_t)first * d, pending ? pending + (size_t)first * d : NULL, rows,
+                        m->out_norm, m->out_norm_b);
     return linear(m, &m->output, m->output_b, s->h, rows, logits);
 }

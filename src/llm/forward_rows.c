@@ -14,32 +14,25 @@ struct rows_job {
     int n;                    /* tokens */
     float *x;                 /* norm pass: [n][n_embd] residual rows; rope pass: [n] query rows */
     const float *add;         /* norm pass: [n][n_embd] added into x first, or NULL */
-    float *out;               /* norm pass: [n][n_embd] normed rows, or NULL (add only) */
+    float *out;               /* norm pass: [n][n_embd] normed rows */
     const float *w, *b;       /* norm pass: scale and shift (b NULL for RMSNorm) */
     float *k;                 /* rope pass: [n] key rows (NULL: norm pass) */
     int pos;                  /* rope pass: position of token 0 */
 };
 
-/* Tokens [t0, t1) of this thread out of n: contiguous, as even as can be. */
-static void share(int n, int ith, int nth, int *t0, int *t1) {
-    *t0 = (int)((long long)n * ith / nth);
-    *t1 = (int)((long long)n * (ith + 1) / nth);
-}
-
 static void norm_part(void *ctx, int ith, int nth) {
     const struct rows_job *j = ctx;
     const struct kiln_llm_hparams *hp = &j->m->hp;
     size_t d = (size_t)hp->n_embd;
-    int t0, t1;
-    share(j->n, ith, nth, &t0, &t1);
-    for (int t = t0; t < t1; t++) {
-        float *x = j->x + (size_t)t * d;
+    size_t t0, t1;
+    kiln__pool_share((size_t)j->n, ith, nth, &t0, &t1);
+    for (size_t t = t0; t < t1; t++) {
+        float *x = j->x + t * d;
         if (j->add)
-            for (size_t i = 0; i < d; i++) x[i] += j->add[(size_t)t * d + i];
-        if (!j->out) continue;
+            for (size_t i = 0; i < d; i++) x[i] += j->add[t * d + i];
         switch (j->m->impl->quirks.norm) {
-        case KILN_NORM_RMS: kiln__rmsnorm(j->out + (size_t)t * d, x, j->w, d, hp->norm_eps); break;
-        case KILN_NORM_LAYER: kiln__layernorm(j->out + (size_t)t * d, x, j->w, j->b, d, hp->norm_eps); break;
+        case KILN_NORM_RMS: kiln__rmsnorm(j->out + t * d, x, j->w, d, hp->norm_eps); break;
+        case KILN_NORM_LAYER: kiln__layernorm(j->out + t * d, x, j->w, j->b, d, hp->norm_eps); break;
         }
     }
 }
@@ -49,13 +42,14 @@ static void rope_part(void *ctx, int ith, int nth) {
     const struct kiln_llm_hparams *hp = &j->m->hp;
     size_t n_q = (size_t)hp->n_head * (size_t)hp->head_dim, n_kv = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
     kiln_rope_mode mode = hp->rope_pairing == KILN_ROPE_NEOX ? KILN_ROPE_MODE_NEOX : KILN_ROPE_MODE_INTERLEAVED;
-    int t0, t1;
-    share(j->n, ith, nth, &t0, &t1);
-    for (int t = t0; t < t1; t++) {
-        kiln__rope(j->x + (size_t)t * n_q, hp->n_head, hp->head_dim, hp->n_rot, j->pos + t, hp->rope_theta,
-                   j->m->s.rope_ff, hp->rope_attn_factor, mode);
-        kiln__rope(j->k + (size_t)t * n_kv, hp->n_head_kv, hp->head_dim, hp->n_rot, j->pos + t, hp->rope_theta,
-                   j->m->s.rope_ff, hp->rope_attn_factor, mode);
+    size_t t0, t1;
+    kiln__pool_share((size_t)j->n, ith, nth, &t0, &t1);
+    for (size_t t = t0; t < t1; t++) {
+        int pos = j->pos + (int)t;
+        kiln__rope(j->x + t * n_q, hp->n_head, hp->head_dim, hp->n_rot, pos, hp->rope_theta, j->m->s.rope_ff,
+                   hp->rope_attn_factor, mode);
+        kiln__rope(j->k + t * n_kv, hp->n_head_kv, hp->head_dim, hp->n_rot, pos, hp->rope_theta, j->m->s.rope_ff,
+                   hp->rope_attn_factor, mode);
     }
 }
 

@@ -224,8 +224,8 @@ kiln_status kiln__llm_forward(struct kiln_llm *m, const int32_t *tok, int n, int
 /* ---- forward_rows.c ---- */
 
 /* For each of n tokens' rows of n_embd values: x += add (add may be
- * NULL), then out = norm(x) with scale w and shift b per the quirks (out
- * NULL: the add alone). Shared out over the pool by tokens when n > 1. */
+ * NULL: a residual branch not yet added), then out = norm(x) with scale w
+ * and shift b per the quirks. Shared out over the pool by tokens when n > 1. */
 void kiln__llm_norm_rows(struct kiln_llm *m, float *out, float *x, const float *add, int n, const float *w,
                          const float *b);
 
