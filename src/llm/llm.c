@@ -223,20 +223,25 @@ cancelled:
     return kiln__fail(KILN_ERR_CANCELLED, "model load cancelled");
 }
 
-/* Fill in the 0 = automatic parameters and check the rest. */
-static kiln_status resolve_params(struct kiln_llm *m, kiln_llm_params p) {
-    if (p.n_threads < 0 || p.n_threads > MAX_THREADS || p.n_ctx < 0 || p.n_batch < 0)
+/* Check the parameters and fill in the thread count (0 = one per core):
+ * what needs no hyperparameters, done before the weights are touched. */
+static kiln_status check_params(kiln_llm_params *p) {
+    if (p->n_threads < 0 || p->n_threads > MAX_THREADS || p->n_ctx < 0 || p->n_batch < 0)
         return kiln__fail(KILN_ERR_INVALID_ARG, "llm params: n_threads (0..%d), n_ctx and n_batch "
                           "must not be negative", MAX_THREADS);
-    if (p.kv_type != KILN_KV_F16 && p.kv_type != KILN_KV_F32)
-        return kiln__fail(KILN_ERR_INVALID_ARG, "llm params: unknown kv_type %d", (int)p.kv_type);
-    if (p.n_threads == 0) p.n_threads = kiln__cpu_count();
-    if (p.n_ctx == 0)
-        p.n_ctx = m->hp.n_ctx_train < KILN_LLM_DEFAULT_MAX_CTX ? m->hp.n_ctx_train : KILN_LLM_DEFAULT_MAX_CTX;
-    if (p.n_batch == 0) p.n_batch = DEFAULT_BATCH;
-    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
-    m->params = p;
+    if (p->kv_type != KILN_KV_F16 && p->kv_type != KILN_KV_F32)
+        return kiln__fail(KILN_ERR_INVALID_ARG, "llm params: unknown kv_type %d", (int)p->kv_type);
+    if (p->n_threads == 0) p->n_threads = kiln__cpu_count();
     return KILN_OK;
+}
+
+/* The 0 = automatic context and batch of m->params, from the hyperparameters. */
+static void resolve_sizes(struct kiln_llm *m) {
+    kiln_llm_params *p = &m->params;
+    if (p->n_ctx == 0)
+        p->n_ctx = m->hp.n_ctx_train < KILN_LLM_DEFAULT_MAX_CTX ? m->hp.n_ctx_train : KILN_LLM_DEFAULT_MAX_CTX;
+    if (p->n_batch == 0) p->n_batch = DEFAULT_BATCH;
+    if (p->n_batch > p->n_ctx) p->n_batch = p->n_ctx;
 }
 
 static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params params) {
@@ -264,9 +269,10 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
                           "tokenize)", path);
     if (!m->impl->load || !m->impl->forward)
         return kiln__fail(KILN_ERR_UNSUPPORTED, "architecture '%s' has no implementation", kiln_arch_name(arch));
-    /* the pool first: the weight copy runs on it (n_threads is checked by
-     * resolve_params below; 0, and a value it will refuse, start one thread per core) */
-    m->pool = kiln__pool_create(params.n_threads > 0 && params.n_threads <= MAX_THREADS ? params.n_threads : 0);
+    if ((st = check_params(&params)) != KILN_OK) return st;
+    m->params = params;
+    /* the pool first: the weight copy runs on it */
+    m->pool = kiln__pool_create(params.n_threads);
     if (!m->pool) return kiln__fail(KILN_ERR_OUT_OF_MEMORY, "cannot start %d threads", (int)params.n_threads);
     if (!params.use_mmap &&
         (st = kiln__weights_to_memory(m->w, m->pool, params.progress, params.progress_user)) != KILN_OK) {
@@ -277,7 +283,7 @@ static kiln_status load(struct kiln_llm *m, const char *path, kiln_llm_params pa
     if (m->vocab && m->vocab->n_tokens > m->hp.n_vocab)
         return kiln__fail(KILN_ERR_FORMAT, "inconsistent model: the tokenizer has %d tokens but the "
                           "embedding only %d rows", (int)m->vocab->n_tokens, (int)m->hp.n_vocab);
-    if ((st = resolve_params(m, params)) != KILN_OK) return st;
+    resolve_sizes(m);
     /* Longrope: the long factors when the context goes past the pretrained
      * one (llama.cpp's rule; transformers switches by the current sequence
      * length instead, which gives the same result for any sequence when the
